@@ -1,0 +1,77 @@
+// The `hearth` binary itself: exit statuses, stdout and stderr.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include "testdata.h"
+
+namespace hearth {
+namespace {
+
+struct CliRun {
+  int status;
+  std::string out, err;
+};
+
+CliRun run_hearth(const std::string& args) {
+  test::TempDir tmp;
+  auto out = tmp.path() / "out", err = tmp.path() / "err";
+  std::string cmd = std::string("'") + HEARTH_BIN + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
+  int rc = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(rc)) << cmd << " did not exit normally";
+  return {WEXITSTATUS(rc), test::read_text(out), test::read_text(err)};
+}
+
+std::string data(const char* rel) { return "'" + (test::testdata_dir() / rel).string() + "'"; }
+
+TEST(Cli, UsageWithoutArguments) {
+  CliRun r = run_hearth("");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("usage: hearth"), std::string::npos);
+  CliRun g = run_hearth("gguf");
+  EXPECT_EQ(g.status, 0);
+  EXPECT_NE(g.out.find("usage: hearth gguf info FILE"), std::string::npos);
+  CliRun bad = run_hearth("frobnicate");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("unknown command 'frobnicate'"), std::string::npos);
+}
+
+TEST(Cli, GgufInfoJsonMatchesReference) {
+  CliRun r = run_hearth("gguf info --json " + data("models/stories260K.gguf"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, test::read_text(test::reference_dir() / "gguf/models/stories260K.gguf.json"));
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Cli, GgufInfoText) {
+  CliRun r = run_hearth("gguf info " + data("models/TinyStories-656K-Q8_0.gguf"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("version:     3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tokenizer.ggml.tokens"), std::string::npos);
+  EXPECT_NE(r.out.find("string[2048]"), std::string::npos);
+  EXPECT_NE(r.out.find("... 2042 more]"), std::string::npos);  // long arrays are summarised
+  EXPECT_NE(r.out.find("q8_0 x15"), std::string::npos);
+  EXPECT_EQ(r.out.find("blk.1.ffn_up.weight"), std::string::npos);  // no table without --tensors
+  CliRun t = run_hearth("gguf info --tensors " + data("models/TinyStories-656K-Q8_0.gguf"));
+  ASSERT_EQ(t.status, 0);
+  EXPECT_NE(t.out.find("blk.1.ffn_up.weight"), std::string::npos);
+  EXPECT_NE(t.out.find("[128, 384]"), std::string::npos);
+}
+
+TEST(Cli, GgufInfoErrorsGoToStderrWithNonZeroStatus) {
+  CliRun v1 = run_hearth("gguf info " + data("models/legacy/tinyllamas-stories-260k-f32.v1.gguf"));
+  EXPECT_EQ(v1.status, 1);
+  EXPECT_EQ(v1.out, "");
+  EXPECT_NE(v1.err.find("unsupported version 1"), std::string::npos) << v1.err;
+  CliRun missing = run_hearth("gguf info /no/such/file.gguf");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("cannot open '/no/such/file.gguf'"), std::string::npos) << missing.err;
+  CliRun noarg = run_hearth("gguf info");
+  EXPECT_EQ(noarg.status, 2);
+  EXPECT_NE(noarg.err.find("missing FILE"), std::string::npos);
+  CliRun opt = run_hearth("gguf info --bogus x");
+  EXPECT_EQ(opt.status, 2);
+  EXPECT_NE(opt.err.find("unknown option '--bogus'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hearth

@@ -1,0 +1,14 @@
+// The verbs of the `hearth` command. Each takes the arguments after its own name and
+// returns the process exit status; all real work is done by the libraries.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace hearth::cli {
+
+using Args = std::vector<std::string>;
+
+int cmd_gguf(const Args& args);
+
+}  // namespace hearth::cli

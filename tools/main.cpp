@@ -1,0 +1,35 @@
+// hearth: one command in front of every Hearth library.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "tools/commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: hearth <command> [args]\n"
+    "\n"
+    "commands:\n"
+    "  gguf info FILE [--json] [--tensors]   describe a GGUF file (header, metadata, tensors)\n"
+    "  help                                  this text\n"
+    "\n"
+    "Run 'hearth <command>' without arguments for its own usage.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  std::string verb = argv[1];
+  hearth::cli::Args rest(argv + 2, argv + argc);
+  if (verb == "help" || verb == "--help" || verb == "-h") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (verb == "gguf") return hearth::cli::cmd_gguf(rest);
+  std::fprintf(stderr, "hearth: unknown command '%s'\n\n%s", verb.c_str(), kUsage);
+  return 2;
+}

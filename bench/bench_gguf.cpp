@@ -5,7 +5,8 @@
 // Writes a 1 GiB GGUF (a real 50k-token vocabulary from shared/testdata plus 1 GiB of
 // F16 tensors, streamed) to $HEARTH_BENCH_DIR (default /tmp), reporting the writer's
 // throughput, then times opening and parsing it: the header is all that is read, so
-// this must stay far below a second whatever the file size.
+// this must stay far below a second whatever the file size. HEARTH_BENCH_KEEP=1 keeps
+// the file, e.g. to time `hearth gguf info` on it.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -92,7 +93,9 @@ BENCHMARK(BM_OpenParseJson1GiB)->Unit(benchmark::kMillisecond);
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
-  std::error_code ec;
-  fs::remove(big_file(), ec);
+  if (!std::getenv("HEARTH_BENCH_KEEP")) {
+    std::error_code ec;
+    fs::remove(big_file(), ec);
+  }
   return 0;
 }

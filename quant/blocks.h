@@ -1,0 +1,95 @@
+// Quantized block layouts, one struct per type, byte-compatible with ggml's
+// (ggml-common.h). Scales stored as IEEE half are kept as raw uint16_t bits.
+#pragma once
+
+#include <cstdint>
+
+namespace hearth::quant {
+
+using half = uint16_t;  // IEEE 754 binary16 bits
+
+inline constexpr int QK4_0 = 32, QK4_1 = 32, QK5_0 = 32, QK5_1 = 32, QK8_0 = 32, QK8_1 = 32;
+inline constexpr int QK_K = 256;           // super-block size of the K-quants
+inline constexpr int K_SCALE_SIZE = 12;    // packed 6-bit scales/mins of Q4_K/Q5_K
+
+struct BlockQ4_0 {
+  half d;
+  uint8_t qs[QK4_0 / 2];  // nibbles: element j in the low half of qs[j], j+16 in the high half
+};
+struct BlockQ4_1 {
+  half d, m;
+  uint8_t qs[QK4_1 / 2];
+};
+struct BlockQ5_0 {
+  half d;
+  uint8_t qh[4];  // fifth bits, element j at bit j
+  uint8_t qs[QK5_0 / 2];
+};
+struct BlockQ5_1 {
+  half d, m;
+  uint8_t qh[4];
+  uint8_t qs[QK5_1 / 2];
+};
+struct BlockQ8_0 {
+  half d;
+  int8_t qs[QK8_0];
+};
+struct BlockQ8_1 {
+  half d, s;  // s = d * sum(qs)
+  int8_t qs[QK8_1];
+};
+
+// Q2_K: 16 sub-blocks of 16, 4-bit scale and 4-bit min per sub-block. 2.625 bpw.
+struct BlockQ2_K {
+  uint8_t scales[QK_K / 16];  // low nibble scale, high nibble min
+  uint8_t qs[QK_K / 4];
+  half d, dmin;
+};
+// Q3_K: 16 sub-blocks of 16, 6-bit signed scales. 3.4375 bpw.
+struct BlockQ3_K {
+  uint8_t hmask[QK_K / 8];
+  uint8_t qs[QK_K / 4];
+  uint8_t scales[12];
+  half d;
+};
+// Q4_K: 8 sub-blocks of 32, 6-bit scale and min each. 4.5 bpw.
+struct BlockQ4_K {
+  half d, dmin;
+  uint8_t scales[K_SCALE_SIZE];
+  uint8_t qs[QK_K / 2];
+};
+// Q5_K: as Q4_K plus one high bit per element. 5.5 bpw.
+struct BlockQ5_K {
+  half d, dmin;
+  uint8_t scales[K_SCALE_SIZE];
+  uint8_t qh[QK_K / 8];
+  uint8_t qs[QK_K / 2];
+};
+// Q6_K: 16 sub-blocks of 16, 8-bit signed scales. 6.5625 bpw.
+struct BlockQ6_K {
+  uint8_t ql[QK_K / 2];
+  uint8_t qh[QK_K / 4];
+  int8_t scales[QK_K / 16];
+  half d;
+};
+// Q8_K: activations for the K-quant dot products; float scale and 16-element sums.
+struct BlockQ8_K {
+  float d;
+  int8_t qs[QK_K];
+  int16_t bsums[QK_K / 16];
+};
+
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ8_K) == 292);
+
+}  // namespace hearth::quant

@@ -1,0 +1,93 @@
+#include "quant/quant.h"
+
+#include <array>
+#include <cstring>
+#include <string>
+
+#include "quant/fp16.h"
+
+namespace hearth::quant {
+namespace {
+
+constexpr QuantTraits kRows[] = {
+    {GgmlType::F32, quantize_f32, dequantize_f32, false},
+    {GgmlType::F16, quantize_f16, dequantize_f16, false},
+    {GgmlType::BF16, quantize_bf16, dequantize_bf16, false},
+    {GgmlType::Q4_0, quantize_q4_0, dequantize_q4_0, true},
+    {GgmlType::Q4_1, quantize_q4_1, dequantize_q4_1, true},
+    {GgmlType::Q5_0, quantize_q5_0, dequantize_q5_0, true},
+    {GgmlType::Q5_1, quantize_q5_1, dequantize_q5_1, true},
+    {GgmlType::Q8_0, quantize_q8_0, dequantize_q8_0, false},
+    {GgmlType::Q8_1, quantize_q8_1, dequantize_q8_1, false},
+    {GgmlType::Q2_K, quantize_q2_K, dequantize_q2_K, true},
+    {GgmlType::Q3_K, quantize_q3_K, dequantize_q3_K, true},
+    {GgmlType::Q4_K, quantize_q4_K, dequantize_q4_K, true},
+    {GgmlType::Q5_K, quantize_q5_K, dequantize_q5_K, true},
+    {GgmlType::Q6_K, quantize_q6_K, dequantize_q6_K, true},
+    {GgmlType::Q8_K, quantize_q8_K, dequantize_q8_K, false},
+};
+
+constexpr std::array<const QuantTraits*, gguf::kMaxTypeId> make_index() {
+  std::array<const QuantTraits*, gguf::kMaxTypeId> idx{};
+  for (const QuantTraits& r : kRows) idx[static_cast<uint32_t>(r.type)] = &r;
+  return idx;
+}
+constexpr auto kIndex = make_index();
+
+std::string type_name(GgmlType t) {
+  const gguf::TypeInfo* ti = gguf::type_info(static_cast<uint32_t>(t));
+  return ti ? std::string(ti->name) : "type " + std::to_string(static_cast<uint32_t>(t));
+}
+
+}  // namespace
+
+const QuantTraits* quant_traits(GgmlType t) {
+  auto id = static_cast<uint32_t>(t);
+  return id < kIndex.size() ? kIndex[id] : nullptr;
+}
+
+Result<size_t> quantize_rows(GgmlType t, const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                             const float* imatrix) {
+  const QuantTraits* q = quant_traits(t);
+  if (!q) return Error{"quantizing to " + type_name(t) + " is not supported"};
+  auto row_bytes = gguf::type_bytes(t, static_cast<uint64_t>(n_per_row), "row");
+  if (!row_bytes) return row_bytes.error();
+  auto* out = static_cast<uint8_t*>(dst);
+  for (int64_t r = 0; r < nrows; ++r)
+    q->quantize(src + r * n_per_row, out + static_cast<size_t>(r) * row_bytes.value(), n_per_row, imatrix);
+  return static_cast<size_t>(nrows) * row_bytes.value();
+}
+
+Status dequantize(GgmlType t, const void* src, float* dst, int64_t n) {
+  const QuantTraits* q = quant_traits(t);
+  if (!q) return Error{"dequantizing " + type_name(t) + " is not supported"};
+  if (n % gguf::type_info(t).block_size != 0)
+    return Error{std::to_string(n) + " elements is not a multiple of the " + type_name(t) + " block size"};
+  q->dequantize(src, dst, n);
+  return {};
+}
+
+void quantize_f32(const float* x, void* y, int64_t n, const float*) {
+  std::memcpy(y, x, static_cast<size_t>(n) * sizeof(float));
+}
+void quantize_f16(const float* x, void* y, int64_t n, const float*) {
+  auto* h = static_cast<uint16_t*>(y);
+  for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(x[i]);
+}
+void quantize_bf16(const float* x, void* y, int64_t n, const float*) {
+  auto* h = static_cast<uint16_t*>(y);
+  for (int64_t i = 0; i < n; ++i) h[i] = fp32_to_bf16(x[i]);
+}
+void dequantize_f32(const void* x, float* y, int64_t n) {
+  std::memcpy(y, x, static_cast<size_t>(n) * sizeof(float));
+}
+void dequantize_f16(const void* x, float* y, int64_t n) {
+  const auto* h = static_cast<const uint16_t*>(x);
+  for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_fp32(h[i]);
+}
+void dequantize_bf16(const void* x, float* y, int64_t n) {
+  const auto* h = static_cast<const uint16_t*>(x);
+  for (int64_t i = 0; i < n; ++i) y[i] = bf16_to_fp32(h[i]);
+}
+
+}  // namespace hearth::quant

@@ -1,0 +1,45 @@
+// Scale searches shared by the quantizers. These are the specification: llama.cpp's
+// files are reproduced byte for byte only if every float operation happens in the
+// same order, so this code is compiled with -ffp-contract=off and must not be
+// "simplified" algebraically.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace hearth::quant::detail {
+
+// Smallest group maximum treated as non-zero.
+inline constexpr float kGroupMaxEps = 1e-15f;
+
+// Round to nearest, ties to even, via the 1.5 * 2^23 trick (valid for |v| < 2^22).
+inline int nearest_int(float v) {
+  float t = v + 12582912.f;
+  int32_t i;
+  std::memcpy(&i, &t, sizeof i);
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+// Symmetric levels in [-nmax, nmax-1] for n values; L receives level + nmax. Returns
+// the scale. weight_kind: 0 = no search, 1 = x^2 weights, 2 = uniform, 3 = |x|,
+// 4 = sqrt|x|; qw, when given, replaces the kind's weights. A negative kind returns
+// the midpoint of the first fit and the initial scale, without the search.
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw);
+
+// Symmetric 3-bit-style levels with x^2 weights and an iterative refinement; L
+// receives level + nmax.
+float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool refine);
+
+// Asymmetric levels in [0, nmax] with a weighted least-squares search over
+// nstep+1 candidate scales. Returns the scale; *neg_min receives -min (>= 0).
+// make_qkx2 takes the weights as given; make_qkx3 uses x^2 when weights is null and
+// guards against a degenerate min.
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
+
+// Non-negative levels in [0, nmax] for positive values (sub-block scales), weighted.
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);
+
+}  // namespace hearth::quant::detail

@@ -1,6 +1,7 @@
 #include "quant/quant.h"
 
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -64,6 +65,44 @@ Status dequantize(GgmlType t, const void* src, float* dst, int64_t n) {
   if (n % gguf::type_info(t).block_size != 0)
     return Error{std::to_string(n) + " elements is not a multiple of the " + type_name(t) + " block size"};
   q->dequantize(src, dst, n);
+  return {};
+}
+
+Status validate_quantized(GgmlType t, const void* data, size_t bytes) {
+  const auto* b = static_cast<const uint8_t*>(data);
+  auto bad = [&](size_t at) {
+    return Error{"quantized " + type_name(t) + " data has a non-finite value at byte " + std::to_string(at) +
+                 " (does the input contain NaN or Inf?)"};
+  };
+  if (t == GgmlType::F32) {
+    for (size_t i = 0; i + 4 <= bytes; i += 4) {
+      float f;
+      std::memcpy(&f, b + i, 4);
+      if (!std::isfinite(f)) return bad(i);
+    }
+    return {};
+  }
+  // Offsets of the half-precision scales within one block.
+  struct Halves { GgmlType t; int n; size_t off[2]; };
+  static constexpr Halves kScales[] = {
+      {GgmlType::F16, 1, {0, 0}},    {GgmlType::BF16, 1, {0, 0}},  {GgmlType::Q4_0, 1, {0, 0}},
+      {GgmlType::Q4_1, 2, {0, 2}},   {GgmlType::Q5_0, 1, {0, 0}},  {GgmlType::Q5_1, 2, {0, 2}},
+      {GgmlType::Q8_0, 1, {0, 0}},   {GgmlType::Q8_1, 2, {0, 2}},  {GgmlType::Q2_K, 2, {80, 82}},
+      {GgmlType::Q3_K, 1, {108, 0}}, {GgmlType::Q4_K, 2, {0, 2}},  {GgmlType::Q5_K, 2, {0, 2}},
+      {GgmlType::Q6_K, 1, {208, 0}},
+  };
+  for (const Halves& h : kScales) {
+    if (h.t != t) continue;
+    const size_t block = gguf::type_info(t).type_size;
+    for (size_t i = 0; i + block <= bytes; i += block) {
+      for (int k = 0; k < h.n; ++k) {
+        uint16_t v;
+        std::memcpy(&v, b + i + h.off[k], 2);
+        const bool finite = t == GgmlType::BF16 ? (v & 0x7f80u) != 0x7f80u : (v & 0x7c00u) != 0x7c00u;
+        if (!finite) return bad(i + h.off[k]);
+      }
+    }
+  }
   return {};
 }
 

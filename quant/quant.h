@@ -39,6 +39,10 @@ Result<size_t> quantize_rows(GgmlType t, const float* src, void* dst, int64_t nr
 // Converts n elements of type t to float.
 Status dequantize(GgmlType t, const void* src, float* dst, int64_t n);
 
+// Checks quantized data before it is written: every block scale (and every f32/f16/
+// bf16 value) finite. A NaN or Inf in the input shows up here.
+Status validate_quantized(GgmlType t, const void* data, size_t bytes);
+
 // The row functions, exposed for tests and for kernels' scalar paths.
 void quantize_f32(const float* x, void* y, int64_t n, const float*);
 void quantize_f16(const float* x, void* y, int64_t n, const float*);

@@ -10,5 +10,6 @@ namespace hearth::cli {
 using Args = std::vector<std::string>;
 
 int cmd_gguf(const Args& args);
+int cmd_quantize(const Args& args);
 
 }  // namespace hearth::cli

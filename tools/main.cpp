@@ -12,6 +12,7 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  gguf info FILE [--json] [--tensors]   describe a GGUF file (header, metadata, tensors)\n"
+    "  quantize IN OUT TYPE [THREADS] [opts] quantize a GGUF model as llama-quantize does\n"
     "  help                                  this text\n"
     "\n"
     "Run 'hearth <command>' without arguments for its own usage.\n";
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (verb == "gguf") return hearth::cli::cmd_gguf(rest);
+  if (verb == "quantize") return hearth::cli::cmd_quantize(rest);
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n%s", verb.c_str(), kUsage);
   return 2;
 }

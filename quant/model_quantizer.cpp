@@ -1,0 +1,416 @@
+#include "quant/model_quantizer.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "gguf/writer.h"
+#include "quant/quant.h"
+
+namespace hearth::quant {
+namespace {
+
+using gguf::GgmlType;
+
+std::string tname(GgmlType t) { return std::string(gguf::type_info(t).name); }
+
+bool contains(const std::string& s, const char* what) { return s.find(what) != std::string::npos; }
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Layer of "blk.N.*" names, -1 for the rest.
+int layer_of(const std::string& name) {
+  int layer = -1;
+  if (std::sscanf(name.c_str(), "blk.%d.", &layer) != 1) return -1;
+  return layer;
+}
+
+// llama.cpp's tensor order: tensors outside any layer first, then by layer number,
+// each group by name.
+bool tensor_order(const std::string& a, const std::string& b) {
+  int la = layer_of(a), lb = layer_of(b);
+  if (la != lb) return la < lb;
+  return a < b;
+}
+
+// Dimensions counted as ggml does: trailing dimensions of size 1 do not count.
+int effective_dims(const gguf::TensorInfo& t) {
+  int n = 1;
+  for (int d = 1; d < gguf::kMaxDims; ++d)
+    if (t.ne[d] > 1) n = d + 1;
+  return n;
+}
+
+enum class Category { TokenEmbd, Output, AttnV, AttnK, AttnQ, AttnOutput, AttnQkv, FfnUp, FfnGate, FfnDown, Other };
+
+Category category_of(const std::string& n) {
+  if (n == "output.weight") return Category::Output;
+  if (n == "token_embd.weight" || n == "per_layer_token_embd.weight") return Category::TokenEmbd;
+  if (contains(n, "attn_qkv.weight")) return Category::AttnQkv;
+  if (contains(n, "attn_v.weight")) return Category::AttnV;
+  if (contains(n, "attn_k.weight")) return Category::AttnK;
+  if (contains(n, "attn_q.weight")) return Category::AttnQ;
+  if (contains(n, "attn_output.weight")) return Category::AttnOutput;
+  if (contains(n, "ffn_up")) return Category::FfnUp;
+  if (contains(n, "ffn_gate")) return Category::FfnGate;
+  if (contains(n, "ffn_down")) return Category::FfnDown;
+  return Category::Other;
+}
+
+// Whether llama-quantize touches this tensor at all (norms, 1-D tensors, routers,
+// positional embeddings and a few small special tensors keep their type).
+bool allows_quantization(const gguf::TensorInfo& t, const QuantizeOptions& opt) {
+  if (effective_dims(t) < 2) return false;
+  const std::string& n = t.name;
+  if (!ends_with(n, "weight")) return false;
+  if (contains(n, "_norm.weight")) return false;
+  if (opt.leave_output_tensor && n == "output.weight") return false;
+  static const char* const kKeep[] = {
+      "ffn_gate_inp.weight", "altup", "laurel", "per_layer_model_proj", "ssm_conv1d", "shortconv.conv.weight",
+      "time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight", "time_mix_w2.weight",
+      "time_mix_v0.weight", "time_mix_v1.weight", "time_mix_v2.weight", "time_mix_a0.weight", "time_mix_a1.weight",
+      "time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight", "time_mix_decay_w1.weight",
+      "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight", "attn_rel_b.weight"};
+  for (const char* k : kKeep)
+    if (contains(n, k)) return false;
+  if (n == "position_embd.weight" || n == "token_types.weight") return false;
+  return true;
+}
+
+// Model facts the mixes depend on.
+struct ModelFacts {
+  std::string arch;
+  int n_layer = 0;
+  int n_gqa = 1;
+  int n_expert = 0;
+  bool is_70b = false;
+  bool tied_embeddings = true;  // no output.weight: token_embd doubles as the output
+  int n_attention_wv = 0;
+};
+
+uint64_t first_uint(const gguf::Metadata& md, const std::string& key, uint64_t fallback) {
+  const gguf::Value* v = md.find(key);
+  if (!v) return fallback;
+  if (v->type() == gguf::ValueType::ARRAY) {  // per-layer arrays: take layer 0
+    const gguf::Array& a = v->arr();
+    if (a.count == 0) return fallback;
+    if (a.elem == gguf::ValueType::U32) return a.at<uint32_t>(0);
+    if (a.elem == gguf::ValueType::I32) return static_cast<uint64_t>(std::max(0, a.at<int32_t>(0)));
+    return fallback;
+  }
+  auto r = md.get_uint(key);
+  return r.ok() ? r.value() : fallback;
+}
+
+Result<ModelFacts> model_facts(const gguf::GgufFile& in) {
+  ModelFacts f;
+  auto arch = in.metadata.get_string("general.architecture");
+  if (!arch) return Error{in.name() + ": " + arch.message()};
+  f.arch = arch.value();
+  f.n_layer = static_cast<int>(first_uint(in.metadata, f.arch + ".block_count", 0));
+  uint64_t n_head = first_uint(in.metadata, f.arch + ".attention.head_count", 0);
+  uint64_t n_head_kv = first_uint(in.metadata, f.arch + ".attention.head_count_kv", n_head);
+  f.n_gqa = n_head_kv > 0 ? static_cast<int>(n_head / n_head_kv) : 1;
+  f.n_expert = static_cast<int>(first_uint(in.metadata, f.arch + ".expert_count", 0));
+  f.is_70b = f.arch == "llama" && f.n_layer == 80 && n_head != n_head_kv;
+  for (const gguf::TensorInfo& t : in.tensors) {
+    if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") || contains(t.name, "attn_kv_b.weight"))
+      ++f.n_attention_wv;
+    if (t.name == "output.weight") f.tied_embeddings = false;
+  }
+  return f;
+}
+
+// The mix: llama-quantize's choice of type for one tensor (llama_tensor_get_type).
+class Mixer {
+ public:
+  Mixer(const ModelFacts& m, FileType ft, bool has_imatrix) : m_(m), ft_(ft), has_imatrix_(has_imatrix) {}
+
+  GgmlType choose(const gguf::TensorInfo& t, GgmlType type) {
+    using FT = FileType;
+    const Category cat = category_of(t.name);
+    const bool falcon = m_.arch == "falcon";
+    auto more_bits = [](int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; };
+    auto layer = [&](int counter) {
+      int i = counter;
+      if (m_.n_expert > 1) i = layer_of(t.name);
+      return i;
+    };
+    if (cat == Category::Output || (m_.tied_embeddings && cat == Category::TokenEmbd)) {
+      const uint64_t nx = t.ne[0];
+      if (falcon || nx % gguf::type_info(type).block_size != 0) type = GgmlType::Q8_0;
+      else if (type != GgmlType::Q8_0) type = GgmlType::Q6_K;
+    } else if (cat == Category::TokenEmbd) {
+      // Only the IQ and ternary mixes change token_embd, and Hearth makes neither yet.
+    } else if (cat == Category::AttnV || cat == Category::AttnQkv) {
+      if (cat == Category::AttnV) {
+        if (ft_ == FT::Q2_K) type = m_.n_gqa >= 4 ? GgmlType::Q4_K : GgmlType::Q3_K;
+        else if (ft_ == FT::Q2_K_S && m_.n_gqa >= 4) type = GgmlType::Q4_K;
+        else if (ft_ == FT::Q3_K_M) type = i_attention_wv_ < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
+        else if (ft_ == FT::Q3_K_L) type = GgmlType::Q5_K;
+        else if ((ft_ == FT::Q4_K_M || ft_ == FT::Q5_K_M) && more_bits(i_attention_wv_, m_.n_attention_wv))
+          type = GgmlType::Q6_K;
+        else if (ft_ == FT::Q4_K_S && i_attention_wv_ < 4) type = GgmlType::Q5_K;
+        if (m_.is_70b && (type == GgmlType::Q3_K || type == GgmlType::Q4_K)) type = GgmlType::Q5_K;
+        if (m_.n_expert == 8) type = GgmlType::Q8_0;
+        ++i_attention_wv_;
+      } else {  // fused QKV: its own rule, and it does not advance the attn_v counter
+        if (ft_ == FT::Q3_K_M || ft_ == FT::Q3_K_L) type = GgmlType::Q4_K;
+        else if (ft_ == FT::Q4_K_M) type = GgmlType::Q5_K;
+        else if (ft_ == FT::Q5_K_M) type = GgmlType::Q6_K;
+      }
+    } else if (cat == Category::AttnK) {
+      if (m_.n_expert == 8) type = GgmlType::Q8_0;
+    } else if (cat == Category::FfnDown) {
+      const int i = layer(i_ffn_down_), n = m_.n_layer;
+      if (ft_ == FT::Q2_K) type = GgmlType::Q3_K;
+      else if (ft_ == FT::Q2_K_S) {
+        if (i < n / 8) type = GgmlType::Q4_K;
+      } else if (ft_ == FT::Q3_K_M) {
+        type = i < n / 16 ? GgmlType::Q5_K : (!falcon || more_bits(i, n)) ? GgmlType::Q4_K : GgmlType::Q3_K;
+      } else if (ft_ == FT::Q3_K_L) {
+        type = falcon ? GgmlType::Q4_K : GgmlType::Q5_K;
+      } else if (ft_ == FT::Q4_K_M) {
+        if (falcon) type = i < n / 16 ? GgmlType::Q6_K : more_bits(i, n) ? GgmlType::Q5_K : GgmlType::Q4_K;
+        else if (more_bits(i, n)) type = GgmlType::Q6_K;
+      } else if (ft_ == FT::Q5_K_M && more_bits(i, n)) {
+        type = GgmlType::Q6_K;
+      } else if (ft_ == FT::Q4_K_S && !falcon && i < n / 8) {
+        type = GgmlType::Q5_K;
+      } else if ((ft_ == FT::Q4_0 || ft_ == FT::Q5_0) && has_imatrix_ && i < n / 8) {
+        type = ft_ == FT::Q4_0 ? GgmlType::Q4_1 : GgmlType::Q5_1;
+      }
+      ++i_ffn_down_;
+    } else if (cat == Category::AttnOutput) {
+      if (!falcon) {
+        if (m_.n_expert == 8) {
+          if (ft_ == FT::Q2_K || ft_ == FT::Q3_K_S || ft_ == FT::Q3_K_M || ft_ == FT::Q4_K_S || ft_ == FT::Q4_K_M)
+            type = GgmlType::Q5_K;
+        } else {
+          if (ft_ == FT::Q2_K) type = GgmlType::Q3_K;
+          else if (ft_ == FT::Q3_K_M) type = GgmlType::Q4_K;
+          else if (ft_ == FT::Q3_K_L) type = GgmlType::Q5_K;
+        }
+      } else if (ft_ == FT::Q3_K_L) {
+        type = GgmlType::Q4_K;
+      }
+    }
+    return type;
+  }
+
+ private:
+  const ModelFacts& m_;
+  FileType ft_;
+  bool has_imatrix_;
+  int i_attention_wv_ = 0, i_ffn_down_ = 0;
+};
+
+// A row length the chosen type cannot hold falls back as llama.cpp (2025-02) does.
+Result<GgmlType> fallback_for(const gguf::TensorInfo& t, GgmlType type, bool& fell_back) {
+  fell_back = false;
+  if (t.ne[0] % gguf::type_info(type).block_size == 0) return type;
+  fell_back = true;
+  GgmlType to;
+  switch (type) {
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K: to = GgmlType::IQ4_NL; break;
+    case GgmlType::Q4_K: to = GgmlType::Q5_0; break;
+    case GgmlType::Q5_K: to = GgmlType::Q5_1; break;
+    case GgmlType::Q6_K: to = GgmlType::Q8_0; break;
+    default:
+      return Error{"tensor '" + t.name + "': row length " + std::to_string(t.ne[0]) + " does not fit " + tname(type) +
+                   " and it has no fallback type"};
+  }
+  if (t.ne[0] % gguf::type_info(to).block_size != 0) to = GgmlType::F16;
+  return to;
+}
+
+bool needs_imatrix(const std::string& name, GgmlType to, FileType ft) {
+  return to == GgmlType::Q2_K && ft == FileType::Q2_K_S && name != "token_embd.weight" && name != "output.weight";
+}
+
+}  // namespace
+
+Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, const QuantizeOptions& opt) {
+  auto facts = model_facts(in);
+  if (!facts) return facts.error();
+  const FileTypeInfo& ft = file_type_info(opt.ftype);
+  if (ft.needs_imatrix && !opt.imatrix)
+    return Error{"the " + std::string(ft.name) + " mix needs an importance matrix (--imatrix FILE), as in llama-quantize"};
+  if (auto sc = in.metadata.get_uint("split.count"); sc.ok() && sc.value() > 1)
+    return Error{in.name() + ": split GGUF files (split.count > 1) are not supported yet; merge the shards first"};
+
+  std::vector<const gguf::TensorInfo*> order;
+  for (const gguf::TensorInfo& t : in.tensors) order.push_back(&t);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const gguf::TensorInfo* a, const gguf::TensorInfo* b) { return tensor_order(a->name, b->name); });
+
+  if (opt.imatrix)
+    for (const auto& [name, v] : opt.imatrix->values)
+      for (float x : v)
+        if (!std::isfinite(x)) return Error{"importance matrix entry '" + name + "' has a non-finite value"};
+  const bool base_quantized = gguf::type_info(ft.base).quantized;
+  Mixer mixer(facts.value(), opt.ftype, opt.imatrix != nullptr);
+  std::vector<TensorPlan> plan;
+  for (const gguf::TensorInfo* t : order) {
+    TensorPlan p{t->name, t->type, t->type};
+    if (allows_quantization(*t, opt)) {
+      GgmlType to = ft.base;
+      if (base_quantized) {
+        if (!opt.pure) to = mixer.choose(*t, to);
+        if (opt.token_embedding_type && t->name == "token_embd.weight") to = *opt.token_embedding_type;
+        if (opt.output_tensor_type && t->name == "output.weight") to = *opt.output_tensor_type;
+        auto fb = fallback_for(*t, to, p.fallback);
+        if (!fb) return fb.error();
+        to = fb.value();
+      } else {
+        if (opt.token_embedding_type && t->name == "token_embd.weight") to = *opt.token_embedding_type;
+        if (opt.output_tensor_type && t->name == "output.weight") to = *opt.output_tensor_type;
+      }
+      p.to = to;
+    }
+    if (p.to != p.from) {
+      if (gguf::type_info(p.from).quantized && !opt.allow_requantize)
+        return Error{"tensor '" + p.name + "' is already quantized (" + tname(p.from) +
+                     "); requantizing loses quality, pass --allow-requantize to do it anyway"};
+      if (!quant_traits(p.from)) return Error{"tensor '" + p.name + "': cannot read type " + tname(p.from)};
+      if (!quant_traits(p.to))
+        return Error{"tensor '" + p.name + "': quantizing to " + tname(p.to) + " is not supported yet" +
+                     (p.fallback ? " (it is llama.cpp's fallback for rows of " + std::to_string(t->ne[0]) + ")" : "")};
+      const std::vector<float>* w = opt.imatrix ? opt.imatrix->find(p.name) : nullptr;
+      if (w) {
+        const uint64_t want = t->ne[0] * t->ne[2] * t->ne[3];
+        if (w->size() != want)
+          return Error{"importance matrix entry '" + p.name + "' has " + std::to_string(w->size()) + " values, expected " +
+                       std::to_string(want)};
+        p.use_imatrix = true;
+      }
+      if (!w && needs_imatrix(p.name, p.to, opt.ftype))
+        return Error{"tensor '" + p.name + "' needs an importance matrix entry for " + tname(p.to) + " in " +
+                     std::string(ft.name) + ", and the imatrix has none"};
+    }
+    plan.push_back(std::move(p));
+  }
+  return plan;
+}
+
+gguf::Metadata output_metadata(const gguf::GgufFile& in, const QuantizeOptions& opt) {
+  gguf::Metadata md = in.metadata;
+  md.set("general.quantization_version", gguf::Value::of<uint32_t>(2));
+  md.set("general.file_type", gguf::Value::of<uint32_t>(static_cast<uint32_t>(opt.ftype)));
+  md.erase("split.no");
+  md.erase("split.count");
+  md.erase("split.tensors.count");
+  if (opt.imatrix) {
+    if (!opt.imatrix_path.empty()) md.set("quantize.imatrix.file", gguf::Value::string(opt.imatrix_path));
+    if (!opt.imatrix->datasets.empty())
+      md.set("quantize.imatrix.dataset", gguf::Value::string(opt.imatrix->datasets[0]));
+    md.set("quantize.imatrix.entries_count", gguf::Value::of<int32_t>(static_cast<int32_t>(opt.imatrix->values.size())));
+    if (opt.imatrix->chunk_count > 0)
+      md.set("quantize.imatrix.chunks_count", gguf::Value::of<int32_t>(opt.imatrix->chunk_count));
+  }
+  return md;
+}
+
+Result<QuantizeSummary> quantize_model(const std::string& in_path, const std::string& out_path,
+                                       const QuantizeOptions& opt, const std::function<void(const Progress&)>& on_tensor) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(out_path, ec) && fs::equivalent(in_path, out_path, ec))
+    return Error{"output '" + out_path + "' is the input file; choose another name"};
+  auto in = gguf::GgufFile::open(in_path);
+  if (!in) return in.error();
+  const gguf::GgufFile& f = in.value();
+  auto plan = plan_quantization(f, opt);
+  if (!plan) return plan.error();
+
+  QuantizeSummary sum;
+  sum.tensors = plan.value();
+  sum.threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
+  gguf::GgufWriter w(output_metadata(f, opt));
+  auto t0 = std::chrono::steady_clock::now();
+
+  for (size_t idx = 0; idx < sum.tensors.size(); ++idx) {
+    const TensorPlan& p = sum.tensors[idx];
+    const gguf::TensorInfo& t = *f.find_tensor(p.name);
+    sum.in_bytes += t.n_bytes;
+    sum.n_elements += t.n_elements;
+    auto data = f.tensor_data(t);
+    if (p.to == p.from) {
+      sum.out_bytes += t.n_bytes;
+      Status s = w.add_tensor(p.name, p.to, t.shape(), [&, idx, data](gguf::ByteSink& sink) -> Status {
+        auto s0 = std::chrono::steady_clock::now();
+        Status st = sink.write(data);
+        if (on_tensor)
+          on_tensor({idx, sum.tensors.size(), &sum.tensors[idx], data.size(), data.size(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count()});
+        return st;
+      });
+      if (!s) return s.error();
+      continue;
+    }
+    const uint64_t out_bytes = gguf::type_bytes(p.to, t.n_elements, p.name).value();
+    sum.out_bytes += out_bytes;
+    const std::vector<float>* imat = p.use_imatrix ? opt.imatrix->find(p.name) : nullptr;
+    Status s = w.add_tensor(p.name, p.to, t.shape(), [&, idx, imat, out_bytes](gguf::ByteSink& sink) -> Status {
+      auto s0 = std::chrono::steady_clock::now();
+      const TensorPlan& tp = sum.tensors[idx];
+      const gguf::TensorInfo& ti = *f.find_tensor(tp.name);
+      const int64_t n_per_row = static_cast<int64_t>(ti.ne[0]);
+      const int64_t nrows = static_cast<int64_t>(ti.n_elements / ti.ne[0]);
+      const int64_t rows_per_matrix = static_cast<int64_t>(ti.ne[1]);
+      const auto src = f.tensor_data(ti);
+      const size_t in_row = gguf::type_bytes(tp.from, ti.ne[0], tp.name).value();
+      const size_t out_row = gguf::type_bytes(tp.to, ti.ne[0], tp.name).value();
+      std::vector<uint8_t> out(out_bytes);
+      // Rows are independent: split them into chunks of about 16k values over the threads.
+      const int64_t rows_per_chunk = std::max<int64_t>(1, 16384 / n_per_row);
+      const int64_t nchunks = (nrows + rows_per_chunk - 1) / rows_per_chunk;
+      std::atomic<bool> stopped{false};
+#pragma omp parallel num_threads(sum.threads)
+      {
+        std::vector<float> buf(static_cast<size_t>(rows_per_chunk * n_per_row));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t c = 0; c < nchunks; ++c) {
+          if (stopped.load(std::memory_order_relaxed) || (opt.cancel && opt.cancel->load())) {
+            stopped = true;
+            continue;
+          }
+          const int64_t r0 = c * rows_per_chunk, nr = std::min(rows_per_chunk, nrows - r0);
+          const float* x;
+          if (tp.from == GgmlType::F32) {
+            x = reinterpret_cast<const float*>(src.data() + static_cast<size_t>(r0) * in_row);
+          } else {
+            quant_traits(tp.from)->dequantize(src.data() + static_cast<size_t>(r0) * in_row, buf.data(), nr * n_per_row);
+            x = buf.data();
+          }
+          for (int64_t r = 0; r < nr; ++r) {
+            // Each matrix of a 3-D (expert) tensor has its own imatrix slice.
+            const float* wrow = imat ? imat->data() + ((r0 + r) / rows_per_matrix) * n_per_row : nullptr;
+            quant_traits(tp.to)->quantize(x + r * n_per_row, out.data() + static_cast<size_t>(r0 + r) * out_row, n_per_row,
+                                          wrow);
+          }
+        }
+      }
+      if (stopped || (opt.cancel && opt.cancel->load())) return Error{"interrupted"};
+      if (Status v = validate_quantized(tp.to, out.data(), out.size()); !v) return v;
+      Status st = sink.write(out.data(), out.size());
+      if (on_tensor)
+        on_tensor({idx, sum.tensors.size(), &tp, ti.n_bytes, out_bytes,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count()});
+      return st;
+    });
+    if (!s) return s.error();
+  }
+  if (Status s = w.write(out_path); !s) return s.error();
+  sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return sum;
+}
+
+}  // namespace hearth::quant

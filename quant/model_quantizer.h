@@ -1,0 +1,70 @@
+// The model quantizer: a GGUF model in, a quantized GGUF model out, with the same
+// per-tensor type choices, metadata and tensor order as llama-quantize, and the same
+// bytes. Streams tensor by tensor: memory stays near the largest tensor (as f32 plus
+// its output), whatever the model size.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "quant/ftype.h"
+#include "quant/imatrix.h"
+
+namespace hearth::quant {
+
+struct QuantizeOptions {
+  FileType ftype = FileType::Q4_K_M;
+  int threads = 0;                                 // 0: all cores
+  bool pure = false;                               // no mixes: every quantizable tensor gets the base type
+  bool leave_output_tensor = false;                // output.weight keeps its input type
+  bool allow_requantize = false;                   // accept already-quantized inputs
+  std::optional<gguf::GgmlType> output_tensor_type;
+  std::optional<gguf::GgmlType> token_embedding_type;
+  const Imatrix* imatrix = nullptr;
+  std::string imatrix_path;                        // recorded as quantize.imatrix.file, as typed
+  const std::atomic<bool>* cancel = nullptr;       // set to stop between chunks (Ctrl-C)
+};
+
+// One tensor of the output, in output order.
+struct TensorPlan {
+  std::string name;
+  gguf::GgmlType from;
+  gguf::GgmlType to;
+  bool fallback = false;     // the mix's type did not fit the row length
+  bool use_imatrix = false;
+};
+
+struct Progress {
+  size_t index = 0, count = 0;  // tensor index (0-based) and total
+  const TensorPlan* tensor = nullptr;
+  uint64_t in_bytes = 0, out_bytes = 0;
+  double seconds = 0;           // for this tensor
+};
+
+struct QuantizeSummary {
+  std::vector<TensorPlan> tensors;
+  uint64_t in_bytes = 0, out_bytes = 0;  // tensor data
+  uint64_t n_elements = 0;
+  double seconds = 0;
+  int threads = 1;
+};
+
+// Which type each tensor gets, in output order. Errors: an unsupported input or output
+// type, a quantized input without allow_requantize, a missing imatrix where the mix
+// needs one.
+Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, const QuantizeOptions& opt);
+
+// The output metadata: the input's keys, then general.quantization_version and
+// general.file_type (moved to the end), then the quantize.imatrix.* keys.
+gguf::Metadata output_metadata(const gguf::GgufFile& in, const QuantizeOptions& opt);
+
+// Quantizes `in_path` into `out_path` (written atomically; nothing is left on error).
+Result<QuantizeSummary> quantize_model(const std::string& in_path, const std::string& out_path,
+                                       const QuantizeOptions& opt,
+                                       const std::function<void(const Progress&)>& on_tensor = {});
+
+}  // namespace hearth::quant

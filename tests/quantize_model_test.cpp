@@ -1,0 +1,135 @@
+// The model quantizer against llama-quantize's own files: whole-file byte identity
+// (metadata, tensor order, per-tensor types and data) for every reference output.
+#include <gtest/gtest.h>
+
+#include "gguf/gguf.h"
+#include "quant/model_quantizer.h"
+#include "testdata.h"
+
+namespace hearth::quant {
+namespace {
+
+using test::fs::path;
+
+// Quantizes `src` as `type` into a temp file and compares it with `want` byte for byte.
+void expect_same_file(const path& src, const path& want, const std::string& type, const Imatrix* im = nullptr,
+                      const std::string& im_path = {}) {
+  test::TempDir tmp;
+  auto ft = parse_file_type(type);
+  ASSERT_TRUE(ft.has_value()) << type;
+  QuantizeOptions opt;
+  opt.ftype = ft->ftype;
+  opt.threads = 2;
+  opt.imatrix = im;
+  opt.imatrix_path = im_path;
+  path out = tmp.path() / "out.gguf";
+  auto r = quantize_model(src.string(), out.string(), opt);
+  ASSERT_TRUE(r.ok()) << want.filename() << ": " << r.message();
+  auto a = test::read_bytes(out), b = test::read_bytes(want);
+  if (a != b) {
+    size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+    ADD_FAILURE() << want.filename() << ": differs from llama-quantize's file at byte " << i << " (sizes " << a.size()
+                  << " vs " << b.size() << ")";
+  }
+}
+
+TEST(QuantizeModel, SyntheticModelEveryTypeWithAndWithoutImatrix) {
+  path dir = test::reference_dir() / "quant/synth-q-256";
+  auto im = load_imatrix((dir / "synth-q-256.imatrix.dat").string());
+  ASSERT_TRUE(im.ok()) << im.message();
+  int n = 0;
+  for (const auto& e : test::fs::directory_iterator(dir)) {
+    std::string f = e.path().filename().string();
+    const std::string prefix = "synth-q-256.";
+    if (e.path().extension() != ".gguf" || f == "synth-q-256.f32.gguf") continue;
+    std::string type = f.substr(prefix.size(), f.find('.', prefix.size()) - prefix.size());
+    bool with_im = f.find(".imatrix.gguf") != std::string::npos;
+    SCOPED_TRACE(f);
+    // The reference was made with "--imatrix synth-q-256.imatrix.dat": the path as typed is stored.
+    expect_same_file(dir / "synth-q-256.f32.gguf", e.path(), type, with_im ? &im.value() : nullptr,
+                     with_im ? "synth-q-256.imatrix.dat" : "");
+    ++n;
+  }
+  EXPECT_EQ(n, 21);
+}
+
+TEST(QuantizeModel, LogitsModels) {
+  path dir = test::reference_dir() / "logits/models";
+  for (const char* t : {"F16", "Q8_0", "Q4_0", "Q4_K_M"})
+    expect_same_file(dir / "synth-llama-256.F32.gguf", dir / (std::string("synth-llama-256.") + t + ".gguf"), t);
+}
+
+// TinyStories-656K from F16: rows of 128 make Q4_K_M fall back to q5_0 and q8_0; the
+// tied token_embd becomes q8_0.
+TEST(QuantizeModel, TinyStoriesFromF16WithFallbacks) {
+  path src = test::testdata_dir() / "models/TinyStories-656K.f16.gguf";
+  path dir = test::testdata_dir() / "golden/llama.cpp-ref/quant";
+  for (const char* t : {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K_M"})
+    expect_same_file(src, dir / (std::string("TinyStories-656K.") + t + ".gguf"), t);
+  auto in = gguf::GgufFile::open(src.string());
+  ASSERT_TRUE(in.ok());
+  QuantizeOptions opt;
+  opt.ftype = FileType::Q4_K_M;
+  auto plan = plan_quantization(in.value(), opt);
+  ASSERT_TRUE(plan.ok()) << plan.message();
+  int fallbacks = 0;
+  for (const TensorPlan& p : plan.value()) fallbacks += p.fallback;
+  EXPECT_EQ(fallbacks, 14);  // 12 q4_K -> q5_0 and 2 q6_K -> q8_0; token_embd is q8_0 by the output rule
+}
+
+TEST(QuantizeModel, ErrorsAreNamedAndLeaveNoOutput) {
+  test::TempDir tmp;
+  path src = test::reference_dir() / "quant/synth-q-256/synth-q-256.f32.gguf";
+  path out = tmp.path() / "out.gguf";
+  QuantizeOptions opt;
+  opt.ftype = FileType::Q2_K_S;
+  auto r = quantize_model(src.string(), out.string(), opt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("needs an importance matrix"), std::string::npos) << r.message();
+
+  opt.ftype = FileType::Q4_0;
+  auto same = quantize_model(src.string(), src.string(), opt);
+  ASSERT_FALSE(same.ok());
+  EXPECT_NE(same.message().find("is the input file"), std::string::npos) << same.message();
+
+  // Already quantized input.
+  path q8 = test::reference_dir() / "quant/synth-q-256/synth-q-256.Q8_0.gguf";
+  auto re = quantize_model(q8.string(), out.string(), opt);
+  ASSERT_FALSE(re.ok());
+  EXPECT_NE(re.message().find("--allow-requantize"), std::string::npos) << re.message();
+  opt.allow_requantize = true;
+  auto ok = quantize_model(q8.string(), out.string(), opt);
+  EXPECT_TRUE(ok.ok()) << ok.message();
+  EXPECT_TRUE(test::fs::exists(out));
+  test::fs::remove(out);
+
+  // Q2_K on rows of 128 falls back to iq4_nl in llama.cpp, which Hearth cannot make yet.
+  opt.ftype = FileType::Q2_K;
+  opt.allow_requantize = false;
+  auto iq = quantize_model((test::testdata_dir() / "models/TinyStories-656K.f16.gguf").string(), out.string(), opt);
+  ASSERT_FALSE(iq.ok());
+  EXPECT_NE(iq.message().find("iq4_nl is not supported yet"), std::string::npos) << iq.message();
+
+  // Cancelled: an error, and nothing written.
+  std::atomic<bool> cancel{true};
+  opt.ftype = FileType::Q4_K_M;
+  opt.cancel = &cancel;
+  auto c = quantize_model(src.string(), out.string(), opt);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.message().find("interrupted"), std::string::npos) << c.message();
+  EXPECT_EQ(std::distance(test::fs::directory_iterator(tmp.path()), test::fs::directory_iterator()), 0);
+}
+
+TEST(QuantizeModel, FileTypeNames) {
+  EXPECT_EQ(parse_file_type("q4_k_m")->ftype, FileType::Q4_K_M);
+  EXPECT_EQ(parse_file_type("Q4_K")->ftype, FileType::Q4_K_M);
+  EXPECT_EQ(parse_file_type("15")->ftype, FileType::Q4_K_M);
+  EXPECT_EQ(parse_file_type("f32")->ftype, FileType::ALL_F32);
+  EXPECT_EQ(parse_file_type("0")->ftype, FileType::ALL_F32);
+  EXPECT_FALSE(parse_file_type("Q9_X").has_value());
+  EXPECT_FALSE(parse_file_type("99").has_value());
+}
+
+}  // namespace
+}  // namespace hearth::quant

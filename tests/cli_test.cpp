@@ -21,7 +21,12 @@ CliRun run_hearth(const std::string& args) {
   return {WEXITSTATUS(rc), test::read_text(out), test::read_text(err)};
 }
 
-std::string data(const char* rel) { return "'" + (test::testdata_dir() / rel).string() + "'"; }
+std::string data(const char* rel) {
+  std::string s = "'";  // appended piecewise: gcc 12 warns falsely on "'" + std::string&&
+  s += (test::testdata_dir() / rel).string();
+  s += "'";
+  return s;
+}
 
 TEST(Cli, UsageWithoutArguments) {
   CliRun r = run_hearth("");
@@ -71,6 +76,39 @@ TEST(Cli, GgufInfoErrorsGoToStderrWithNonZeroStatus) {
   CliRun opt = run_hearth("gguf info --bogus x");
   EXPECT_EQ(opt.status, 2);
   EXPECT_NE(opt.err.find("unknown option '--bogus'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hearth
+
+namespace hearth {
+namespace {
+
+TEST(Cli, QuantizeHelpAndErrors) {
+  CliRun help = run_hearth("quantize --help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("Q4_K_M"), std::string::npos);
+  EXPECT_NE(help.out.find("4.50 bpw"), std::string::npos);  // q4_0 and q4_K blocks
+  CliRun bad = run_hearth("quantize a.gguf b.gguf Q9_Z");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("unknown type 'Q9_Z'"), std::string::npos) << bad.err;
+  CliRun missing = run_hearth("quantize /no/such.gguf /tmp/x.gguf Q4_0");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("cannot open '/no/such.gguf'"), std::string::npos) << missing.err;
+  CliRun im = run_hearth("quantize a.gguf b.gguf Q4_0 --imatrix /no/such.dat");
+  EXPECT_EQ(im.status, 1);
+  EXPECT_NE(im.err.find("/no/such.dat"), std::string::npos) << im.err;
+}
+
+TEST(Cli, QuantizeWritesLlamaCppIdenticalFile) {
+  test::TempDir tmp;
+  auto src = test::reference_dir() / "quant/synth-q-256/synth-q-256.f32.gguf";
+  auto out = tmp.path() / "q.gguf";
+  CliRun r = run_hearth("quantize '" + src.string() + "' '" + out.string() + "' q5_k_m 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("21/21"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bits per weight"), std::string::npos) << r.err;
+  EXPECT_TRUE(test::read_bytes(out) == test::read_bytes(test::reference_dir() / "quant/synth-q-256/synth-q-256.Q5_K_M.gguf"));
 }
 
 }  // namespace

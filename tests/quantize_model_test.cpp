@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "gguf/gguf.h"
+#include "gguf/writer.h"
 #include "quant/model_quantizer.h"
 #include "testdata.h"
 
@@ -129,6 +130,48 @@ TEST(QuantizeModel, FileTypeNames) {
   EXPECT_EQ(parse_file_type("0")->ftype, FileType::ALL_F32);
   EXPECT_FALSE(parse_file_type("Q9_X").has_value());
   EXPECT_FALSE(parse_file_type("99").has_value());
+}
+
+}  // namespace
+}  // namespace hearth::quant
+
+namespace hearth::quant {
+namespace {
+
+// The GGUF imatrix format: write the legacy file's entries as <name>.in_sum2 with
+// counts of 1, read it back, and quantize with it: the same bytes as llama-quantize
+// made from the legacy file.
+TEST(QuantizeModel, GgufImatrixGivesTheSameResultAsLegacy) {
+  path dir = test::reference_dir() / "quant/synth-q-256";
+  auto legacy = load_imatrix((dir / "synth-q-256.imatrix.dat").string());
+  ASSERT_TRUE(legacy.ok());
+  gguf::Metadata md;
+  ASSERT_TRUE(md.add("general.type", gguf::Value::string("imatrix")).ok());
+  ASSERT_TRUE(md.add("imatrix.datasets", gguf::Value::strings(legacy.value().datasets)).ok());
+  ASSERT_TRUE(md.add("imatrix.chunk_count", gguf::Value::of<uint32_t>(legacy.value().chunk_count)).ok());
+  gguf::GgufWriter w(md);
+  std::vector<std::string> names;
+  for (const auto& [name, v] : legacy.value().values) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  const float one = 1.0f;
+  for (const std::string& name : names) {
+    const std::vector<float>& v = legacy.value().values.at(name);
+    const uint64_t sums_shape[] = {v.size(), 1}, count_shape[] = {1, 1};
+    ASSERT_TRUE(w.add_tensor(name + ".in_sum2", gguf::GgmlType::F32, sums_shape,
+                             {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4}).ok());
+    ASSERT_TRUE(w.add_tensor(name + ".counts", gguf::GgmlType::F32, count_shape,
+                             {reinterpret_cast<const uint8_t*>(&one), 4}).ok());
+  }
+  test::TempDir tmp;
+  path im_path = tmp.path() / "imatrix.gguf";
+  ASSERT_TRUE(w.write(im_path.string()).ok());
+  auto im = load_imatrix(im_path.string());
+  ASSERT_TRUE(im.ok()) << im.message();
+  EXPECT_FALSE(im.value().legacy);
+  EXPECT_EQ(im.value().values, legacy.value().values);
+  EXPECT_EQ(im.value().chunk_count, 14);
+  expect_same_file(dir / "synth-q-256.f32.gguf", dir / "synth-q-256.Q4_K_M.imatrix.gguf", "Q4_K_M", &im.value(),
+                   "synth-q-256.imatrix.dat");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "quant/search.h"
 
+#include "quant/cpu.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -19,7 +21,7 @@ inline int clamp_sym(int l, int nmax) { return std::max(-nmax, std::min(nmax - 1
 
 }  // namespace
 
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw) {
+float make_qx_quants_scalar(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     float ax = std::fabs(x[i]);
@@ -121,7 +123,7 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool refine) {
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+float make_qkx2_quants_scalar(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
                        uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   float min = x[0], max = x[0];
   float sum_w = weights[0];
@@ -190,7 +192,7 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
   return scale;
 }
 
-float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+float make_qkx3_quants_scalar(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
                        uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
   auto wt = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
   float min = x[0], max = x[0];
@@ -323,6 +325,26 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
     if (!changed) break;
   }
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+namespace {
+const bool kAvx2 = active_isa() >= Isa::Avx2;
+}  // namespace
+
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw) {
+  return kAvx2 ? make_qx_quants_avx2(n, nmax, x, L, weight_kind, qw) : make_qx_quants_scalar(n, nmax, x, L, weight_kind, qw);
+}
+
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+  return kAvx2 ? make_qkx2_quants_avx2(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad)
+               : make_qkx2_quants_scalar(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad);
+}
+
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+  return kAvx2 ? make_qkx3_quants_avx2(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad)
+               : make_qkx3_quants_scalar(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad);
 }
 
 }  // namespace hearth::quant::detail

@@ -39,6 +39,19 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
 float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
                        uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
 
+// The same searches, one implementation each (the functions above pick by
+// active_isa()); every variant gives the scalar one's results bit for bit.
+float make_qx_quants_scalar(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw);
+float make_qx_quants_avx2(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw);
+float make_qkx2_quants_scalar(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                              uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
+float make_qkx2_quants_avx2(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                            uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
+float make_qkx3_quants_scalar(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                              uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
+float make_qkx3_quants_avx2(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                            uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
+
 // Non-negative levels in [0, nmax] for positive values (sub-block scales), weighted.
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);
 

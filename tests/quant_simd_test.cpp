@@ -1,0 +1,91 @@
+// The SIMD scale searches against the scalar specification, bit for bit, on many
+// kinds of blocks: normal, heavy-tailed, exact grid values (rounding ties), constant,
+// all-zero, tiny (subnormal-scale) and huge.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "quant/cpu.h"
+#include "quant/search.h"
+
+namespace hearth::quant::detail {
+namespace {
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, 4) == 0; }
+
+std::vector<float> make_block(std::mt19937& rng, int n, int kind) {
+  std::normal_distribution<float> g(0.f, 1.f);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> x(n);
+  for (int i = 0; i < n; ++i) {
+    switch (kind % 8) {
+      case 0: x[i] = g(rng) * 0.02f; break;
+      case 1: x[i] = g(rng) * (i % 7 == 3 ? 30.f : 1.f); break;                        // outliers
+      case 2: x[i] = 0.25f * static_cast<float>(static_cast<int>(rng() % 16) - 8); break;  // exact grid, ties
+      case 3: x[i] = 0.0123f; break;                                                  // max == min
+      case 4: x[i] = 0.f; break;
+      case 5: x[i] = g(rng) * 1e-7f; break;
+      case 6: x[i] = std::fabs(g(rng)) * 1e3f; break;                                 // all positive, large
+      default: x[i] = -std::fabs(u(rng)); break;                                      // all negative
+    }
+  }
+  return x;
+}
+
+class SimdSearch : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_GE(static_cast<int>(cpu_isa()), static_cast<int>(Isa::Avx2)) << "this test needs an AVX2 CPU";
+  }
+};
+
+TEST_F(SimdSearch, AsymmetricSearchesMatchScalar) {
+  std::mt19937 rng(7);
+  struct P { int n, nmax; float rmin, rdelta; int nstep; bool mad; };
+  const P params[] = {{16, 3, -0.5f, 0.1f, 15, true},  {32, 15, -1.f, 0.1f, 20, false},
+                      {32, 31, -0.5f, 0.1f, 15, false}, {16, 3, -0.9f, 0.05f, 36, false},
+                      {32, 15, -0.9f, 0.05f, 36, false}, {32, 31, -0.9f, 0.05f, 36, false}};
+  int cases = 0;
+  for (int iter = 0; iter < 4000; ++iter) {
+    const P& p = params[iter % 6];
+    auto x = make_block(rng, p.n, iter / 6);
+    std::vector<float> w(p.n);
+    for (int i = 0; i < p.n; ++i) w[i] = (iter & 1) ? std::fabs(x[i]) + 0.01f * (i % 5) : 1.f + (i % 3);
+    uint8_t L1[32], L2[32], aux[32];
+    float m1 = 0, m2 = 0;
+    float s1 = make_qkx2_quants_scalar(p.n, p.nmax, x.data(), w.data(), L1, &m1, aux, p.rmin, p.rdelta, p.nstep, p.mad);
+    float s2 = make_qkx2_quants_avx2(p.n, p.nmax, x.data(), w.data(), L2, &m2, aux, p.rmin, p.rdelta, p.nstep, p.mad);
+    ASSERT_TRUE(same_bits(s1, s2) && same_bits(m1, m2)) << "qkx2 iter " << iter << ": " << s1 << " vs " << s2;
+    ASSERT_EQ(0, std::memcmp(L1, L2, p.n)) << "qkx2 iter " << iter;
+    const float* wq = (iter % 3 == 0) ? nullptr : w.data();
+    s1 = make_qkx3_quants_scalar(p.n, p.nmax, x.data(), wq, L1, &m1, aux, p.rmin, p.rdelta, p.nstep, p.mad);
+    s2 = make_qkx3_quants_avx2(p.n, p.nmax, x.data(), wq, L2, &m2, aux, p.rmin, p.rdelta, p.nstep, p.mad);
+    ASSERT_TRUE(same_bits(s1, s2) && same_bits(m1, m2)) << "qkx3 iter " << iter << ": " << s1 << " vs " << s2;
+    ASSERT_EQ(0, std::memcmp(L1, L2, p.n)) << "qkx3 iter " << iter;
+    ++cases;
+  }
+  EXPECT_EQ(cases, 4000);
+}
+
+TEST_F(SimdSearch, SymmetricSearchMatchesScalar) {
+  std::mt19937 rng(11);
+  const int nmaxes[] = {4, 8, 16, 32};
+  for (int iter = 0; iter < 4000; ++iter) {
+    const int n = (iter & 1) ? 16 : 32, nmax = nmaxes[iter % 4];
+    auto x = make_block(rng, n, iter / 4);
+    std::vector<float> qw(n);
+    for (int i = 0; i < n; ++i) qw[i] = 0.5f + std::fabs(x[i]) * (i % 4);
+    for (int kind : {1, 2, 3, 4}) {
+      const float* q = (kind == 1 && iter % 3 == 0) ? qw.data() : nullptr;
+      int8_t L1[32], L2[32];
+      float s1 = make_qx_quants_scalar(n, nmax, x.data(), L1, kind, q);
+      float s2 = make_qx_quants_avx2(n, nmax, x.data(), L2, kind, q);
+      ASSERT_TRUE(same_bits(s1, s2)) << "iter " << iter << " kind " << kind << ": " << s1 << " vs " << s2;
+      ASSERT_EQ(0, std::memcmp(L1, L2, n)) << "iter " << iter << " kind " << kind;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hearth::quant::detail

@@ -52,6 +52,14 @@ float make_qkx3_quants_scalar(int n, int nmax, const float* x, const float* weig
 float make_qkx3_quants_avx2(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
                             uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
 
+// Eight independent searches, one per AVX2 lane, on transposed blocks: xt[i * 8 + j]
+// (and wt, Lt) is element i of block j. Bit-identical to eight scalar calls:
+// make_qkx_quants_x8 to make_qkx2_quants (qkx3 = false) or make_qkx3_quants with
+// weights (qkx3 = true); make_qx_quants_x8 to make_qx_quants(kind 1) with weights wt.
+void make_qkx_quants_x8(int n, int nmax, const float* xt, const float* wt, uint8_t* Lt, float* scale, float* neg_min,
+                        float rmin, float rdelta, int nstep, bool use_mad, bool qkx3);
+void make_qx_quants_x8(int n, int nmax, const float* xt, const float* wt, int8_t* Lt, float* scale);
+
 // Non-negative levels in [0, nmax] for positive values (sub-block scales), weighted.
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);
 

@@ -89,3 +89,70 @@ TEST_F(SimdSearch, SymmetricSearchMatchesScalar) {
 
 }  // namespace
 }  // namespace hearth::quant::detail
+
+namespace hearth::quant::detail {
+namespace {
+
+// Eight blocks of one kind each (mixed kinds across lanes), transposed for the x8 searches.
+struct Group {
+  int n;
+  std::vector<float> x, w, xt, wt;  // x/w: block-major; xt/wt: element-major
+};
+Group make_group(std::mt19937& rng, int n, int iter, bool abs_weights) {
+  Group g{n, std::vector<float>(8 * n), std::vector<float>(8 * n), std::vector<float>(8 * n), std::vector<float>(8 * n)};
+  for (int j = 0; j < 8; ++j) {
+    auto b = make_block(rng, n, iter * 8 + j);
+    for (int i = 0; i < n; ++i) {
+      g.x[j * n + i] = b[i];
+      g.w[j * n + i] = abs_weights ? std::fabs(b[i]) + 0.01f * (i % 5) : b[i] * b[i] + (i % 3 == 0 ? 0.f : 1e-3f);
+      g.xt[i * 8 + j] = g.x[j * n + i];
+      g.wt[i * 8 + j] = g.w[j * n + i];
+    }
+  }
+  return g;
+}
+
+TEST_F(SimdSearch, EightLaneAsymmetricSearchMatchesScalar) {
+  std::mt19937 rng(5);
+  struct P { int n, nmax; float rmin, rdelta; int nstep; bool mad, qkx3; };
+  const P params[] = {{16, 3, -0.5f, 0.1f, 15, true, false},  {32, 15, -1.f, 0.1f, 20, false, false},
+                      {32, 31, -0.5f, 0.1f, 15, false, false}, {16, 3, -0.9f, 0.05f, 36, false, true},
+                      {32, 15, -0.9f, 0.05f, 36, false, true}, {32, 31, -0.9f, 0.05f, 36, false, true}};
+  for (int iter = 0; iter < 1200; ++iter) {
+    const P& p = params[iter % 6];
+    Group g = make_group(rng, p.n, iter, iter & 1);
+    uint8_t Lt[256], aux[32];
+    float sc[8], nm[8];
+    make_qkx_quants_x8(p.n, p.nmax, g.xt.data(), g.wt.data(), Lt, sc, nm, p.rmin, p.rdelta, p.nstep, p.mad, p.qkx3);
+    for (int j = 0; j < 8; ++j) {
+      uint8_t L[32];
+      float m = 0;
+      float s = p.qkx3 ? make_qkx3_quants_scalar(p.n, p.nmax, &g.x[j * p.n], &g.w[j * p.n], L, &m, aux, p.rmin, p.rdelta, p.nstep, p.mad)
+                       : make_qkx2_quants_scalar(p.n, p.nmax, &g.x[j * p.n], &g.w[j * p.n], L, &m, aux, p.rmin, p.rdelta, p.nstep, p.mad);
+      ASSERT_TRUE(same_bits(s, sc[j]) && same_bits(m, nm[j])) << "iter " << iter << " lane " << j << ": " << s << "/" << m
+                                                              << " vs " << sc[j] << "/" << nm[j];
+      for (int i = 0; i < p.n; ++i) ASSERT_EQ(L[i], Lt[i * 8 + j]) << "iter " << iter << " lane " << j << " i " << i;
+    }
+  }
+}
+
+TEST_F(SimdSearch, EightLaneSymmetricSearchMatchesScalar) {
+  std::mt19937 rng(9);
+  const int nmaxes[] = {4, 8, 16, 32};
+  for (int iter = 0; iter < 1200; ++iter) {
+    const int n = (iter & 1) ? 16 : 32, nmax = nmaxes[iter % 4];
+    Group g = make_group(rng, n, iter, false);
+    int8_t Lt[256];
+    float sc[8];
+    make_qx_quants_x8(n, nmax, g.xt.data(), g.wt.data(), Lt, sc);
+    for (int j = 0; j < 8; ++j) {
+      int8_t L[32];
+      float s = make_qx_quants_scalar(n, nmax, &g.x[j * n], L, 1, &g.w[j * n]);
+      ASSERT_TRUE(same_bits(s, sc[j])) << "iter " << iter << " lane " << j << ": " << s << " vs " << sc[j];
+      for (int i = 0; i < n; ++i) ASSERT_EQ(L[i], Lt[i * 8 + j]) << "iter " << iter << " lane " << j << " i " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hearth::quant::detail

@@ -93,3 +93,16 @@ static_assert(sizeof(BlockQ6_K) == 210);
 static_assert(sizeof(BlockQ8_K) == 292);
 
 }  // namespace hearth::quant
+
+namespace hearth::quant {
+
+// IQ4_NL: 32 values on a fixed non-uniform 16-level grid (kIq4nlValues) times one scale.
+inline constexpr int QK4_NL = 32;
+struct BlockIQ4_NL {
+  half d;
+  uint8_t qs[QK4_NL / 2];
+};
+static_assert(sizeof(BlockIQ4_NL) == 18);
+inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+}  // namespace hearth::quant

@@ -59,6 +59,7 @@ void quantize_q4_K(const float* x, void* y, int64_t n, const float* w);
 void quantize_q5_K(const float* x, void* y, int64_t n, const float* w);
 void quantize_q6_K(const float* x, void* y, int64_t n, const float* w);
 void quantize_q8_K(const float* x, void* y, int64_t n, const float*);
+void quantize_iq4_nl(const float* x, void* y, int64_t n, const float* w);
 
 void dequantize_f32(const void* x, float* y, int64_t n);
 void dequantize_f16(const void* x, float* y, int64_t n);
@@ -75,5 +76,6 @@ void dequantize_q4_K(const void* x, float* y, int64_t n);
 void dequantize_q5_K(const void* x, float* y, int64_t n);
 void dequantize_q6_K(const void* x, float* y, int64_t n);
 void dequantize_q8_K(const void* x, float* y, int64_t n);
+void dequantize_iq4_nl(const void* x, float* y, int64_t n);
 
 }  // namespace hearth::quant

@@ -1,18 +1,44 @@
 #include "quant/cpu.h"
 
+#include <cpuid.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 namespace hearth {
 
+namespace {
+
+// Read straight from CPUID (gcc and clang agree on <cpuid.h>, not on the feature
+// names of __builtin_cpu_supports), with XGETBV for the OS's register state support.
+struct Features {
+  bool avx2 = false, fma = false, f16c = false, avx512 = false;
+};
+
+Features read_features() {
+  Features f;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = c & (1u << 27), avx = c & (1u << 28);
+  f.fma = c & (1u << 12);
+  f.f16c = c & (1u << 29);
+  if (!osxsave || !avx) return f;
+  unsigned xlo, xhi;
+  __asm__("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+  const bool ymm = (xlo & 0x6) == 0x6, zmm = (xlo & 0xe6) == 0xe6;
+  if (!ymm || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+  f.avx2 = b & (1u << 5);
+  const bool avx512f = b & (1u << 16), avx512bw = b & (1u << 30), avx512vl = b & (1u << 31), vnni = c & (1u << 11);
+  f.avx512 = zmm && avx512f && avx512bw && avx512vl && vnni;
+  return f;
+}
+
+}  // namespace
+
 Isa cpu_isa() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma"))
-    return Isa::Avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-    return Isa::Avx2;
+  const Features f = read_features();
+  if (f.avx2 && f.fma && f.f16c) return f.avx512 ? Isa::Avx512 : Isa::Avx2;
   return Isa::Scalar;
 }
 

@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "quant/blocks.h"
-#include "quant/cpu.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
 #include "quant/search.h"
@@ -15,62 +14,9 @@ namespace {
 
 using detail::kGroupMaxEps;
 using detail::make_q3_quants;
-using detail::make_qkx2_quants;
-using detail::make_qkx3_quants;
 using detail::make_qp_quants;
 using detail::make_qx_quants;
 using detail::nearest_int;
-
-const bool kAvx2 = active_isa() >= Isa::Avx2;
-
-// Runs the asymmetric search (make_qkx2_quants, or make_qkx3_quants when qkx3) on nsub
-// consecutive sub-blocks of len values with per-element weights w, eight at a time
-// on AVX2 lanes when available (bit-identical either way).
-void asym_subblocks(int nsub, int len, int nmax, const float* x, const float* w, uint8_t* L, float* scales,
-                    float* neg_mins, float rmin, float rdelta, int nstep, bool mad, bool qkx3) {
-  if (kAvx2 && nsub % 8 == 0) {
-    float xt[32 * 8], wt[32 * 8];
-    uint8_t Lt[32 * 8];
-    for (int g = 0; g < nsub; g += 8) {
-      for (int j = 0; j < 8; ++j)
-        for (int i = 0; i < len; ++i) {
-          xt[i * 8 + j] = x[(g + j) * len + i];
-          wt[i * 8 + j] = w[(g + j) * len + i];
-        }
-      detail::make_qkx_quants_x8(len, nmax, xt, wt, Lt, scales + g, neg_mins + g, rmin, rdelta, nstep, mad, qkx3);
-      for (int j = 0; j < 8; ++j)
-        for (int i = 0; i < len; ++i) L[(g + j) * len + i] = Lt[i * 8 + j];
-    }
-    return;
-  }
-  uint8_t Laux[32];
-  for (int j = 0; j < nsub; ++j) {
-    const float* xj = x + j * len;
-    scales[j] = qkx3 ? detail::make_qkx3_quants_scalar(len, nmax, xj, w + j * len, L + j * len, &neg_mins[j], Laux, rmin, rdelta, nstep, mad)
-                     : detail::make_qkx2_quants_scalar(len, nmax, xj, w + j * len, L + j * len, &neg_mins[j], Laux, rmin, rdelta, nstep, mad);
-  }
-}
-
-// make_qx_quants (x^2-style search with the given per-element weights) on nsub sub-blocks.
-void sym_subblocks(int nsub, int len, int nmax, const float* x, const float* w, int8_t* L, float* scales) {
-  if (kAvx2 && nsub % 8 == 0) {
-    float xt[32 * 8], wt[32 * 8];
-    int8_t Lt[32 * 8];
-    for (int g = 0; g < nsub; g += 8) {
-      for (int j = 0; j < 8; ++j)
-        for (int i = 0; i < len; ++i) {
-          xt[i * 8 + j] = x[(g + j) * len + i];
-          wt[i * 8 + j] = w[(g + j) * len + i];
-        }
-      detail::make_qx_quants_x8(len, nmax, xt, wt, Lt, scales + g);
-      for (int j = 0; j < 8; ++j)
-        for (int i = 0; i < len; ++i) L[(g + j) * len + i] = Lt[i * 8 + j];
-    }
-    return;
-  }
-  for (int j = 0; j < nsub; ++j) scales[j] = detail::make_qx_quants_scalar(len, nmax, x + j * len, L + j * len, 1, w + j * len);
-}
-
 
 // Packs 2-bit levels of 256 elements: byte l of each 32-byte group holds elements
 // l, l+32, l+64, l+96 of the group's 128.
@@ -198,8 +144,8 @@ void k4_scales(const float* x, const float* qw_block, uint8_t* L, uint8_t* scale
       const float av_x = std::sqrt(sum_x2 / 32);
       for (int l = 0; l < 32; ++l) w[32 * j + l] = av_x + std::fabs(x[32 * j + l]);
     }
-    if (NMAX == 15) asym_subblocks(QK_K / 32, 32, 15, x, w, L, sc, mins, -1.f, 0.1f, 20, false, false);
-    else asym_subblocks(QK_K / 32, 32, 31, x, w, L, sc, mins, -0.5f, 0.1f, 15, false, false);
+    if (NMAX == 15) detail::asym_blocks(QK_K / 32, 32, 15, x, w, L, sc, mins, -1.f, 0.1f, 20, false, false);
+    else detail::asym_blocks(QK_K / 32, 32, 31, x, w, L, sc, mins, -0.5f, 0.1f, 15, false, false);
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < QK_K / 32; ++j) {
       max_scale = std::max(max_scale, sc[j]);
@@ -227,7 +173,7 @@ void k4_scales(const float* x, const float* qw_block, uint8_t* L, uint8_t* scale
     for (int l = 0; l < 32; ++l) sumw += w[32 * j + l];
     sw[j] = sumw;
   }
-  asym_subblocks(QK_K / 32, 32, NMAX, x, w, L, sc, mins, -0.9f, 0.05f, 36, false, true);
+  detail::asym_blocks(QK_K / 32, 32, NMAX, x, w, L, sc, mins, -0.9f, 0.05f, 36, false, true);
   uint8_t Ls[QK_K / 32], Lm[QK_K / 32];
   const float d_block = make_qp_quants(QK_K / 32, 63, sc, Ls, sw);
   const float m_block = make_qp_quants(QK_K / 32, 63, mins, Lm, sw);
@@ -248,7 +194,7 @@ void quantize_q2_K(const float* x, void* vy, int64_t n, const float* qw) {
       const float q4scale = 15.f;
       float max_scale = 0, max_min = 0;
       for (int l = 0; l < QK_K; ++l) w[l] = std::fabs(x[l]);
-      asym_subblocks(QK_K / 16, 16, 3, x, w, L, scales, mins, -0.5f, 0.1f, 15, true, false);
+      detail::asym_blocks(QK_K / 16, 16, 3, x, w, L, scales, mins, -0.5f, 0.1f, 15, true, false);
       for (int j = 0; j < QK_K / 16; ++j) {
         max_scale = std::max(max_scale, scales[j]);
         max_min = std::max(max_min, mins[j]);
@@ -278,7 +224,7 @@ void quantize_q2_K(const float* x, void* vy, int64_t n, const float* qw) {
         for (int l = 0; l < 16; ++l) w[16 * j + l] = qwb[16 * j + l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
         for (int l = 0; l < 16; ++l) sw[j] += w[16 * j + l];
       }
-      asym_subblocks(QK_K / 16, 16, 3, x, w, L, scales, mins, -0.9f, 0.05f, 36, false, true);
+      detail::asym_blocks(QK_K / 16, 16, 3, x, w, L, scales, mins, -0.9f, 0.05f, 36, false, true);
       uint8_t Ls[QK_K / 16], Lm[QK_K / 16];
       const float dm = make_qp_quants(QK_K / 16, 15, scales, Ls, sw);
       const float mm = make_qp_quants(QK_K / 16, 15, mins, Lm, sw);
@@ -340,7 +286,7 @@ void quantize_q3_K(const float* x, void* vy, int64_t n, const float* qw) {
         for (int l = 0; l < 16; ++l) sumw += w[16 * j + l];
         sw[j] = sumw;
       }
-      sym_subblocks(QK_K / 16, 16, 4, x, w, L, scales);
+      detail::sym_blocks(QK_K / 16, 16, 4, x, w, L, scales);
       int8_t Ls[QK_K / 16];
       const float d_block = make_qx_quants(QK_K / 16, 32, scales, Ls, 1, sw);
       for (int j = 0; j < QK_K / 16; ++j) set_q3_scale(j, Ls[j], y[i].scales);
@@ -380,7 +326,7 @@ void quantize_q6_K(const float* x, void* vy, int64_t n, const float* qw) {
     float max_scale = 0, max_abs_scale = 0;
     float w[QK_K];
     for (int l = 0; l < QK_K; ++l) w[l] = qw ? qw[QK_K * i + l] : x[l] * x[l];
-    sym_subblocks(QK_K / 16, 16, 32, x, w, L, scales);
+    detail::sym_blocks(QK_K / 16, 16, 32, x, w, L, scales);
     for (int ib = 0; ib < QK_K / 16; ++ib) {
       const float scale = scales[ib];
       const float a = std::fabs(scale);

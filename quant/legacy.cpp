@@ -3,6 +3,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "quant/blocks.h"
 #include "quant/fp16.h"
@@ -12,8 +13,6 @@
 namespace hearth::quant {
 namespace {
 
-using detail::make_qkx3_quants;
-using detail::make_qx_quants;
 
 // The value of largest magnitude, with its sign (the first one on ties).
 inline float signed_absmax(const float* x, int n) {
@@ -36,16 +35,21 @@ inline void min_max(const float* x, int n, float& min, float& max) {
   }
 }
 
-// Importance weights of one block: imatrix value times sqrt(sigma2 + x^2), where
-// sigma2 is the mean square of the whole row.
-inline float row_sigma2(const float* x, int64_t n) {
-  float s = 0;
-  for (int64_t j = 0; j < n; ++j) s += x[j] * x[j];
-  return s / static_cast<float>(n);
-}
-inline void block_weights(const float* xb, const float* qw, float sigma2, float* w, int n) {
-  for (int j = 0; j < n; ++j) w[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
-}
+// A row's importance weights (imatrix value times sqrt(sigma2 + x^2), sigma2 the mean
+// square of the whole row) and the search results for its blocks.
+template <class Level>
+struct RowWork {
+  std::vector<float> w, scales, neg_mins;
+  std::vector<Level> L;
+  RowWork(const float* x, const float* qw, int64_t n)
+      : w(static_cast<size_t>(n)), scales(static_cast<size_t>(n / 32)), neg_mins(static_cast<size_t>(n / 32)),
+        L(static_cast<size_t>(n)) {
+    float s = 0;
+    for (int64_t j = 0; j < n; ++j) s += x[j] * x[j];
+    const float sigma2 = s / static_cast<float>(n);
+    for (int64_t j = 0; j < n; ++j) w[j] = qw[j] * std::sqrt(sigma2 + x[j] * x[j]);
+  }
+};
 
 // Packs 5-bit levels L[0..31] into qs nibbles and the qh bit field.
 inline void pack_5bit(const uint8_t* L, uint8_t* qs, uint8_t* qh_out) {
@@ -118,13 +122,12 @@ void q5_1_ref(const float* x, BlockQ5_1* y, int64_t nb) {
 void quantize_q4_0(const float* x, void* vy, int64_t n, const float* qw) {
   auto* y = static_cast<BlockQ4_0*>(vy);
   if (!qw) return q4_0_ref(x, y, n / QK4_0);
-  const float sigma2 = row_sigma2(x, n);
-  float w[QK4_0];
-  int8_t L[QK4_0];
-  for (int64_t ib = 0; ib < n / QK4_0; ++ib) {
-    const float* xb = x + QK4_0 * ib;
-    block_weights(xb, qw + QK4_0 * ib, sigma2, w, QK4_0);
-    y[ib].d = fp32_to_fp16(make_qx_quants(QK4_0, 8, xb, L, 1, w));
+  const int nb = static_cast<int>(n / QK4_0);
+  RowWork<int8_t> rw(x, qw, n);
+  detail::sym_blocks(nb, QK4_0, 8, x, rw.w.data(), rw.L.data(), rw.scales.data());
+  for (int ib = 0; ib < nb; ++ib) {
+    const int8_t* L = &rw.L[QK4_0 * ib];
+    y[ib].d = fp32_to_fp16(rw.scales[ib]);
     for (int j = 0; j < 16; ++j) y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
   }
 }
@@ -132,16 +135,14 @@ void quantize_q4_0(const float* x, void* vy, int64_t n, const float* qw) {
 void quantize_q4_1(const float* x, void* vy, int64_t n, const float* qw) {
   auto* y = static_cast<BlockQ4_1*>(vy);
   if (!qw) return q4_1_ref(x, y, n / QK4_1);
-  const float sigma2 = row_sigma2(x, n);
-  float w[QK4_1];
-  uint8_t L[QK4_1], Laux[QK4_1];
-  for (int64_t ib = 0; ib < n / QK4_1; ++ib) {
-    const float* xb = x + QK4_1 * ib;
-    block_weights(xb, qw + QK4_1 * ib, sigma2, w, QK4_1);
-    float neg_min;
-    const float d = make_qkx3_quants(QK4_1, 15, xb, w, L, &neg_min, Laux, -0.9f, 0.05f, 36, false);
-    y[ib].d = fp32_to_fp16(d);
-    y[ib].m = fp32_to_fp16(-neg_min);
+  const int nb = static_cast<int>(n / QK4_1);
+  RowWork<uint8_t> rw(x, qw, n);
+  detail::asym_blocks(nb, QK4_1, 15, x, rw.w.data(), rw.L.data(), rw.scales.data(), rw.neg_mins.data(), -0.9f, 0.05f, 36,
+                      false, true);
+  for (int ib = 0; ib < nb; ++ib) {
+    const uint8_t* L = &rw.L[QK4_1 * ib];
+    y[ib].d = fp32_to_fp16(rw.scales[ib]);
+    y[ib].m = fp32_to_fp16(-rw.neg_mins[ib]);
     for (int j = 0; j < 16; ++j) y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
   }
 }
@@ -149,31 +150,26 @@ void quantize_q4_1(const float* x, void* vy, int64_t n, const float* qw) {
 void quantize_q5_0(const float* x, void* vy, int64_t n, const float* qw) {
   auto* y = static_cast<BlockQ5_0*>(vy);
   if (!qw) return q5_0_ref(x, y, n / QK5_0);
-  const float sigma2 = row_sigma2(x, n);
-  float w[QK5_0];
-  int8_t L[QK5_0];
-  for (int64_t ib = 0; ib < n / QK5_0; ++ib) {
-    const float* xb = x + QK5_0 * ib;
-    block_weights(xb, qw + QK5_0 * ib, sigma2, w, QK5_0);
-    y[ib].d = fp32_to_fp16(make_qx_quants(QK5_0, 16, xb, L, 1, w));
-    pack_5bit(reinterpret_cast<const uint8_t*>(L), y[ib].qs, y[ib].qh);
+  const int nb = static_cast<int>(n / QK5_0);
+  RowWork<int8_t> rw(x, qw, n);
+  detail::sym_blocks(nb, QK5_0, 16, x, rw.w.data(), rw.L.data(), rw.scales.data());
+  for (int ib = 0; ib < nb; ++ib) {
+    y[ib].d = fp32_to_fp16(rw.scales[ib]);
+    pack_5bit(reinterpret_cast<const uint8_t*>(&rw.L[QK5_0 * ib]), y[ib].qs, y[ib].qh);
   }
 }
 
 void quantize_q5_1(const float* x, void* vy, int64_t n, const float* qw) {
   auto* y = static_cast<BlockQ5_1*>(vy);
   if (!qw) return q5_1_ref(x, y, n / QK5_1);
-  const float sigma2 = row_sigma2(x, n);
-  float w[QK5_1];
-  uint8_t L[QK5_1], Laux[QK5_1];
-  for (int64_t ib = 0; ib < n / QK5_1; ++ib) {
-    const float* xb = x + QK5_1 * ib;
-    block_weights(xb, qw + QK5_1 * ib, sigma2, w, QK5_1);
-    float neg_min;
-    const float d = make_qkx3_quants(QK5_1, 31, xb, w, L, &neg_min, Laux, -0.9f, 0.05f, 36, false);
-    y[ib].d = fp32_to_fp16(d);
-    y[ib].m = fp32_to_fp16(-neg_min);
-    pack_5bit(L, y[ib].qs, y[ib].qh);
+  const int nb = static_cast<int>(n / QK5_1);
+  RowWork<uint8_t> rw(x, qw, n);
+  detail::asym_blocks(nb, QK5_1, 31, x, rw.w.data(), rw.L.data(), rw.scales.data(), rw.neg_mins.data(), -0.9f, 0.05f, 36,
+                      false, true);
+  for (int ib = 0; ib < nb; ++ib) {
+    y[ib].d = fp32_to_fp16(rw.scales[ib]);
+    y[ib].m = fp32_to_fp16(-rw.neg_mins[ib]);
+    pack_5bit(&rw.L[QK5_1 * ib], y[ib].qs, y[ib].qh);
   }
 }
 

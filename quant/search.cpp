@@ -21,7 +21,7 @@ inline int clamp_sym(int l, int nmax) { return std::max(-nmax, std::min(nmax - 1
 
 }  // namespace
 
-float make_qx_quants_scalar(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw) {
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw) {
   float max = 0, amax = 0;
   for (int i = 0; i < n; ++i) {
     float ax = std::fabs(x[i]);
@@ -123,77 +123,12 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool refine) {
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-float make_qkx2_quants_scalar(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
-  float min = x[0], max = x[0];
-  float sum_w = weights[0];
-  float sum_x = sum_w * x[0];
-  for (int i = 1; i < n; ++i) {
-    if (x[i] < min) min = x[i];
-    if (x[i] > max) max = x[i];
-    float w = weights[i];
-    sum_w += w;
-    sum_x += w * x[i];
-  }
-  if (min > 0) min = 0;
-  if (max == min) {
-    std::memset(L, 0, static_cast<size_t>(n));
-    *neg_min = -min;
-    return 0.f;
-  }
-  float iscale = nmax / (max - min);
-  float scale = 1 / iscale;
-  float best_error = 0;
-  for (int i = 0; i < n; ++i) {
-    int l = nearest_int(iscale * (x[i] - min));
-    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
-    float diff = scale * L[i] + min - x[i];
-    diff = use_mad ? std::fabs(diff) : diff * diff;
-    best_error += weights[i] * diff;
-  }
-  if (nstep < 1) {
-    *neg_min = -min;
-    return scale;
-  }
-  for (int is = 0; is <= nstep; ++is) {
-    iscale = (rmin + rdelta * is + nmax) / (max - min);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      int l = std::max(0, std::min(nmax, nearest_int(iscale * (x[i] - min))));
-      Laux[i] = static_cast<uint8_t>(l);
-      float w = weights[i];
-      sum_l += w * l;
-      sum_l2 += w * l * l;
-      sum_xl += w * l * x[i];
-    }
-    float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (D > 0) {
-      float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-      float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-      if (this_min > 0) {
-        this_min = 0;
-        this_scale = sum_xl / sum_l2;
-      }
-      float err = 0;
-      for (int i = 0; i < n; ++i) {
-        float diff = this_scale * Laux[i] + this_min - x[i];
-        diff = use_mad ? std::fabs(diff) : diff * diff;
-        err += weights[i] * diff;
-      }
-      if (err < best_error) {
-        std::memcpy(L, Laux, static_cast<size_t>(n));
-        best_error = err;
-        scale = this_scale;
-        min = this_min;
-      }
-    }
-  }
-  *neg_min = -min;
-  return scale;
-}
+namespace {
 
-float make_qkx3_quants_scalar(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+// The asymmetric search; qkx3 selects make_qkx3_quants's variant (x^2 weights when
+// none are given, max <= min as the degenerate test, levels clamped before rounding).
+float asym_search(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min, uint8_t* Laux,
+                  float rmin, float rdelta, int nstep, bool use_mad, bool qkx3) {
   auto wt = [&](int i) { return weights ? weights[i] : x[i] * x[i]; };
   float min = x[0], max = x[0];
   float sum_w = wt(0);
@@ -206,7 +141,7 @@ float make_qkx3_quants_scalar(int n, int nmax, const float* x, const float* weig
     sum_x += w * x[i];
   }
   if (min > 0) min = 0;
-  if (max <= min) {
+  if (qkx3 ? max <= min : max == min) {
     std::memset(L, 0, static_cast<size_t>(n));
     *neg_min = -min;
     return 0.f;
@@ -229,9 +164,14 @@ float make_qkx3_quants_scalar(int n, int nmax, const float* x, const float* weig
     iscale = (rmin + rdelta * is + nmax) / (max - min);
     float sum_l = 0, sum_l2 = 0, sum_xl = 0;
     for (int i = 0; i < n; ++i) {
-      // Clamp before rounding: the product can be inf or NaN when max - min is tiny.
-      const float v = iscale * (x[i] - min);
-      const int l = v > 0 ? nearest_int(std::min(v, static_cast<float>(nmax))) : 0;
+      int l;
+      if (qkx3) {
+        // Clamp before rounding: the product can be inf or NaN when max - min is tiny.
+        const float v = iscale * (x[i] - min);
+        l = v > 0 ? nearest_int(std::min(v, static_cast<float>(nmax))) : 0;
+      } else {
+        l = std::max(0, std::min(nmax, nearest_int(iscale * (x[i] - min))));
+      }
       Laux[i] = static_cast<uint8_t>(l);
       float w = wt(i);
       sum_l += w * l;
@@ -262,6 +202,63 @@ float make_qkx3_quants_scalar(int n, int nmax, const float* x, const float* weig
   }
   *neg_min = -min;
   return scale;
+}
+
+const bool kAvx2 = active_isa() >= Isa::Avx2;
+
+}  // namespace
+
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+  return asym_search(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad, false);
+}
+
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
+                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+  return asym_search(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad, true);
+}
+
+// Copies eight blocks of len values (and their weights) to element-major order.
+static void transpose8(int len, const float* x, const float* w, float* xt, float* wt) {
+  for (int j = 0; j < 8; ++j)
+    for (int i = 0; i < len; ++i) {
+      xt[i * 8 + j] = x[j * len + i];
+      wt[i * 8 + j] = w[j * len + i];
+    }
+}
+
+void asym_blocks(int nsub, int len, int nmax, const float* x, const float* w, uint8_t* L, float* scales,
+                 float* neg_mins, float rmin, float rdelta, int nstep, bool mad, bool qkx3) {
+  int j = 0;
+  if (kAvx2) {
+    float xt[32 * 8], wt[32 * 8];
+    uint8_t Lt[32 * 8];
+    for (; j + 8 <= nsub; j += 8) {
+      transpose8(len, x + j * len, w + j * len, xt, wt);
+      make_qkx_quants_x8(len, nmax, xt, wt, Lt, scales + j, neg_mins + j, rmin, rdelta, nstep, mad, qkx3);
+      for (int k = 0; k < 8; ++k)
+        for (int i = 0; i < len; ++i) L[(j + k) * len + i] = Lt[i * 8 + k];
+    }
+  }
+  uint8_t Laux[32];
+  for (; j < nsub; ++j)
+    scales[j] = asym_search(len, nmax, x + j * len, w + j * len, L + j * len, &neg_mins[j], Laux, rmin, rdelta, nstep,
+                            mad, qkx3);
+}
+
+void sym_blocks(int nsub, int len, int nmax, const float* x, const float* w, int8_t* L, float* scales) {
+  int j = 0;
+  if (kAvx2) {
+    float xt[32 * 8], wt[32 * 8];
+    int8_t Lt[32 * 8];
+    for (; j + 8 <= nsub; j += 8) {
+      transpose8(len, x + j * len, w + j * len, xt, wt);
+      make_qx_quants_x8(len, nmax, xt, wt, Lt, scales + j);
+      for (int k = 0; k < 8; ++k)
+        for (int i = 0; i < len; ++i) L[(j + k) * len + i] = Lt[i * 8 + k];
+    }
+  }
+  for (; j < nsub; ++j) scales[j] = make_qx_quants(len, nmax, x + j * len, L + j * len, 1, w + j * len);
 }
 
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
@@ -325,26 +322,6 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
     if (!changed) break;
   }
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
-}
-
-namespace {
-const bool kAvx2 = active_isa() >= Isa::Avx2;
-}  // namespace
-
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw) {
-  return kAvx2 ? make_qx_quants_avx2(n, nmax, x, L, weight_kind, qw) : make_qx_quants_scalar(n, nmax, x, L, weight_kind, qw);
-}
-
-float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
-  return kAvx2 ? make_qkx2_quants_avx2(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad)
-               : make_qkx2_quants_scalar(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad);
-}
-
-float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
-                       uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
-  return kAvx2 ? make_qkx3_quants_avx2(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad)
-               : make_qkx3_quants_scalar(n, nmax, x, weights, L, neg_min, Laux, rmin, rdelta, nstep, use_mad);
 }
 
 }  // namespace hearth::quant::detail

@@ -39,18 +39,13 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
 float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
                        uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
 
-// The same searches, one implementation each (the functions above pick by
-// active_isa()); every variant gives the scalar one's results bit for bit.
-float make_qx_quants_scalar(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw);
-float make_qx_quants_avx2(int n, int nmax, const float* x, int8_t* L, int weight_kind, const float* qw);
-float make_qkx2_quants_scalar(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
-                              uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
-float make_qkx2_quants_avx2(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
-                            uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
-float make_qkx3_quants_scalar(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
-                              uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
-float make_qkx3_quants_avx2(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* neg_min,
-                            uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad);
+// Runs the asymmetric search (make_qkx2_quants, or make_qkx3_quants when qkx3) on nsub
+// consecutive blocks of len (<= 32) values with per-element weights w, and the
+// symmetric one (make_qx_quants with weights w) likewise: eight blocks at a time on
+// AVX2 lanes when the active ISA allows, the rest one by one. Bit-identical either way.
+void asym_blocks(int nsub, int len, int nmax, const float* x, const float* w, uint8_t* L, float* scales,
+                 float* neg_mins, float rmin, float rdelta, int nstep, bool mad, bool qkx3);
+void sym_blocks(int nsub, int len, int nmax, const float* x, const float* w, int8_t* L, float* scales);
 
 // Eight independent searches, one per AVX2 lane, on transposed blocks: xt[i * 8 + j]
 // (and wt, Lt) is element i of block j. Bit-identical to eight scalar calls:

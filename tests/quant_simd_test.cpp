@@ -40,53 +40,6 @@ class SimdSearch : public ::testing::Test {
   }
 };
 
-TEST_F(SimdSearch, AsymmetricSearchesMatchScalar) {
-  std::mt19937 rng(7);
-  struct P { int n, nmax; float rmin, rdelta; int nstep; bool mad; };
-  const P params[] = {{16, 3, -0.5f, 0.1f, 15, true},  {32, 15, -1.f, 0.1f, 20, false},
-                      {32, 31, -0.5f, 0.1f, 15, false}, {16, 3, -0.9f, 0.05f, 36, false},
-                      {32, 15, -0.9f, 0.05f, 36, false}, {32, 31, -0.9f, 0.05f, 36, false}};
-  int cases = 0;
-  for (int iter = 0; iter < 4000; ++iter) {
-    const P& p = params[iter % 6];
-    auto x = make_block(rng, p.n, iter / 6);
-    std::vector<float> w(p.n);
-    for (int i = 0; i < p.n; ++i) w[i] = (iter & 1) ? std::fabs(x[i]) + 0.01f * (i % 5) : 1.f + (i % 3);
-    uint8_t L1[32], L2[32], aux[32];
-    float m1 = 0, m2 = 0;
-    float s1 = make_qkx2_quants_scalar(p.n, p.nmax, x.data(), w.data(), L1, &m1, aux, p.rmin, p.rdelta, p.nstep, p.mad);
-    float s2 = make_qkx2_quants_avx2(p.n, p.nmax, x.data(), w.data(), L2, &m2, aux, p.rmin, p.rdelta, p.nstep, p.mad);
-    ASSERT_TRUE(same_bits(s1, s2) && same_bits(m1, m2)) << "qkx2 iter " << iter << ": " << s1 << " vs " << s2;
-    ASSERT_EQ(0, std::memcmp(L1, L2, p.n)) << "qkx2 iter " << iter;
-    const float* wq = (iter % 3 == 0) ? nullptr : w.data();
-    s1 = make_qkx3_quants_scalar(p.n, p.nmax, x.data(), wq, L1, &m1, aux, p.rmin, p.rdelta, p.nstep, p.mad);
-    s2 = make_qkx3_quants_avx2(p.n, p.nmax, x.data(), wq, L2, &m2, aux, p.rmin, p.rdelta, p.nstep, p.mad);
-    ASSERT_TRUE(same_bits(s1, s2) && same_bits(m1, m2)) << "qkx3 iter " << iter << ": " << s1 << " vs " << s2;
-    ASSERT_EQ(0, std::memcmp(L1, L2, p.n)) << "qkx3 iter " << iter;
-    ++cases;
-  }
-  EXPECT_EQ(cases, 4000);
-}
-
-TEST_F(SimdSearch, SymmetricSearchMatchesScalar) {
-  std::mt19937 rng(11);
-  const int nmaxes[] = {4, 8, 16, 32};
-  for (int iter = 0; iter < 4000; ++iter) {
-    const int n = (iter & 1) ? 16 : 32, nmax = nmaxes[iter % 4];
-    auto x = make_block(rng, n, iter / 4);
-    std::vector<float> qw(n);
-    for (int i = 0; i < n; ++i) qw[i] = 0.5f + std::fabs(x[i]) * (i % 4);
-    for (int kind : {1, 2, 3, 4}) {
-      const float* q = (kind == 1 && iter % 3 == 0) ? qw.data() : nullptr;
-      int8_t L1[32], L2[32];
-      float s1 = make_qx_quants_scalar(n, nmax, x.data(), L1, kind, q);
-      float s2 = make_qx_quants_avx2(n, nmax, x.data(), L2, kind, q);
-      ASSERT_TRUE(same_bits(s1, s2)) << "iter " << iter << " kind " << kind << ": " << s1 << " vs " << s2;
-      ASSERT_EQ(0, std::memcmp(L1, L2, n)) << "iter " << iter << " kind " << kind;
-    }
-  }
-}
-
 }  // namespace
 }  // namespace hearth::quant::detail
 
@@ -127,8 +80,8 @@ TEST_F(SimdSearch, EightLaneAsymmetricSearchMatchesScalar) {
     for (int j = 0; j < 8; ++j) {
       uint8_t L[32];
       float m = 0;
-      float s = p.qkx3 ? make_qkx3_quants_scalar(p.n, p.nmax, &g.x[j * p.n], &g.w[j * p.n], L, &m, aux, p.rmin, p.rdelta, p.nstep, p.mad)
-                       : make_qkx2_quants_scalar(p.n, p.nmax, &g.x[j * p.n], &g.w[j * p.n], L, &m, aux, p.rmin, p.rdelta, p.nstep, p.mad);
+      float s = p.qkx3 ? make_qkx3_quants(p.n, p.nmax, &g.x[j * p.n], &g.w[j * p.n], L, &m, aux, p.rmin, p.rdelta, p.nstep, p.mad)
+                       : make_qkx2_quants(p.n, p.nmax, &g.x[j * p.n], &g.w[j * p.n], L, &m, aux, p.rmin, p.rdelta, p.nstep, p.mad);
       ASSERT_TRUE(same_bits(s, sc[j]) && same_bits(m, nm[j])) << "iter " << iter << " lane " << j << ": " << s << "/" << m
                                                               << " vs " << sc[j] << "/" << nm[j];
       for (int i = 0; i < p.n; ++i) ASSERT_EQ(L[i], Lt[i * 8 + j]) << "iter " << iter << " lane " << j << " i " << i;
@@ -147,9 +100,46 @@ TEST_F(SimdSearch, EightLaneSymmetricSearchMatchesScalar) {
     make_qx_quants_x8(n, nmax, g.xt.data(), g.wt.data(), Lt, sc);
     for (int j = 0; j < 8; ++j) {
       int8_t L[32];
-      float s = make_qx_quants_scalar(n, nmax, &g.x[j * n], L, 1, &g.w[j * n]);
+      float s = make_qx_quants(n, nmax, &g.x[j * n], L, 1, &g.w[j * n]);
       ASSERT_TRUE(same_bits(s, sc[j])) << "iter " << iter << " lane " << j << ": " << s << " vs " << sc[j];
       for (int i = 0; i < n; ++i) ASSERT_EQ(L[i], Lt[i * 8 + j]) << "iter " << iter << " lane " << j << " i " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hearth::quant::detail
+
+namespace hearth::quant::detail {
+namespace {
+
+// The block helpers (eight at a time plus a scalar remainder) against plain loops.
+TEST_F(SimdSearch, BlockHelpersMatchScalarIncludingRemainders) {
+  std::mt19937 rng(3);
+  for (int nsub : {1, 7, 8, 9, 16, 21}) {
+    for (int rep = 0; rep < 20; ++rep) {
+      std::vector<float> x, w;
+      for (int j = 0; j < nsub; ++j) {
+        auto b = make_block(rng, 32, rep * 31 + j);
+        for (float v : b) {
+          x.push_back(v);
+          w.push_back(std::fabs(v) + 0.5f);
+        }
+      }
+      std::vector<uint8_t> La(32 * nsub), Lb(32 * nsub);
+      std::vector<float> sa(nsub), sb(nsub), ma(nsub), mb(nsub);
+      asym_blocks(nsub, 32, 15, x.data(), w.data(), La.data(), sa.data(), ma.data(), -0.9f, 0.05f, 36, false, true);
+      uint8_t aux[32];
+      for (int j = 0; j < nsub; ++j)
+        sb[j] = make_qkx3_quants(32, 15, &x[32 * j], &w[32 * j], &Lb[32 * j], &mb[j], aux, -0.9f, 0.05f, 36, false);
+      ASSERT_EQ(La, Lb) << nsub;
+      ASSERT_EQ(0, std::memcmp(sa.data(), sb.data(), 4 * nsub));
+      ASSERT_EQ(0, std::memcmp(ma.data(), mb.data(), 4 * nsub));
+      std::vector<int8_t> Sa(32 * nsub), Sb(32 * nsub);
+      sym_blocks(nsub, 32, 8, x.data(), w.data(), Sa.data(), sa.data());
+      for (int j = 0; j < nsub; ++j) sb[j] = make_qx_quants(32, 8, &x[32 * j], &Sb[32 * j], 1, &w[32 * j]);
+      ASSERT_EQ(Sa, Sb) << nsub;
+      ASSERT_EQ(0, std::memcmp(sa.data(), sb.data(), 4 * nsub));
     }
   }
 }

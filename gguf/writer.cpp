@@ -237,7 +237,7 @@ Status GgufWriter::write_to(ByteSink& sink) const {
   return {};
 }
 
-Status GgufWriter::write(const std::string& path) const {
+Result<std::string> GgufWriter::write_unpublished(const std::string& path) const {
   namespace fs = std::filesystem;
   fs::path target(path);
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
@@ -252,10 +252,10 @@ Status GgufWriter::write(const std::string& path) const {
   std::string tmp(name.data());
   ::fchmod(fd, 0644);
 
-  auto fail = [&](Status s) {
+  auto fail = [&](Status s) -> Error {
     ::close(fd);
     ::unlink(tmp.c_str());
-    return s;
+    return s.error();
   };
   FdSink sink(fd, path);
   if (Status s = write_to(sink); !s) return fail(s);
@@ -265,12 +265,24 @@ Status GgufWriter::write(const std::string& path) const {
     ::unlink(tmp.c_str());
     return Error{"closing '" + path + "': " + std::strerror(errno)};
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  return tmp;
+}
+
+Status GgufWriter::publish(const std::string& temp, const std::string& path) {
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
     int e = errno;
-    ::unlink(tmp.c_str());
+    ::unlink(temp.c_str());
     return Error{"renaming the finished file to '" + path + "': " + std::strerror(e)};
   }
   return {};
+}
+
+void GgufWriter::discard(const std::string& temp) { ::unlink(temp.c_str()); }
+
+Status GgufWriter::write(const std::string& path) const {
+  auto tmp = write_unpublished(path);
+  if (!tmp) return tmp.error();
+  return publish(tmp.value(), path);
 }
 
 }  // namespace hearth::gguf

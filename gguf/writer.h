@@ -45,6 +45,12 @@ class GgufWriter {
 
   // Writes the whole file atomically to `path`.
   Status write(const std::string& path) const;
+  // The two halves of write(), for a set of files that must appear together: writes
+  // and syncs a temporary file beside `path` and returns its name; publish() renames
+  // it into place, discard() removes it.
+  Result<std::string> write_unpublished(const std::string& path) const;
+  static Status publish(const std::string& temp, const std::string& path);
+  static void discard(const std::string& temp);
   // Writes the whole file to `sink` (no atomicity; for tests and in-memory use).
   Status write_to(ByteSink& sink) const;
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <unordered_map>
 
 #include "gguf/writer.h"
 #include "quant/quant.h"
@@ -108,18 +109,20 @@ uint64_t first_uint(const gguf::Metadata& md, const std::string& key, uint64_t f
   return r.ok() ? r.value() : fallback;
 }
 
-Result<ModelFacts> model_facts(const gguf::GgufFile& in) {
+Result<ModelFacts> model_facts(const InputModel& in) {
   ModelFacts f;
-  auto arch = in.metadata.get_string("general.architecture");
+  const gguf::Metadata& md = in.metadata();
+  auto arch = md.get_string("general.architecture");
   if (!arch) return Error{in.name() + ": " + arch.message()};
   f.arch = arch.value();
-  f.n_layer = static_cast<int>(first_uint(in.metadata, f.arch + ".block_count", 0));
-  uint64_t n_head = first_uint(in.metadata, f.arch + ".attention.head_count", 0);
-  uint64_t n_head_kv = first_uint(in.metadata, f.arch + ".attention.head_count_kv", n_head);
+  f.n_layer = static_cast<int>(first_uint(md, f.arch + ".block_count", 0));
+  uint64_t n_head = first_uint(md, f.arch + ".attention.head_count", 0);
+  uint64_t n_head_kv = first_uint(md, f.arch + ".attention.head_count_kv", n_head);
   f.n_gqa = n_head_kv > 0 ? static_cast<int>(n_head / n_head_kv) : 1;
-  f.n_expert = static_cast<int>(first_uint(in.metadata, f.arch + ".expert_count", 0));
+  f.n_expert = static_cast<int>(first_uint(md, f.arch + ".expert_count", 0));
   f.is_70b = f.arch == "llama" && f.n_layer == 80 && n_head != n_head_kv;
-  for (const gguf::TensorInfo& t : in.tensors) {
+  for (const InputModel::Tensor& it : in.tensors()) {
+    const gguf::TensorInfo& t = *it.info;
     if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") || contains(t.name, "attn_kv_b.weight"))
       ++f.n_attention_wv;
     if (t.name == "output.weight") f.tied_embeddings = false;
@@ -241,19 +244,22 @@ bool needs_imatrix(const std::string& name, GgmlType to, FileType ft) {
 
 }  // namespace
 
-Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, const QuantizeOptions& opt) {
+Result<std::vector<TensorPlan>> plan_quantization(const InputModel& in, const QuantizeOptions& opt) {
   auto facts = model_facts(in);
   if (!facts) return facts.error();
   const FileTypeInfo& ft = file_type_info(opt.ftype);
   if (ft.needs_imatrix && !opt.imatrix)
     return Error{"the " + std::string(ft.name) + " mix needs an importance matrix (--imatrix FILE), as in llama-quantize"};
-  if (auto sc = in.metadata.get_uint("split.count"); sc.ok() && sc.value() > 1)
-    return Error{in.name() + ": split GGUF files (split.count > 1) are not supported yet; merge the shards first"};
-
-  std::vector<const gguf::TensorInfo*> order;
-  for (const gguf::TensorInfo& t : in.tensors) order.push_back(&t);
-  std::stable_sort(order.begin(), order.end(),
-                   [](const gguf::TensorInfo* a, const gguf::TensorInfo* b) { return tensor_order(a->name, b->name); });
+  std::vector<InputModel::Tensor> order = in.tensors();
+  if (opt.keep_split) {
+    std::stable_sort(order.begin(), order.end(), [](const InputModel::Tensor& a, const InputModel::Tensor& b) {
+      return a.shard != b.shard ? a.shard < b.shard : a.info->offset < b.info->offset;
+    });
+  } else {
+    std::stable_sort(order.begin(), order.end(), [](const InputModel::Tensor& a, const InputModel::Tensor& b) {
+      return tensor_order(a.info->name, b.info->name);
+    });
+  }
 
   if (opt.imatrix)
     for (const auto& [name, v] : opt.imatrix->values)
@@ -262,8 +268,9 @@ Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, cons
   const bool base_quantized = gguf::type_info(ft.base).quantized;
   Mixer mixer(facts.value(), opt.ftype, opt.imatrix != nullptr);
   std::vector<TensorPlan> plan;
-  for (const gguf::TensorInfo* t : order) {
-    TensorPlan p{t->name, t->type, t->type};
+  for (const InputModel::Tensor& it : order) {
+    const gguf::TensorInfo* t = it.info;
+    TensorPlan p{t->name, t, it.file, it.shard, t->type, t->type};
     if (allows_quantization(*t, opt)) {
       GgmlType to = ft.base;
       if (base_quantized) {
@@ -304,8 +311,8 @@ Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, cons
   return plan;
 }
 
-gguf::Metadata output_metadata(const gguf::GgufFile& in, const QuantizeOptions& opt) {
-  gguf::Metadata md = in.metadata;
+gguf::Metadata output_metadata(const gguf::Metadata& in, const QuantizeOptions& opt) {
+  gguf::Metadata md = in;
   md.set("general.quantization_version", gguf::Value::of<uint32_t>(2));
   md.set("general.file_type", gguf::Value::of<uint32_t>(static_cast<uint32_t>(opt.ftype)));
   md.erase("split.no");
@@ -322,97 +329,172 @@ gguf::Metadata output_metadata(const gguf::GgufFile& in, const QuantizeOptions& 
   return md;
 }
 
+std::string split_path(const std::string& prefix, int shard, int count) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "-%05d-of-%05d.gguf", shard, count);
+  return prefix + buf;
+}
+
+Result<InputModel> InputModel::open(const std::string& path) {
+  InputModel m;
+  auto first = gguf::GgufFile::open(path);
+  if (!first) return first.error();
+  m.shards_.push_back(std::make_unique<gguf::GgufFile>(std::move(first.value())));
+  const gguf::Metadata& md = m.shards_[0]->metadata;
+  if (md.contains("split.count")) {
+    auto count = md.get_uint("split.count");
+    auto no = md.get_uint("split.no");
+    if (!count || !no) return Error{path + ": bad split keys: " + (count ? no.message() : count.message())};
+    if (no.value() != 0)
+      return Error{path + ": this is shard " + std::to_string(no.value() + 1) + " of a split model; give the first shard"};
+    const int n = static_cast<int>(count.value());
+    const std::string suffix = split_path("", 1, n);
+    if (n > 1 && (path.size() <= suffix.size() || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0))
+      return Error{path + ": split model whose first shard is not named PREFIX" + suffix};
+    const std::string prefix = path.substr(0, path.size() - suffix.size());
+    for (int i = 1; i < n; ++i) {
+      const std::string p = split_path(prefix, i + 1, n);
+      auto shard = gguf::GgufFile::open(p);
+      if (!shard) return Error{"shard " + std::to_string(i + 1) + " of " + std::to_string(n) + ": " + shard.message()};
+      auto sn = shard.value().metadata.get_uint("split.no");
+      if (!sn || sn.value() != static_cast<uint64_t>(i))
+        return Error{p + ": expected split.no = " + std::to_string(i) + (sn ? ", found " + std::to_string(sn.value()) : "")};
+      m.shards_.push_back(std::make_unique<gguf::GgufFile>(std::move(shard.value())));
+    }
+  }
+  std::unordered_map<std::string, int> seen;
+  for (int i = 0; i < m.shard_count(); ++i) {
+    for (const gguf::TensorInfo& t : m.shards_[i]->tensors) {
+      if (auto [it, fresh] = seen.emplace(t.name, i); !fresh)
+        return Error{"tensor '" + t.name + "' is in shards " + std::to_string(it->second + 1) + " and " + std::to_string(i + 1)};
+      m.tensors_.push_back({m.shards_[i].get(), &t, i});
+    }
+  }
+  return m;
+}
+
+namespace {
+
+// Quantizes one planned tensor into `out` (threads over chunks of rows).
+Status quantize_tensor(const TensorPlan& tp, const QuantizeOptions& opt, int threads, std::vector<uint8_t>& out) {
+  const gguf::TensorInfo& ti = *tp.info;
+  const int64_t n_per_row = static_cast<int64_t>(ti.ne[0]);
+  const int64_t nrows = static_cast<int64_t>(ti.n_elements / ti.ne[0]);
+  const int64_t rows_per_matrix = static_cast<int64_t>(ti.ne[1]);
+  const std::vector<float>* imat = tp.use_imatrix ? opt.imatrix->find(tp.name) : nullptr;
+  const auto src = tp.file->tensor_data(ti);
+  const size_t in_row = gguf::type_bytes(tp.from, ti.ne[0], tp.name).value();
+  const size_t out_row = gguf::type_bytes(tp.to, ti.ne[0], tp.name).value();
+  out.resize(out_row * static_cast<size_t>(nrows));
+  // Rows are independent: split them into chunks of about 16k values over the threads.
+  const int64_t rows_per_chunk = std::max<int64_t>(1, 16384 / n_per_row);
+  const int64_t nchunks = (nrows + rows_per_chunk - 1) / rows_per_chunk;
+  std::atomic<bool> stopped{false};
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> buf(static_cast<size_t>(rows_per_chunk * n_per_row));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < nchunks; ++c) {
+      if (stopped.load(std::memory_order_relaxed) || (opt.cancel && opt.cancel->load())) {
+        stopped = true;
+        continue;
+      }
+      const int64_t r0 = c * rows_per_chunk, nr = std::min(rows_per_chunk, nrows - r0);
+      const float* x;
+      if (tp.from == GgmlType::F32) {
+        x = reinterpret_cast<const float*>(src.data() + static_cast<size_t>(r0) * in_row);
+      } else {
+        quant_traits(tp.from)->dequantize(src.data() + static_cast<size_t>(r0) * in_row, buf.data(), nr * n_per_row);
+        x = buf.data();
+      }
+      for (int64_t r = 0; r < nr; ++r) {
+        // Each matrix of a 3-D (expert) tensor has its own imatrix slice.
+        const float* wrow = imat ? imat->data() + ((r0 + r) / rows_per_matrix) * n_per_row : nullptr;
+        quant_traits(tp.to)->quantize(x + r * n_per_row, out.data() + static_cast<size_t>(r0 + r) * out_row, n_per_row, wrow);
+      }
+    }
+  }
+  if (stopped || (opt.cancel && opt.cancel->load())) return Error{"interrupted"};
+  return validate_quantized(tp.to, out.data(), out.size());
+}
+
+}  // namespace
+
 Result<QuantizeSummary> quantize_model(const std::string& in_path, const std::string& out_path,
                                        const QuantizeOptions& opt, const std::function<void(const Progress&)>& on_tensor) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::exists(out_path, ec) && fs::equivalent(in_path, out_path, ec))
     return Error{"output '" + out_path + "' is the input file; choose another name"};
-  auto in = gguf::GgufFile::open(in_path);
+  auto in = InputModel::open(in_path);
   if (!in) return in.error();
-  const gguf::GgufFile& f = in.value();
-  auto plan = plan_quantization(f, opt);
+  const InputModel& model = in.value();
+  auto plan = plan_quantization(model, opt);
   if (!plan) return plan.error();
 
   QuantizeSummary sum;
   sum.tensors = plan.value();
   sum.threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
-  gguf::GgufWriter w(output_metadata(f, opt));
-  auto t0 = std::chrono::steady_clock::now();
+  const bool split_out = opt.keep_split && model.shard_count() > 1;
+  const int n_out = split_out ? model.shard_count() : 1;
 
+  // One writer per output file; shard 0 carries the metadata, every shard the split keys.
+  std::vector<gguf::GgufWriter> writers;
+  for (int i = 0; i < n_out; ++i) {
+    gguf::Metadata md = i == 0 ? output_metadata(model.metadata(), opt) : gguf::Metadata{};
+    if (split_out) {
+      md.set("split.no", gguf::Value::of<uint16_t>(static_cast<uint16_t>(i)));
+      md.set("split.count", gguf::Value::of<uint16_t>(static_cast<uint16_t>(n_out)));
+      md.set("split.tensors.count", gguf::Value::of<int32_t>(static_cast<int32_t>(sum.tensors.size())));
+    }
+    writers.emplace_back(std::move(md));
+  }
+  auto t0 = std::chrono::steady_clock::now();
   for (size_t idx = 0; idx < sum.tensors.size(); ++idx) {
     const TensorPlan& p = sum.tensors[idx];
-    const gguf::TensorInfo& t = *f.find_tensor(p.name);
+    const gguf::TensorInfo& t = *p.info;
     sum.in_bytes += t.n_bytes;
     sum.n_elements += t.n_elements;
-    auto data = f.tensor_data(t);
-    if (p.to == p.from) {
-      sum.out_bytes += t.n_bytes;
-      Status s = w.add_tensor(p.name, p.to, t.shape(), [&, idx, data](gguf::ByteSink& sink) -> Status {
-        auto s0 = std::chrono::steady_clock::now();
-        Status st = sink.write(data);
-        if (on_tensor)
-          on_tensor({idx, sum.tensors.size(), &sum.tensors[idx], data.size(), data.size(),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count()});
-        return st;
-      });
-      if (!s) return s.error();
-      continue;
-    }
-    const uint64_t out_bytes = gguf::type_bytes(p.to, t.n_elements, p.name).value();
+    const uint64_t out_bytes = p.to == p.from ? t.n_bytes : gguf::type_bytes(p.to, t.n_elements, p.name).value();
     sum.out_bytes += out_bytes;
-    const std::vector<float>* imat = p.use_imatrix ? opt.imatrix->find(p.name) : nullptr;
-    Status s = w.add_tensor(p.name, p.to, t.shape(), [&, idx, imat, out_bytes](gguf::ByteSink& sink) -> Status {
+    gguf::GgufWriter& w = writers[split_out ? p.shard : 0];
+    Status s = w.add_tensor(p.name, p.to, t.shape(), [&, idx, out_bytes](gguf::ByteSink& sink) -> Status {
       auto s0 = std::chrono::steady_clock::now();
       const TensorPlan& tp = sum.tensors[idx];
-      const gguf::TensorInfo& ti = *f.find_tensor(tp.name);
-      const int64_t n_per_row = static_cast<int64_t>(ti.ne[0]);
-      const int64_t nrows = static_cast<int64_t>(ti.n_elements / ti.ne[0]);
-      const int64_t rows_per_matrix = static_cast<int64_t>(ti.ne[1]);
-      const auto src = f.tensor_data(ti);
-      const size_t in_row = gguf::type_bytes(tp.from, ti.ne[0], tp.name).value();
-      const size_t out_row = gguf::type_bytes(tp.to, ti.ne[0], tp.name).value();
-      std::vector<uint8_t> out(out_bytes);
-      // Rows are independent: split them into chunks of about 16k values over the threads.
-      const int64_t rows_per_chunk = std::max<int64_t>(1, 16384 / n_per_row);
-      const int64_t nchunks = (nrows + rows_per_chunk - 1) / rows_per_chunk;
-      std::atomic<bool> stopped{false};
-#pragma omp parallel num_threads(sum.threads)
-      {
-        std::vector<float> buf(static_cast<size_t>(rows_per_chunk * n_per_row));
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t c = 0; c < nchunks; ++c) {
-          if (stopped.load(std::memory_order_relaxed) || (opt.cancel && opt.cancel->load())) {
-            stopped = true;
-            continue;
-          }
-          const int64_t r0 = c * rows_per_chunk, nr = std::min(rows_per_chunk, nrows - r0);
-          const float* x;
-          if (tp.from == GgmlType::F32) {
-            x = reinterpret_cast<const float*>(src.data() + static_cast<size_t>(r0) * in_row);
-          } else {
-            quant_traits(tp.from)->dequantize(src.data() + static_cast<size_t>(r0) * in_row, buf.data(), nr * n_per_row);
-            x = buf.data();
-          }
-          for (int64_t r = 0; r < nr; ++r) {
-            // Each matrix of a 3-D (expert) tensor has its own imatrix slice.
-            const float* wrow = imat ? imat->data() + ((r0 + r) / rows_per_matrix) * n_per_row : nullptr;
-            quant_traits(tp.to)->quantize(x + r * n_per_row, out.data() + static_cast<size_t>(r0 + r) * out_row, n_per_row,
-                                          wrow);
-          }
-        }
+      Status st;
+      if (tp.to == tp.from) {
+        st = sink.write(tp.file->tensor_data(*tp.info));
+      } else {
+        std::vector<uint8_t> out;
+        st = quantize_tensor(tp, opt, sum.threads, out);
+        if (st) st = sink.write(out.data(), out.size());
       }
-      if (stopped || (opt.cancel && opt.cancel->load())) return Error{"interrupted"};
-      if (Status v = validate_quantized(tp.to, out.data(), out.size()); !v) return v;
-      Status st = sink.write(out.data(), out.size());
-      if (on_tensor)
-        on_tensor({idx, sum.tensors.size(), &tp, ti.n_bytes, out_bytes,
+      if (on_tensor && st)
+        on_tensor({idx, sum.tensors.size(), &tp, tp.info->n_bytes, out_bytes,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count()});
       return st;
     });
     if (!s) return s.error();
   }
-  if (Status s = w.write(out_path); !s) return s.error();
+
+  std::vector<std::string> names, temps;
+  std::string prefix = out_path;
+  if (split_out && prefix.size() > 5 && prefix.compare(prefix.size() - 5, 5, ".gguf") == 0)
+    prefix.resize(prefix.size() - 5);
+  for (int i = 0; i < n_out; ++i) names.push_back(split_out ? split_path(prefix, i + 1, n_out) : out_path);
+  auto discard_all = [&] {
+    for (const std::string& tmp : temps) gguf::GgufWriter::discard(tmp);
+  };
+  for (int i = 0; i < n_out; ++i) {
+    auto tmp = writers[i].write_unpublished(names[i]);
+    if (!tmp) {
+      discard_all();
+      return tmp.error();
+    }
+    temps.push_back(tmp.value());
+  }
+  for (int i = 0; i < n_out; ++i)
+    if (Status s = gguf::GgufWriter::publish(temps[i], names[i]); !s) return s.error();
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;
 }

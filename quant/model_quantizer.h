@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,12 +17,37 @@
 
 namespace hearth::quant {
 
+// A model in one GGUF file or in llama.cpp's split format (NAME-00001-of-0000N.gguf,
+// each shard with split.no, split.count and split.tensors.count; metadata in the first).
+class InputModel {
+ public:
+  struct Tensor {
+    const gguf::GgufFile* file;
+    const gguf::TensorInfo* info;
+    int shard;
+  };
+  // Opens `path`; a first shard brings its siblings, found by llama.cpp's naming.
+  static Result<InputModel> open(const std::string& path);
+  const gguf::Metadata& metadata() const { return shards_[0]->metadata; }
+  const std::vector<Tensor>& tensors() const { return tensors_; }  // shard by shard, file order
+  int shard_count() const { return static_cast<int>(shards_.size()); }
+  const std::string& name() const { return shards_[0]->name(); }
+
+ private:
+  std::vector<std::unique_ptr<gguf::GgufFile>> shards_;
+  std::vector<Tensor> tensors_;
+};
+
+// "prefix-%05d-of-%05d.gguf", shard numbers from 1 (llama_split_path).
+std::string split_path(const std::string& prefix, int shard, int count);
+
 struct QuantizeOptions {
   FileType ftype = FileType::Q4_K_M;
   int threads = 0;                                 // 0: all cores
   bool pure = false;                               // no mixes: every quantizable tensor gets the base type
   bool leave_output_tensor = false;                // output.weight keeps its input type
   bool allow_requantize = false;                   // accept already-quantized inputs
+  bool keep_split = false;                         // a split input gives a split output, shard for shard
   std::optional<gguf::GgmlType> output_tensor_type;
   std::optional<gguf::GgmlType> token_embedding_type;
   const Imatrix* imatrix = nullptr;
@@ -32,6 +58,9 @@ struct QuantizeOptions {
 // One tensor of the output, in output order.
 struct TensorPlan {
   std::string name;
+  const gguf::TensorInfo* info = nullptr;  // in the input
+  const gguf::GgufFile* file = nullptr;
+  int shard = 0;
   gguf::GgmlType from;
   gguf::GgmlType to;
   bool fallback = false;     // the mix's type did not fit the row length
@@ -56,13 +85,17 @@ struct QuantizeSummary {
 // Which type each tensor gets, in output order. Errors: an unsupported input or output
 // type, a quantized input without allow_requantize, a missing imatrix where the mix
 // needs one.
-Result<std::vector<TensorPlan>> plan_quantization(const gguf::GgufFile& in, const QuantizeOptions& opt);
+// Output order: llama.cpp's (tensors outside layers, then layer by layer, by name), or
+// with keep_split shard by shard in file order.
+Result<std::vector<TensorPlan>> plan_quantization(const InputModel& in, const QuantizeOptions& opt);
 
 // The output metadata: the input's keys, then general.quantization_version and
 // general.file_type (moved to the end), then the quantize.imatrix.* keys.
-gguf::Metadata output_metadata(const gguf::GgufFile& in, const QuantizeOptions& opt);
+gguf::Metadata output_metadata(const gguf::Metadata& in, const QuantizeOptions& opt);
 
 // Quantizes `in_path` into `out_path` (written atomically; nothing is left on error).
+// With keep_split and a split input, out_path is a prefix (".gguf" dropped) and the
+// shards are written as split_path(prefix, i, n), all or none.
 Result<QuantizeSummary> quantize_model(const std::string& in_path, const std::string& out_path,
                                        const QuantizeOptions& opt,
                                        const std::function<void(const Progress&)>& on_tensor = {});

@@ -113,3 +113,19 @@ TEST(Cli, QuantizeWritesLlamaCppIdenticalFile) {
 
 }  // namespace
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+TEST(Cli, QuantizeWithoutOutWritesGgmlModelTypeBesideInput) {
+  test::TempDir tmp;
+  auto src = tmp.path() / "m.gguf";
+  test::fs::copy_file(test::reference_dir() / "quant/synth-q-256/synth-q-256.f32.gguf", src);
+  CliRun r = run_hearth("quantize '" + src.string() + "' q8_0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(test::read_bytes(tmp.path() / "ggml-model-Q8_0.gguf") ==
+              test::read_bytes(test::reference_dir() / "quant/synth-q-256/synth-q-256.Q8_0.gguf"));
+}
+
+}  // namespace
+}  // namespace hearth

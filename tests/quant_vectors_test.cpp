@@ -137,3 +137,48 @@ TEST(Bf16, RoundsToNearestEvenAndQuietsNaN) {
 
 }  // namespace
 }  // namespace hearth::quant
+
+namespace hearth::quant {
+namespace {
+
+// Real weights (every matrix of TinyStories-656K, 128 wide, and of the synthetic
+// 256-wide model with its outlier and edge rows): round-trip error relative to the
+// RMS of the tensor stays within a budget per bit width.
+TEST(QuantRoundTrip, RealWeightsErrorWithinBudget) {
+  struct Budget { GgmlType t; double rel; };
+  const Budget budgets[] = {{GgmlType::Q8_0, 0.01}, {GgmlType::Q6_K, 0.03}, {GgmlType::Q5_0, 0.06},
+                            {GgmlType::Q5_1, 0.06}, {GgmlType::Q5_K, 0.06}, {GgmlType::Q4_0, 0.12},
+                            {GgmlType::Q4_1, 0.12}, {GgmlType::Q4_K, 0.12}, {GgmlType::IQ4_NL, 0.12},
+                            {GgmlType::Q3_K, 0.25}, {GgmlType::Q2_K, 0.5}};
+  int checked = 0;
+  for (auto file : {test::testdata_dir() / "models/TinyStories-656K.f16.gguf",
+                    test::reference_dir() / "quant/synth-q-256/synth-q-256.f32.gguf"}) {
+    auto f = gguf::GgufFile::open(file.string());
+    ASSERT_TRUE(f.ok()) << f.message();
+    for (const gguf::TensorInfo& t : f.value().tensors) {
+      if (t.n_dims != 2) continue;
+      std::vector<float> x(t.n_elements);
+      ASSERT_TRUE(dequantize(t.type, f.value().tensor_data(t).data(), x.data(), static_cast<int64_t>(x.size())).ok());
+      double ss = 0;
+      for (float v : x) ss += double(v) * v;
+      const double rms = std::sqrt(ss / x.size());
+      for (const Budget& b : budgets) {
+        if (t.ne[0] % gguf::type_info(b.t).block_size != 0) continue;
+        std::vector<uint8_t> q(gguf::type_bytes(b.t, t.n_elements, t.name).value());
+        std::vector<float> y(x.size());
+        ASSERT_TRUE(quantize_rows(b.t, x.data(), q.data(), static_cast<int64_t>(t.n_elements / t.ne[0]),
+                                  static_cast<int64_t>(t.ne[0]), nullptr).ok());
+        ASSERT_TRUE(dequantize(b.t, q.data(), y.data(), static_cast<int64_t>(y.size())).ok());
+        double se = 0;
+        for (size_t i = 0; i < x.size(); ++i) se += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+        const double rel = std::sqrt(se / x.size()) / rms;
+        EXPECT_LT(rel, b.rel) << file.filename() << " " << t.name << " as " << tname(b.t);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 150);
+}
+
+}  // namespace
+}  // namespace hearth::quant

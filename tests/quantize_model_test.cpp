@@ -68,7 +68,7 @@ TEST(QuantizeModel, TinyStoriesFromF16WithFallbacks) {
   path dir = test::testdata_dir() / "golden/llama.cpp-ref/quant";
   for (const char* t : {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K_M", "IQ4_NL"})
     expect_same_file(src, dir / (std::string("TinyStories-656K.") + t + ".gguf"), t);
-  auto in = gguf::GgufFile::open(src.string());
+  auto in = InputModel::open(src.string());
   ASSERT_TRUE(in.ok());
   QuantizeOptions opt;
   opt.ftype = FileType::Q4_K_M;
@@ -174,6 +174,88 @@ TEST(QuantizeModel, GgufImatrixGivesTheSameResultAsLegacy) {
   EXPECT_EQ(im.value().chunk_count, 14);
   expect_same_file(dir / "synth-q-256.f32.gguf", dir / "synth-q-256.Q4_K_M.imatrix.gguf", "Q4_K_M", &im.value(),
                    "synth-q-256.imatrix.dat");
+}
+
+}  // namespace
+}  // namespace hearth::quant
+
+namespace hearth::quant {
+namespace {
+
+// Writes `src` as a three-shard split model (llama.cpp's layout: metadata in the first
+// shard, split.no/split.count/split.tensors.count in each) and returns the first shard.
+path write_split(const path& src, const path& dir) {
+  auto f = gguf::GgufFile::open(src.string());
+  EXPECT_TRUE(f.ok());
+  const auto& ts = f.value().tensors;
+  const int n = 3;
+  path first;
+  for (int i = 0; i < n; ++i) {
+    gguf::Metadata md = i == 0 ? f.value().metadata : gguf::Metadata{};
+    md.set("split.no", gguf::Value::of<uint16_t>(static_cast<uint16_t>(i)));
+    md.set("split.count", gguf::Value::of<uint16_t>(n));
+    md.set("split.tensors.count", gguf::Value::of<int32_t>(static_cast<int32_t>(ts.size())));
+    gguf::GgufWriter w(md);
+    for (size_t k = ts.size() * i / n; k < ts.size() * (i + 1) / n; ++k)
+      EXPECT_TRUE(w.add_tensor(ts[k].name, ts[k].type, ts[k].shape(), f.value().tensor_data(ts[k])).ok());
+    path p = dir / split_path("model", i + 1, n);
+    EXPECT_TRUE(w.write(p.string()).ok());
+    if (i == 0) first = p;
+  }
+  return first;
+}
+
+TEST(QuantizeModel, SplitInputGivesTheSameFileAsTheWholeModel) {
+  test::TempDir tmp;
+  path dir = test::reference_dir() / "quant/synth-q-256";
+  path first = write_split(dir / "synth-q-256.f32.gguf", tmp.path());
+  EXPECT_EQ(first.filename(), "model-00001-of-00003.gguf");
+  // The split keys are removed and the tensors merged in llama.cpp's order.
+  expect_same_file(first, dir / "synth-q-256.Q4_K_M.gguf", "Q4_K_M");
+}
+
+TEST(QuantizeModel, KeepSplitWritesOneOutputShardPerInputShard) {
+  test::TempDir tmp;
+  path dir = test::reference_dir() / "quant/synth-q-256";
+  path first = write_split(dir / "synth-q-256.f32.gguf", tmp.path());
+  QuantizeOptions opt;
+  opt.ftype = FileType::Q4_0;
+  opt.keep_split = true;
+  auto r = quantize_model(first.string(), (tmp.path() / "out.gguf").string(), opt);
+  ASSERT_TRUE(r.ok()) << r.message();
+  auto whole = gguf::GgufFile::open((dir / "synth-q-256.Q4_0.gguf").string());
+  ASSERT_TRUE(whole.ok());
+  size_t tensors = 0;
+  for (int i = 1; i <= 3; ++i) {
+    auto shard = gguf::GgufFile::open((tmp.path() / split_path("out", i, 3)).string());
+    ASSERT_TRUE(shard.ok()) << shard.message();
+    const gguf::Metadata& md = shard.value().metadata;
+    EXPECT_EQ(md.get<uint16_t>("split.no").value(), i - 1);
+    EXPECT_EQ(md.get<uint16_t>("split.count").value(), 3);
+    EXPECT_EQ(md.get<int32_t>("split.tensors.count").value(), 21);
+    EXPECT_EQ(md.size(), i == 1 ? whole.value().metadata.size() + 3 : 3u);
+    for (const gguf::TensorInfo& t : shard.value().tensors) {
+      const gguf::TensorInfo* w = whole.value().find_tensor(t.name);
+      ASSERT_NE(w, nullptr);
+      EXPECT_EQ(t.type, w->type) << t.name;
+      auto a = shard.value().tensor_data(t), b = whole.value().tensor_data(*w);
+      EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end())) << t.name;
+      ++tensors;
+    }
+  }
+  EXPECT_EQ(tensors, 21u);
+}
+
+TEST(QuantizeModel, SplitErrorsNameTheShard) {
+  test::TempDir tmp;
+  path first = write_split(test::reference_dir() / "quant/synth-q-256/synth-q-256.f32.gguf", tmp.path());
+  auto second = InputModel::open((tmp.path() / split_path("model", 2, 3)).string());
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.message().find("give the first shard"), std::string::npos) << second.message();
+  test::fs::remove(tmp.path() / split_path("model", 3, 3));
+  auto missing = InputModel::open(first.string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find("shard 3 of 3"), std::string::npos) << missing.message();
 }
 
 }  // namespace

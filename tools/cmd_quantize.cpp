@@ -18,10 +18,11 @@ extern "C" void on_sigint(int) { g_interrupted = true; }
 
 void usage(FILE* out) {
   std::fputs(
-      "usage: hearth quantize IN.gguf OUT.gguf TYPE [THREADS] [options]\n"
+      "usage: hearth quantize IN.gguf [OUT.gguf] TYPE [THREADS] [options]\n"
       "\n"
       "Quantizes an F32/F16/BF16 GGUF model the way llama-quantize does: the same type for\n"
-      "every tensor, the same metadata and tensor order, the same bytes.\n"
+      "every tensor, the same metadata and tensor order, the same bytes. Without OUT, writes\n"
+      "ggml-model-TYPE.gguf beside IN. A split model (NAME-00001-of-0000N.gguf) is read whole.\n"
       "\n"
       "options:\n"
       "  --imatrix FILE                 importance matrix (llama-imatrix .dat or GGUF)\n"
@@ -31,7 +32,7 @@ void usage(FILE* out) {
       "  --token-embedding-type T       ggml type for token_embd.weight\n"
       "  --leave-output-tensor          keep output.weight as it is\n"
       "  --allow-requantize             accept an already quantized input\n"
-      "  --keep-split                   accepted for compatibility; split inputs are not supported yet\n"
+      "  --keep-split                   split input -> split output, shard for shard (OUT is the prefix)\n"
       "\n"
       "types (name or number; base type and its bits per weight):\n",
       out);
@@ -89,7 +90,7 @@ int cmd_quantize(const Args& args) {
     } else if (a == "--allow-requantize") {
       opt.allow_requantize = true;
     } else if (a == "--keep-split") {
-      // A single-file input is written as a single file either way.
+      opt.keep_split = true;
     } else if (a == "--output-tensor-type" || a == "--token-embedding-type") {
       auto v = next(a.c_str());
       if (!v) return 2;
@@ -109,8 +110,16 @@ int cmd_quantize(const Args& args) {
       pos.push_back(a);
     }
   }
+  // As llama-quantize: "IN TYPE [THREADS]" writes DIR_OF_IN/ggml-model-TYPE.gguf.
+  if (pos.size() >= 2 && pos.size() <= 3 && quant::parse_file_type(pos[1])) {
+    const auto ft = quant::parse_file_type(pos[1]);
+    const size_t slash = pos[0].find_last_of('/');
+    std::string out = (slash == std::string::npos ? "" : pos[0].substr(0, slash + 1)) + "ggml-model-" +
+                      std::string(ft->name) + ".gguf";
+    pos.insert(pos.begin() + 1, out);
+  }
   if (pos.size() < 3 || pos.size() > 4) {
-    std::fprintf(stderr, "hearth quantize: expected IN.gguf OUT.gguf TYPE [THREADS] (see hearth quantize --help)\n");
+    std::fprintf(stderr, "hearth quantize: expected IN.gguf [OUT.gguf] TYPE [THREADS] (see hearth quantize --help)\n");
     return 2;
   }
   auto ft = quant::parse_file_type(pos[2]);

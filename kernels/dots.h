@@ -1,0 +1,45 @@
+// The per-ISA dot product implementations behind kernels.h's table, and the integer
+// block sums that the tests compare exactly across ISAs.
+#pragma once
+
+#include <cstdint>
+
+#include "quant/blocks.h"
+
+namespace hearth::kernels {
+
+// Integer parts of a K-quant block dot: sum of scale * (q . y) and of min * sum(y).
+struct BlockSums {
+  int32_t scaled;
+  int32_t mins;
+};
+
+namespace scalar {
+float dot_f32(int64_t n, const void* w, const void* a);
+float dot_f16(int64_t n, const void* w, const void* a);
+float dot_q8_0(int64_t n, const void* w, const void* a);
+float dot_q4_0(int64_t n, const void* w, const void* a);
+float dot_q4_K(int64_t n, const void* w, const void* a);
+float dot_q6_K(int64_t n, const void* w, const void* a);
+int32_t block_isum_q8_0(const quant::BlockQ8_0& x, const quant::BlockQ8_0& y);
+int32_t block_isum_q4_0(const quant::BlockQ4_0& x, const quant::BlockQ8_0& y);
+BlockSums block_isum_q4_K(const quant::BlockQ4_K& x, const quant::BlockQ8_K& y);
+int32_t block_isum_q6_K(const quant::BlockQ6_K& x, const quant::BlockQ8_K& y);
+void q4_k_scales(const uint8_t* packed, uint8_t* sc, uint8_t* m);
+}  // namespace scalar
+
+namespace avx2 {
+float dot_f32(int64_t n, const void* w, const void* a);
+float dot_f16(int64_t n, const void* w, const void* a);
+float dot_q8_0(int64_t n, const void* w, const void* a);
+float dot_q4_0(int64_t n, const void* w, const void* a);
+float dot_q4_K(int64_t n, const void* w, const void* a);
+float dot_q6_K(int64_t n, const void* w, const void* a);
+// Integer block sums computed the AVX2 way, for exact comparison in tests.
+int32_t block_isum_q8_0(const quant::BlockQ8_0& x, const quant::BlockQ8_0& y);
+int32_t block_isum_q4_0(const quant::BlockQ4_0& x, const quant::BlockQ8_0& y);
+BlockSums block_isum_q4_K(const quant::BlockQ4_K& x, const quant::BlockQ8_K& y);
+int32_t block_isum_q6_K(const quant::BlockQ6_K& x, const quant::BlockQ8_K& y);
+}  // namespace avx2
+
+}  // namespace hearth::kernels

@@ -1,0 +1,81 @@
+#include "kernels/kernels.h"
+
+#include <array>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/dots.h"
+#include "quant/blocks.h"
+#include "quant/fp16.h"
+#include "quant/quant.h"
+
+namespace hearth::kernels {
+namespace {
+
+constexpr KernelTraits kRows[] = {
+    {GgmlType::F32, GgmlType::F32, {scalar::dot_f32, avx2::dot_f32, nullptr}},
+    {GgmlType::F16, GgmlType::F16, {scalar::dot_f16, avx2::dot_f16, nullptr}},
+    {GgmlType::Q8_0, GgmlType::Q8_0, {scalar::dot_q8_0, avx2::dot_q8_0, nullptr}},
+    {GgmlType::Q4_0, GgmlType::Q8_0, {scalar::dot_q4_0, avx2::dot_q4_0, nullptr}},
+    {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, nullptr}},
+    {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, nullptr}},
+};
+
+constexpr std::array<const KernelTraits*, gguf::kMaxTypeId> make_index() {
+  std::array<const KernelTraits*, gguf::kMaxTypeId> idx{};
+  for (const KernelTraits& r : kRows) idx[static_cast<uint32_t>(r.weight)] = &r;
+  return idx;
+}
+constexpr auto kIndex = make_index();
+
+// Q8_0 activations as llama.cpp's x86 CPU backend makes them (quantize_row_q8_0 with
+// AVX): scale 127 / amax and round-half-even, which differs from the reference
+// quantizer's 1 / d and round-half-away in rare ties.
+void act_q8_0(const float* x, int64_t n, void* out) {
+  auto* y = static_cast<quant::BlockQ8_0*>(out);
+  for (int64_t i = 0; i < n / quant::QK8_0; ++i, x += quant::QK8_0) {
+    float amax = 0;
+    for (int j = 0; j < quant::QK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.f;
+    y[i].d = quant::fp32_to_fp16(d);
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+    for (int j = 0; j < quant::QK8_0; ++j) y[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+  }
+}
+
+}  // namespace
+
+const KernelTraits* kernel_traits(GgmlType weight) {
+  auto id = static_cast<uint32_t>(weight);
+  return id < kIndex.size() ? kIndex[id] : nullptr;
+}
+
+DotFn dot_fn(GgmlType weight, Isa isa) {
+  const KernelTraits* k = kernel_traits(weight);
+  if (!k) return nullptr;
+  for (int i = static_cast<int>(isa); i >= 0; --i)
+    if (k->dot[i]) return k->dot[i];
+  return nullptr;
+}
+
+size_t activation_bytes(GgmlType act, int64_t n) {
+  return gguf::type_bytes(act, static_cast<uint64_t>(n), "activations").value();
+}
+
+void quantize_activations(GgmlType act, const float* x, int64_t n, void* out) {
+  switch (act) {
+    case GgmlType::F32: std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float)); return;
+    case GgmlType::F16: quant::quantize_f16(x, out, n, nullptr); return;
+    case GgmlType::Q8_0: act_q8_0(x, n, out); return;
+    case GgmlType::Q8_K: quant::quantize_q8_K(x, out, n, nullptr); return;
+    default: HEARTH_CHECK(false && "no activation quantizer for this type");
+  }
+}
+
+void gemv(DotFn dot, const void* W, size_t row_bytes, int64_t n, const void* a, int64_t row_begin, int64_t row_end,
+          float* y) {
+  const auto* w = static_cast<const uint8_t*>(W);
+  for (int64_t r = row_begin; r < row_end; ++r) y[r] = dot(n, w + static_cast<size_t>(r) * row_bytes, a);
+}
+
+}  // namespace hearth::kernels

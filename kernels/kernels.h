@@ -1,0 +1,49 @@
+// Compute kernels: dot products and matrix-vector products of quantized (or float)
+// weights against activations quantized once per matmul.
+//
+// Every weight type has a row in one table (STYLE habit 2): the activation type its
+// dot product wants (Q8_0, Q8_K, F32, ...) and one dot function per instruction set.
+// The scalar one is the specification; the SIMD ones give the same integer block sums
+// bit for bit and the same float result within a rounding tolerance.
+//
+// Kernels take a row range and hold no global state; threading lives in threads.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "gguf/result.h"
+#include "gguf/types.h"
+#include "quant/cpu.h"
+
+namespace hearth::kernels {
+
+using gguf::GgmlType;
+
+// n elements of weight row `w` (of type T) dotted with activation row `a` (of
+// T's activation type, already quantized). n is a multiple of both block sizes.
+using DotFn = float (*)(int64_t n, const void* w, const void* a);
+
+struct KernelTraits {
+  GgmlType weight;
+  GgmlType activation;     // what quantize_activations() must produce for this weight type
+  DotFn dot[3];            // by Isa: scalar, avx2, avx512 (nullptr: use the next lower one)
+};
+
+// The row for a weight type, or nullptr when there is no kernel for it yet.
+const KernelTraits* kernel_traits(GgmlType weight);
+// The dot function for `weight` on `isa` (falling back to lower ISAs), or nullptr.
+DotFn dot_fn(GgmlType weight, Isa isa);
+
+// Bytes of n activations of type `act`.
+size_t activation_bytes(GgmlType act, int64_t n);
+// Quantizes (or copies) n floats to the activation type (llama.cpp's reference
+// rounding, so activations match what llama.cpp's CPU backend computes).
+void quantize_activations(GgmlType act, const float* x, int64_t n, void* out);
+
+// y[r] = dot(W row r, a) for r in [row_begin, row_end). W rows are row_bytes apart.
+void gemv(DotFn dot, const void* W, size_t row_bytes, int64_t n, const void* a, int64_t row_begin, int64_t row_end,
+          float* y);
+
+}  // namespace hearth::kernels

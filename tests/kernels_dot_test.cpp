@@ -1,0 +1,200 @@
+// The SIMD dot products against the scalar specification: integer block sums equal
+// bit for bit (exhaustively over small domains: every weight level against every
+// activation byte, every 6-bit and 8-bit scale), float results within
+// n * eps * sum|w_i * a_i| of the scalar result.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+#include "kernels/dots.h"
+#include "kernels/kernels.h"
+#include "quant/fp16.h"
+#include "quant/quant.h"
+
+namespace hearth::kernels {
+namespace {
+
+using namespace hearth::quant;
+
+class Kernels : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_GE(static_cast<int>(cpu_isa()), static_cast<int>(Isa::Avx2)) << "needs an AVX2 CPU"; }
+};
+
+// Every (weight byte, activation byte) pair in blocks of 32.
+TEST_F(Kernels, Q8_0BlockSumsExhaustive) {
+  std::vector<std::pair<int, int>> pairs;
+  for (int w = -128; w <= 127; ++w)
+    for (int a = -127; a <= 127; ++a) pairs.push_back({w, a});
+  int blocks = 0;
+  for (size_t p = 0; p < pairs.size(); p += 32, ++blocks) {
+    BlockQ8_0 x{}, y{};
+    for (int j = 0; j < 32; ++j) {
+      const auto& [w, a] = pairs[(p + j) % pairs.size()];
+      x.qs[j] = static_cast<int8_t>(w);
+      y.qs[j] = static_cast<int8_t>(a);
+    }
+    ASSERT_EQ(scalar::block_isum_q8_0(x, y), avx2::block_isum_q8_0(x, y)) << "block " << blocks;
+  }
+  EXPECT_EQ(blocks, 2040);
+}
+
+TEST_F(Kernels, Q4_0BlockSumsExhaustive) {
+  int blocks = 0;
+  for (int a0 = -127; a0 <= 127; a0 += 2) {
+    BlockQ4_0 x{};
+    BlockQ8_0 y{};
+    for (int j = 0; j < 16; ++j) x.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));  // every nibble, both halves
+    for (int j = 0; j < 32; ++j) y.qs[j] = static_cast<int8_t>(std::clamp(a0 + j * 7 - 100, -127, 127));
+    ASSERT_EQ(scalar::block_isum_q4_0(x, y), avx2::block_isum_q4_0(x, y)) << a0;
+    for (int j = 0; j < 32; ++j) y.qs[j] = static_cast<int8_t>(a0);  // every activation against every nibble
+    ASSERT_EQ(scalar::block_isum_q4_0(x, y), avx2::block_isum_q4_0(x, y)) << a0;
+    ++blocks;
+  }
+  EXPECT_EQ(blocks, 128);
+}
+
+BlockQ8_K q8k_from(const int8_t* qs, float d) {
+  BlockQ8_K y{};
+  y.d = d;
+  std::memcpy(y.qs, qs, QK_K);
+  for (int g = 0; g < 16; ++g) {
+    int s = 0;
+    for (int i = 0; i < 16; ++i) s += qs[16 * g + i];
+    y.bsums[g] = static_cast<int16_t>(s);
+  }
+  return y;
+}
+
+TEST_F(Kernels, Q4_KBlockSumsEveryScaleAndMin) {
+  std::mt19937 rng(1);
+  int blocks = 0;
+  for (int base = 0; base < 64; base += 8) {   // sub-block j gets scale base+j and min 63-base-j
+    for (int rep = 0; rep < 8; ++rep, ++blocks) {
+      BlockQ4_K x{};
+      x.d = fp32_to_fp16(0.01f);
+      x.dmin = fp32_to_fp16(0.002f);
+      for (int j = 0; j < 8; ++j) {
+        const uint8_t sc = static_cast<uint8_t>(base + j), m = static_cast<uint8_t>(63 - base - j);
+        if (j < 4) {
+          x.scales[j] = sc;
+          x.scales[j + 4] = m;
+        } else {
+          x.scales[j + 4] = static_cast<uint8_t>((sc & 0xF) | ((m & 0xF) << 4));
+          x.scales[j - 4] |= static_cast<uint8_t>((sc >> 4) << 6);
+          x.scales[j] |= static_cast<uint8_t>((m >> 4) << 6);
+        }
+      }
+      for (auto& q : x.qs) q = static_cast<uint8_t>(rep == 0 ? 0xFF : rng());  // rep 0: all nibbles 15
+      int8_t qs[QK_K];
+      for (int i = 0; i < QK_K; ++i) qs[i] = static_cast<int8_t>(rep == 0 ? 127 : static_cast<int>(rng() % 255) - 127);
+      const BlockQ8_K y = q8k_from(qs, 0.5f);
+      uint8_t sc[8], m[8];
+      scalar::q4_k_scales(x.scales, sc, m);
+      for (int j = 0; j < 8; ++j) ASSERT_EQ(sc[j], base + j);
+      const BlockSums a = scalar::block_isum_q4_K(x, y), b = avx2::block_isum_q4_K(x, y);
+      ASSERT_EQ(a.scaled, b.scaled) << blocks;
+      ASSERT_EQ(a.mins, b.mins) << blocks;
+    }
+  }
+  EXPECT_EQ(blocks, 64);
+}
+
+TEST_F(Kernels, Q6_KBlockSumsEveryLevelAndScale) {
+  std::mt19937 rng(2);
+  for (int sbase = -128; sbase < 128; sbase += 16) {
+    for (int rep = 0; rep < 8; ++rep) {
+      // Levels 0..63 in order (rep 0) or random; ql/qh packed as the format stores them.
+      uint8_t L[QK_K];
+      for (int i = 0; i < QK_K; ++i) L[i] = static_cast<uint8_t>(rep == 0 ? i % 64 : rng() % 64);
+      BlockQ6_K x{};
+      for (int h = 0; h < 2; ++h)
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t* q = L + 128 * h;
+          x.ql[64 * h + l] = static_cast<uint8_t>((q[l] & 0xF) | ((q[l + 64] & 0xF) << 4));
+          x.ql[64 * h + l + 32] = static_cast<uint8_t>((q[l + 32] & 0xF) | ((q[l + 96] & 0xF) << 4));
+          x.qh[32 * h + l] = static_cast<uint8_t>((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) |
+                                                   ((q[l + 96] >> 4) << 6));
+        }
+      for (int g = 0; g < 16; ++g) x.scales[g] = static_cast<int8_t>(sbase + g);
+      x.d = fp32_to_fp16(0.01f);
+      int8_t qs[QK_K];
+      for (int i = 0; i < QK_K; ++i) qs[i] = static_cast<int8_t>(rep == 1 ? -127 : static_cast<int>(rng() % 255) - 127);
+      const BlockQ8_K y = q8k_from(qs, 0.25f);
+      ASSERT_EQ(scalar::block_isum_q6_K(x, y), avx2::block_isum_q6_K(x, y)) << sbase << " " << rep;
+      // And the decoding is the format's: compare with the reference dequantizer.
+      float deq[QK_K];
+      dequantize_q6_K(&x, deq, QK_K);
+      for (int i = 0; i < QK_K; ++i)
+        ASSERT_EQ(deq[i], fp16_to_fp32(x.d) * x.scales[i / 16] * (static_cast<int>(L[i]) - 32)) << i;
+    }
+  }
+}
+
+// Float results: SIMD vs scalar within n * eps * sum |w_i a_i| of the dequantized values.
+TEST_F(Kernels, DotProductsMatchScalarWithinRoundingBound) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g(0.f, 1.f);
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const KernelTraits* k = kernel_traits(t);
+    ASSERT_NE(k, nullptr);
+    for (int64_t n : {256, 512, 4096, 11008}) {
+      if (n % gguf::type_info(t).block_size) continue;
+      std::vector<float> w(n), x(n);
+      for (auto& v : w) v = g(rng) * 0.05f;
+      for (auto& v : x) v = g(rng) * (rng() % 17 == 0 ? 20.f : 1.f);
+      std::vector<uint8_t> wq(gguf::type_bytes(t, n, "w").value()), aq(activation_bytes(k->activation, n));
+      ASSERT_TRUE(quantize_rows(t, w.data(), wq.data(), 1, n, nullptr).ok());
+      quantize_activations(k->activation, x.data(), n, aq.data());
+      std::vector<float> wd(n), ad(n);
+      ASSERT_TRUE(dequantize(t, wq.data(), wd.data(), n).ok());
+      ASSERT_TRUE(dequantize(k->activation, aq.data(), ad.data(), n).ok());
+      double exact = 0, mag = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        exact += double(wd[i]) * ad[i];
+        mag += std::fabs(double(wd[i]) * ad[i]);
+      }
+      const double tol = n * std::numeric_limits<float>::epsilon() * mag;
+      const float s = k->dot[0](n, wq.data(), aq.data());
+      const float v = k->dot[1](n, wq.data(), aq.data());
+      EXPECT_NEAR(s, exact, tol) << gguf::type_info(t).name << " n=" << n << " scalar";
+      EXPECT_NEAR(v, s, tol) << gguf::type_info(t).name << " n=" << n << " avx2 vs scalar";
+    }
+  }
+}
+
+TEST_F(Kernels, GemvWritesOnlyItsRowRange) {
+  const int64_t n = 512, rows = 64;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> g(0.f, 1.f);
+  std::vector<float> w(n * rows), x(n);
+  for (auto& v : w) v = g(rng);
+  for (auto& v : x) v = g(rng);
+  const size_t rb = gguf::type_bytes(GgmlType::Q4_0, n, "w").value();
+  std::vector<uint8_t> wq(rb * rows), aq(activation_bytes(GgmlType::Q8_0, n));
+  ASSERT_TRUE(quantize_rows(GgmlType::Q4_0, w.data(), wq.data(), rows, n, nullptr).ok());
+  quantize_activations(GgmlType::Q8_0, x.data(), n, aq.data());
+  std::vector<float> y(rows, std::nanf(""));
+  gemv(dot_fn(GgmlType::Q4_0, Isa::Avx2), wq.data(), rb, n, aq.data(), 8, 40, y.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    if (r < 8 || r >= 40) {
+      EXPECT_TRUE(std::isnan(y[r])) << r;
+    } else {
+      EXPECT_FLOAT_EQ(y[r], avx2::dot_q4_0(n, wq.data() + r * rb, aq.data())) << r;
+    }
+  }
+}
+
+TEST(KernelTable, FallsBackToLowerIsaAndKnowsActivationTypes) {
+  EXPECT_EQ(dot_fn(GgmlType::Q4_0, Isa::Avx512), dot_fn(GgmlType::Q4_0, Isa::Avx2));
+  EXPECT_EQ(kernel_traits(GgmlType::Q4_K)->activation, GgmlType::Q8_K);
+  EXPECT_EQ(kernel_traits(GgmlType::Q4_0)->activation, GgmlType::Q8_0);
+  EXPECT_EQ(kernel_traits(GgmlType::F16)->activation, GgmlType::F16);
+  EXPECT_EQ(dot_fn(GgmlType::IQ2_XXS, Isa::Scalar), nullptr);
+}
+
+}  // namespace
+}  // namespace hearth::kernels

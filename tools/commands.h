@@ -11,5 +11,6 @@ using Args = std::vector<std::string>;
 
 int cmd_gguf(const Args& args);
 int cmd_quantize(const Args& args);
+int cmd_bench(const Args& args);
 
 }  // namespace hearth::cli

@@ -13,6 +13,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  gguf info FILE [--json] [--tensors]   describe a GGUF file (header, metadata, tensors)\n"
     "  quantize IN OUT TYPE [THREADS] [opts] quantize a GGUF model as llama-quantize does\n"
+    "  bench kernels [opts]                  kernel GB/s and GFLOP/s against the machine's limits\n"
     "  help                                  this text\n"
     "\n"
     "Run 'hearth <command>' without arguments for its own usage.\n";
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   }
   if (verb == "gguf") return hearth::cli::cmd_gguf(rest);
   if (verb == "quantize") return hearth::cli::cmd_quantize(rest);
+  if (verb == "bench") return hearth::cli::cmd_bench(rest);
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n%s", verb.c_str(), kUsage);
   return 2;
 }

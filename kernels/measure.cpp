@@ -1,0 +1,233 @@
+#include "kernels/measure.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+
+#include "kernels/threads.h"
+#include "quant/quant.h"
+
+namespace hearth::kernels {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+std::unique_ptr<uint8_t, AlignedFree> aligned_bytes(size_t n) {
+  return std::unique_ptr<uint8_t, AlignedFree>(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64)));
+}
+
+__attribute__((target("avx512f"))) uint64_t read_slice_avx512(const uint8_t* p, size_t n) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 256 <= n; i += 256) {
+    a0 = _mm512_xor_si512(a0, _mm512_load_si512(p + i));
+    a1 = _mm512_xor_si512(a1, _mm512_load_si512(p + i + 64));
+    a2 = _mm512_xor_si512(a2, _mm512_load_si512(p + i + 128));
+    a3 = _mm512_xor_si512(a3, _mm512_load_si512(p + i + 192));
+  }
+  return static_cast<uint64_t>(_mm512_reduce_add_epi64(_mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3))));
+}
+
+__attribute__((target("avx2"))) uint64_t read_slice(const uint8_t* p, size_t n) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 128 <= n; i += 128) {
+    a0 = _mm256_xor_si256(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+    a1 = _mm256_xor_si256(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+    a2 = _mm256_xor_si256(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+    a3 = _mm256_xor_si256(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+  }
+  const __m256i a = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+  return static_cast<uint64_t>(_mm256_extract_epi64(a, 0) ^ _mm256_extract_epi64(a, 3));
+}
+
+__attribute__((target("avx2,fma"))) float fma_chain(int64_t iters) {
+  __m256 acc[12];
+  for (int k = 0; k < 12; ++k) acc[k] = _mm256_set1_ps(1.0f + k * 1e-3f);
+  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int k = 0; k < 12; ++k) acc[k] = _mm256_fmadd_ps(acc[k], m, c);
+  __m256 s = acc[0];
+  for (int k = 1; k < 12; ++k) s = _mm256_add_ps(s, acc[k]);
+  return _mm256_cvtss_f32(s);
+}
+
+// int8 multiply-adds: VNNI's vpdpbusd (32 per instruction on 256 bits) or AVX2's
+// vpmaddubsw + vpmaddwd (32 per pair). Returns multiply-adds per iteration via *per_iter.
+__attribute__((target("avx2,avx512vl,avx512vnni"))) int int8_chain_vnni(int64_t iters) {
+  __m256i acc[12];
+  for (int k = 0; k < 12; ++k) acc[k] = _mm256_set1_epi32(k);
+  const __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int k = 0; k < 12; ++k) acc[k] = _mm256_dpbusd_epi32(acc[k], a, b);
+  __m256i s = acc[0];
+  for (int k = 1; k < 12; ++k) s = _mm256_add_epi32(s, acc[k]);
+  return _mm256_extract_epi32(s, 0);
+}
+__attribute__((target("avx2"))) int int8_chain_avx2(int64_t iters) {
+  __m256i acc[12];
+  for (int k = 0; k < 12; ++k) acc[k] = _mm256_set1_epi32(k);
+  const __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int k = 0; k < 12; ++k) acc[k] = _mm256_add_epi32(acc[k], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one));
+  __m256i s = acc[0];
+  for (int k = 1; k < 12; ++k) s = _mm256_add_epi32(s, acc[k]);
+  return _mm256_extract_epi32(s, 0);
+}
+
+// Runs fn() at least 3 times and for about `seconds`; returns the median time.
+template <class F>
+double timed(double seconds, F&& fn) {
+  fn();  // warm-up: page faults, caches, thread start
+  std::vector<double> t;
+  const auto start = Clock::now();
+  while (t.size() < 3 || (since(start) < seconds && t.size() < 1000)) {
+    const auto t0 = Clock::now();
+    fn();
+    t.push_back(since(t0));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// A rows x cols matrix of `type` made from 64 distinct random rows, tiled: real block
+// data (valid scales) at DRAM-sized footprints without quantizing every row.
+Result<std::unique_ptr<uint8_t, AlignedFree>> random_matrix(GgmlType type, int64_t rows, int64_t cols, size_t& row_bytes) {
+  auto rb = gguf::type_bytes(type, static_cast<uint64_t>(cols), "bench matrix row");
+  if (!rb) return rb.error();
+  row_bytes = rb.value();
+  const int64_t distinct = std::min<int64_t>(64, rows);
+  std::vector<float> src(static_cast<size_t>(distinct * cols));
+  std::mt19937 rng(42);
+  std::normal_distribution<float> g(0.f, 0.02f);
+  for (float& v : src) v = g(rng);
+  std::vector<uint8_t> q(row_bytes * static_cast<size_t>(distinct));
+  auto n = quant::quantize_rows(type, src.data(), q.data(), distinct, cols, nullptr);
+  if (!n) return n.error();
+  auto m = aligned_bytes(row_bytes * static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(m.get() + r * row_bytes, q.data() + (r % distinct) * row_bytes, row_bytes);
+  return m;
+}
+
+std::vector<float> random_floats(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.f, 1.f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = g(rng);
+  return v;
+}
+
+}  // namespace
+
+MachineLimits measure_machine(int threads, double seconds_each) {
+  MachineLimits m;
+  m.threads = threads;
+  const size_t bytes = size_t{1} << 30;  // far beyond any last-level cache here
+  auto buf = aligned_bytes(bytes);
+  parallel_rows(static_cast<int64_t>(bytes / 4096), threads, [&](int64_t b, int64_t e) {
+    std::memset(buf.get() + b * 4096, 1, static_cast<size_t>(e - b) * 4096);
+  });
+  volatile uint64_t sink = 0;
+  const double t = timed(seconds_each, [&] {
+    parallel_rows(static_cast<int64_t>(bytes / 4096), threads, [&](int64_t b, int64_t e) {
+      const uint8_t* p = buf.get() + b * 4096;
+      const size_t len = static_cast<size_t>(e - b) * 4096;
+      sink = sink + (cpu_isa() >= Isa::Avx512 ? read_slice_avx512(p, len) : read_slice(p, len));
+    });
+  });
+  m.read_gbps = bytes / t / 1e9;
+
+  const int64_t iters = 2'000'000;
+  volatile float fs = 0;
+  const double tf = timed(seconds_each, [&] {
+    parallel_rows(threads, threads, [&](int64_t, int64_t) { fs = fs + fma_chain(iters); });
+  });
+  m.fma_gflops = static_cast<double>(threads) * iters * 12 * 8 * 2 / tf / 1e9;
+
+  const bool vnni = cpu_isa() >= Isa::Avx512;
+  volatile int is = 0;
+  const double ti = timed(seconds_each, [&] {
+    parallel_rows(threads, threads, [&](int64_t, int64_t) { is = is + (vnni ? int8_chain_vnni(iters) : int8_chain_avx2(iters)); });
+  });
+  m.int8_gops = static_cast<double>(threads) * iters * 12 * 32 * 2 / ti / 1e9;
+  return m;
+}
+
+Result<KernelResult> bench_gemv(GgmlType type, Isa isa, int threads, int64_t rows, int64_t cols, double seconds) {
+  const KernelTraits* k = kernel_traits(type);
+  const DotFn dot = dot_fn(type, isa);
+  if (!k || !dot) return Error{"no kernel for " + std::string(gguf::type_info(type).name)};
+  size_t rb = 0;
+  auto W = random_matrix(type, rows, cols, rb);
+  if (!W) return W.error();
+  const std::vector<float> x = random_floats(cols, 7);
+  std::vector<uint8_t> a(activation_bytes(k->activation, cols));
+  std::vector<float> y(static_cast<size_t>(rows));
+  const double t = timed(seconds, [&] {
+    quantize_activations(k->activation, x.data(), cols, a.data());
+    parallel_rows(rows, threads, [&](int64_t b, int64_t e) { gemv(dot, W.value().get(), rb, cols, a.data(), b, e, y.data()); });
+  });
+  KernelResult r{"gemv", std::string(gguf::type_info(type).name), std::string(isa_name(isa)), threads, rows, cols, 1, t};
+  r.weight_gbps = static_cast<double>(rb) * rows / t / 1e9;
+  r.gflops = 2.0 * rows * cols / t / 1e9;
+  return r;
+}
+
+Result<KernelResult> bench_gemm(GgmlType type, Isa isa, int threads, int64_t rows, int64_t cols, int64_t batch,
+                                double seconds) {
+  const KernelTraits* k = kernel_traits(type);
+  const DotFn dot = dot_fn(type, isa);
+  if (!k || !dot) return Error{"no kernel for " + std::string(gguf::type_info(type).name)};
+  size_t rb = 0;
+  auto W = random_matrix(type, rows, cols, rb);
+  if (!W) return W.error();
+  const std::vector<float> x = random_floats(cols * batch, 9);
+  const size_t ab = activation_bytes(k->activation, cols);
+  std::vector<uint8_t> a(ab * static_cast<size_t>(batch));
+  std::vector<float> y(static_cast<size_t>(rows * batch));
+  const double t = timed(seconds, [&] {
+    for (int64_t j = 0; j < batch; ++j) quantize_activations(k->activation, x.data() + j * cols, cols, a.data() + j * ab);
+    parallel_rows(rows, threads, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const uint8_t* wr = W.value().get() + r * rb;
+        for (int64_t j = 0; j < batch; ++j) y[j * rows + r] = dot(cols, wr, a.data() + j * ab);
+      }
+    });
+  });
+  KernelResult r{"gemm", std::string(gguf::type_info(type).name), std::string(isa_name(isa)), threads, rows, cols, batch, t};
+  r.weight_gbps = static_cast<double>(rb) * rows / t / 1e9;
+  r.gflops = 2.0 * rows * cols * batch / t / 1e9;
+  return r;
+}
+
+Result<KernelResult> bench_dot(GgmlType type, Isa isa, int64_t cols, double seconds) {
+  const KernelTraits* k = kernel_traits(type);
+  const DotFn dot = dot_fn(type, isa);
+  if (!k || !dot) return Error{"no kernel for " + std::string(gguf::type_info(type).name)};
+  size_t rb = 0;
+  auto W = random_matrix(type, 1, cols, rb);
+  if (!W) return W.error();
+  const std::vector<float> x = random_floats(cols, 11);
+  std::vector<uint8_t> a(activation_bytes(k->activation, cols));
+  quantize_activations(k->activation, x.data(), cols, a.data());
+  const int reps = 1000;
+  volatile float sink = 0;
+  const double t = timed(seconds, [&] {
+    for (int i = 0; i < reps; ++i) sink = sink + dot(cols, W.value().get(), a.data());
+  }) / reps;
+  KernelResult r{"dot", std::string(gguf::type_info(type).name), std::string(isa_name(isa)), 1, 1, cols, 1, t};
+  r.weight_gbps = static_cast<double>(rb) / t / 1e9;
+  r.gflops = 2.0 * cols / t / 1e9;
+  r.ns_per_block = t * 1e9 / (cols / gguf::type_info(type).block_size);
+  return r;
+}
+
+}  // namespace hearth::kernels

@@ -27,7 +27,7 @@ std::unique_ptr<uint8_t, AlignedFree> aligned_bytes(size_t n) {
 }
 
 __attribute__((target("avx512f"))) uint64_t read_slice_avx512(const uint8_t* p, size_t n) {
-  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  __m512i a0 = _mm512_set1_epi64(0), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i + 256 <= n; i += 256) {
     a0 = _mm512_xor_si512(a0, _mm512_load_si512(p + i));
     a1 = _mm512_xor_si512(a1, _mm512_load_si512(p + i + 64));

@@ -34,7 +34,11 @@ __attribute__((target("avx512f"))) uint64_t read_slice_avx512(const uint8_t* p, 
     a2 = _mm512_xor_si512(a2, _mm512_load_si512(p + i + 128));
     a3 = _mm512_xor_si512(a3, _mm512_load_si512(p + i + 192));
   }
-  return static_cast<uint64_t>(_mm512_reduce_add_epi64(_mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3))));
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3)));
+  uint64_t r = 0;
+  for (uint64_t v : lanes) r ^= v;
+  return r;
 }
 
 __attribute__((target("avx2"))) uint64_t read_slice(const uint8_t* p, size_t n) {

@@ -1,0 +1,103 @@
+#include "model/hparams.h"
+
+namespace hearth::model {
+namespace {
+
+// A required unsigned key of the architecture, with the file named in the error.
+Result<uint32_t> need(const gguf::GgufFile& f, const std::string& key) {
+  auto v = f.metadata.get_uint(key);
+  if (!v) return Error{f.name() + ": " + v.message()};
+  if (v.value() == 0 || v.value() > 0xffffffffu)
+    return Error{f.name() + ": key '" + key + "' is " + std::to_string(v.value()) + ", out of range"};
+  return static_cast<uint32_t>(v.value());
+}
+
+Result<float> optional_float(const gguf::GgufFile& f, const std::string& key, float fallback) {
+  if (!f.metadata.contains(key)) return fallback;
+  auto v = f.metadata.get<float>(key);
+  if (!v) return Error{f.name() + ": " + v.message()};
+  return v.value();
+}
+
+}  // namespace
+
+Result<HParams> read_hparams(const gguf::GgufFile& f) {
+  HParams h;
+  auto arch = f.metadata.get_string("general.architecture");
+  if (!arch) return Error{f.name() + ": " + arch.message()};
+  h.arch = arch.value();
+  if (h.arch != "llama" && h.arch != "qwen2" && h.arch != "qwen3")
+    return Error{f.name() + ": architecture '" + h.arch + "' is not supported (supported: llama, qwen2, qwen3)"};
+  const std::string a = h.arch + ".";
+  for (auto [field, key] : {std::pair{&h.n_ctx_train, "context_length"}, {&h.n_embd, "embedding_length"},
+                            {&h.n_layer, "block_count"}, {&h.n_ff, "feed_forward_length"},
+                            {&h.n_head, "attention.head_count"}}) {
+    auto v = need(f, a + key);
+    if (!v) return v.error();
+    *field = v.value();
+  }
+  h.n_head_kv = h.n_head;
+  if (f.metadata.contains(a + "attention.head_count_kv")) {
+    auto v = need(f, a + "attention.head_count_kv");
+    if (!v) return v.error();
+    h.n_head_kv = v.value();
+  }
+  if (h.n_head % h.n_head_kv != 0)
+    return Error{f.name() + ": head_count " + std::to_string(h.n_head) + " is not a multiple of head_count_kv " +
+                 std::to_string(h.n_head_kv)};
+  h.head_dim = h.n_embd / h.n_head;
+  if (f.metadata.contains(a + "attention.key_length")) {
+    auto v = need(f, a + "attention.key_length");
+    if (!v) return v.error();
+    h.head_dim = v.value();
+  } else if (h.n_embd % h.n_head != 0) {
+    return Error{f.name() + ": embedding_length " + std::to_string(h.n_embd) + " is not a multiple of head_count " +
+                 std::to_string(h.n_head) + " and attention.key_length is absent"};
+  }
+  h.rope_dim = h.head_dim;
+  if (f.metadata.contains(a + "rope.dimension_count")) {
+    auto v = need(f, a + "rope.dimension_count");
+    if (!v) return v.error();
+    h.rope_dim = v.value();
+  }
+  if (h.rope_dim > h.head_dim || h.rope_dim % 2)
+    return Error{f.name() + ": rope.dimension_count " + std::to_string(h.rope_dim) + " must be even and at most the head size " +
+                 std::to_string(h.head_dim)};
+  auto base = optional_float(f, a + "rope.freq_base", 10000.f);
+  auto eps = optional_float(f, a + "attention.layer_norm_rms_epsilon", -1.f);
+  if (!base) return base.error();
+  if (!eps) return eps.error();
+  if (eps.value() <= 0) return Error{f.name() + ": key '" + a + "attention.layer_norm_rms_epsilon' is missing or not positive"};
+  h.rope_freq_base = base.value();
+  h.rms_eps = eps.value();
+  if (f.metadata.contains(a + "rope.scaling.type")) {
+    auto t = f.metadata.get_string(a + "rope.scaling.type");
+    if (!t) return Error{f.name() + ": " + t.message()};
+    if (t.value() == "linear") h.rope_scaling = RopeScaling::Linear;
+    else if (t.value() == "yarn") h.rope_scaling = RopeScaling::Yarn;
+    else if (t.value() == "llama3") h.rope_scaling = RopeScaling::Llama3;
+    else if (t.value() != "none") return Error{f.name() + ": unknown rope.scaling.type '" + t.value() + "'"};
+  }
+  if (h.rope_scaling != RopeScaling::None) {
+    auto factor = optional_float(f, a + "rope.scaling.factor", 1.f);
+    if (!factor) return factor.error();
+    if (factor.value() <= 0) return Error{f.name() + ": rope.scaling.factor must be positive"};
+    h.rope_freq_scale = 1.f / factor.value();
+    auto orig = f.metadata.get_uint(a + "rope.scaling.original_context_length");
+    h.rope_orig_ctx = orig.ok() ? static_cast<uint32_t>(orig.value()) : 0;
+  }
+  h.neox_rope = h.arch != "llama";
+  if (f.metadata.contains(a + "vocab_size")) {
+    auto v = need(f, a + "vocab_size");
+    if (!v) return v.error();
+    h.n_vocab = v.value();
+  } else {
+    auto toks = f.metadata.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING);
+    if (!toks) return Error{f.name() + ": no " + a + "vocab_size and " + toks.message()};
+    h.n_vocab = static_cast<uint32_t>(toks.value()->count);
+  }
+  h.tied_embeddings = f.find_tensor("output.weight") == nullptr;
+  return h;
+}
+
+}  // namespace hearth::model

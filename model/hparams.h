@@ -1,0 +1,40 @@
+// Hyperparameters of the llama-family architectures, read from GGUF metadata with an
+// error that names the missing or mistyped key.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "gguf/gguf.h"
+
+namespace hearth::model {
+
+enum class RopeScaling { None, Linear, Yarn, Llama3 };
+
+struct HParams {
+  std::string arch;            // "llama", "qwen2", "qwen3"
+  uint32_t n_vocab = 0;
+  uint32_t n_ctx_train = 0;
+  uint32_t n_embd = 0;
+  uint32_t n_layer = 0;
+  uint32_t n_ff = 0;
+  uint32_t n_head = 0;
+  uint32_t n_head_kv = 0;
+  uint32_t head_dim = 0;       // attention.key_length, default n_embd / n_head
+  uint32_t rope_dim = 0;       // rope.dimension_count, default head_dim
+  float rope_freq_base = 10000.f;
+  float rope_freq_scale = 1.f; // 1 / rope.scaling.factor for linear scaling
+  RopeScaling rope_scaling = RopeScaling::None;
+  uint32_t rope_orig_ctx = 0;
+  float rms_eps = 1e-5f;
+  bool neox_rope = false;      // qwen2/qwen3 rotate dim i with i + d/2; llama pairs neighbours
+  bool tied_embeddings = false;  // no output.weight: token_embd is reused
+
+  uint32_t n_gqa() const { return n_head_kv ? n_head / n_head_kv : 1; }
+};
+
+// Reads and checks the hyperparameters of a model file (the tokenizer's size comes
+// from tokenizer.ggml.tokens when <arch>.vocab_size is absent).
+Result<HParams> read_hparams(const gguf::GgufFile& f);
+
+}  // namespace hearth::model

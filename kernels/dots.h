@@ -42,4 +42,15 @@ BlockSums block_isum_q4_K(const quant::BlockQ4_K& x, const quant::BlockQ8_K& y);
 int32_t block_isum_q6_K(const quant::BlockQ6_K& x, const quant::BlockQ8_K& y);
 }  // namespace avx2
 
+namespace avx512 {
+float dot_q8_0(int64_t n, const void* w, const void* a);
+float dot_q4_0(int64_t n, const void* w, const void* a);
+float dot_q4_K(int64_t n, const void* w, const void* a);
+float dot_q6_K(int64_t n, const void* w, const void* a);
+int32_t block_isum_q8_0(const quant::BlockQ8_0& x, const quant::BlockQ8_0& y);
+int32_t block_isum_q4_0(const quant::BlockQ4_0& x, const quant::BlockQ8_0& y);
+BlockSums block_isum_q4_K(const quant::BlockQ4_K& x, const quant::BlockQ8_K& y);
+int32_t block_isum_q6_K(const quant::BlockQ6_K& x, const quant::BlockQ8_K& y);
+}  // namespace avx512
+
 }  // namespace hearth::kernels

@@ -15,10 +15,10 @@ namespace {
 constexpr KernelTraits kRows[] = {
     {GgmlType::F32, GgmlType::F32, {scalar::dot_f32, avx2::dot_f32, nullptr}},
     {GgmlType::F16, GgmlType::F16, {scalar::dot_f16, avx2::dot_f16, nullptr}},
-    {GgmlType::Q8_0, GgmlType::Q8_0, {scalar::dot_q8_0, avx2::dot_q8_0, nullptr}},
-    {GgmlType::Q4_0, GgmlType::Q8_0, {scalar::dot_q4_0, avx2::dot_q4_0, nullptr}},
-    {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, nullptr}},
-    {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, nullptr}},
+    {GgmlType::Q8_0, GgmlType::Q8_0, {scalar::dot_q8_0, avx2::dot_q8_0, avx512::dot_q8_0}},
+    {GgmlType::Q4_0, GgmlType::Q8_0, {scalar::dot_q4_0, avx2::dot_q4_0, avx512::dot_q4_0}},
+    {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, avx512::dot_q4_K}},
+    {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, avx512::dot_q6_K}},
 };
 
 constexpr std::array<const KernelTraits*, gguf::kMaxTypeId> make_index() {

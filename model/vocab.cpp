@@ -52,7 +52,7 @@ Result<Vocab> Vocab::from_gguf(const gguf::GgufFile& f) {
   if (!model) return Error{f.name() + ": " + model.message()};
   v.model_ = model.value();
   if (v.model_ != "llama")
-    return Error{f.name() + ": tokenizer '" + v.model_ + "' is not supported yet (supported: llama/SentencePiece)"};
+    v.unsupported_ = f.name() + ": tokenizer '" + v.model_ + "' is not supported yet (supported: llama/SentencePiece)";
   auto toks = f.metadata.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING);
   if (!toks) return Error{f.name() + ": " + toks.message()};
   v.text_ = toks.value()->strings;
@@ -246,6 +246,7 @@ Status Vocab::tokenize_spm(std::string_view text, std::vector<TokenId>& out) con
 }
 
 Result<std::vector<TokenId>> Vocab::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+  if (!unsupported_.empty()) return Error{unsupported_};
   std::vector<TokenId> out;
   bool prev_special = true;  // the first text gets the space prefix
   if (add_special && add_bos_ && bos_ >= 0) out.push_back(bos_);

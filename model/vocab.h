@@ -24,6 +24,10 @@ class Vocab {
  public:
   static Result<Vocab> from_gguf(const gguf::GgufFile& f);
 
+  // Empty when this tokenizer can tokenize; otherwise why not (the vocabulary still
+  // loads, so a model can run on token ids).
+  const std::string& unsupported() const { return unsupported_; }
+
   // add_special: BOS (and EOS) as the metadata says; parse_special: text that spells a
   // control token becomes that token (user-defined tokens are always matched).
   // A character the vocabulary cannot express (no byte tokens) is an error.
@@ -50,7 +54,7 @@ class Vocab {
   Result<TokenId> byte_token(uint8_t b) const;
   TokenId find(std::string_view s) const;
 
-  std::string model_;
+  std::string model_, unsupported_;
   std::vector<std::string> text_;
   std::vector<float> score_;
   std::vector<TokenType> type_;

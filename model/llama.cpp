@@ -1,0 +1,236 @@
+#include "model/llama.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/threads.h"
+#include "quant/quant.h"
+
+namespace hearth::model {
+namespace {
+
+std::string shape_str(std::initializer_list<int64_t> s) {
+  std::string r = "[";
+  for (int64_t v : s) r += (r.size() > 1 ? ", " : "") + std::to_string(v);
+  return r + "]";
+}
+
+// Binds a tensor by name, checking its exact shape (ne0 first) and that Hearth can
+// compute with its type. `optional` tensors may be absent.
+Status bind(const gguf::GgufFile& f, const std::string& name, std::initializer_list<int64_t> shape, Weight& w,
+            bool optional = false) {
+  const gguf::TensorInfo* t = f.find_tensor(name);
+  if (!t) return optional ? Status{} : Error{f.name() + ": tensor '" + name + "' is missing (expected shape " + shape_str(shape) + ")"};
+  bool ok = t->n_dims == static_cast<int>(shape.size());
+  int d = 0;
+  for (int64_t s : shape) ok = ok && static_cast<int64_t>(t->ne[d++]) == s;
+  if (!ok) {
+    std::string got = "[";
+    for (int k = 0; k < t->n_dims; ++k) got += (k ? ", " : "") + std::to_string(t->ne[k]);
+    return Error{f.name() + ": tensor '" + name + "' has shape " + got + "], expected " + shape_str(shape)};
+  }
+  if (!quant::quant_traits(t->type))
+    return Error{f.name() + ": tensor '" + name + "' has type " + std::string(gguf::type_info(t->type).name) +
+                 ", which Hearth cannot compute with yet"};
+  if (shape.size() == 2 && !kernels::kernel_traits(t->type) && name != "token_embd.weight")
+    return Error{f.name() + ": tensor '" + name + "' has type " + std::string(gguf::type_info(t->type).name) +
+                 ", which has no matmul kernel yet"};
+  w.info = t;
+  w.data = f.tensor_data(*t).data();
+  w.row_bytes = gguf::type_bytes(t->type, t->ne[0], name).value();
+  return {};
+}
+
+// x * w / rms(x), the sum of squares in double as ggml does.
+void rms_norm(const float* x, const float* w, float* out, int64_t n, float eps) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+}
+
+const float* f32(const Weight& w) { return reinterpret_cast<const float*>(w.data); }
+
+// Rotates pairs of one head by position-dependent angles: (2i, 2i+1) for llama,
+// (i, i + n_rot/2) for NeoX-style models (qwen).
+void rope(float* v, int head_dim, int n_rot, int pos, float base, float freq_scale, bool neox) {
+  for (int i = 0; i < n_rot / 2; ++i) {
+    const float theta = freq_scale * static_cast<float>(pos) * std::pow(base, -2.0f * i / n_rot);
+    const float c = std::cos(theta), s = std::sin(theta);
+    const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+    const float x0 = v[a], x1 = v[b];
+    v[a] = x0 * c - x1 * s;
+    v[b] = x0 * s + x1 * c;
+  }
+  (void)head_dim;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+  auto f = gguf::GgufFile::open(path);
+  if (!f) return f.error();
+  std::unique_ptr<Model> m(new Model());
+  m->file_ = std::move(f.value());
+  auto hp = read_hparams(m->file_);
+  if (!hp) return hp.error();
+  m->hp_ = hp.value();
+  auto vocab = Vocab::from_gguf(m->file_);
+  if (!vocab) return vocab.error();
+  m->vocab_ = std::move(vocab.value());
+  const HParams& h = m->hp_;
+  const gguf::GgufFile& file = m->file_;
+  const int64_t E = h.n_embd, V = h.n_vocab, F = h.n_ff, Dq = int64_t{h.n_head} * h.head_dim,
+                Dkv = int64_t{h.n_head_kv} * h.head_dim;
+  for (Status s : {bind(file, "token_embd.weight", {E, V}, m->tok_embd), bind(file, "output_norm.weight", {E}, m->output_norm)})
+    if (!s) return s.error();
+  if (h.tied_embeddings) {
+    m->output = m->tok_embd;
+    if (!kernels::kernel_traits(m->output.info->type))
+      return Error{file.name() + ": tied token_embd.weight of type " + std::string(gguf::type_info(m->output.info->type).name) +
+                   " has no matmul kernel yet"};
+  } else if (Status s = bind(file, "output.weight", {E, V}, m->output); !s) {
+    return s.error();
+  }
+  m->layers.resize(h.n_layer);
+  for (uint32_t l = 0; l < h.n_layer; ++l) {
+    LayerWeights& L = m->layers[l];
+    const std::string p = "blk." + std::to_string(l) + ".";
+    const bool qwen2 = h.arch == "qwen2", qwen3 = h.arch == "qwen3";
+    for (Status s : {bind(file, p + "attn_norm.weight", {E}, L.attn_norm), bind(file, p + "attn_q.weight", {E, Dq}, L.wq),
+                     bind(file, p + "attn_k.weight", {E, Dkv}, L.wk), bind(file, p + "attn_v.weight", {E, Dkv}, L.wv),
+                     bind(file, p + "attn_output.weight", {Dq, E}, L.wo), bind(file, p + "ffn_norm.weight", {E}, L.ffn_norm),
+                     bind(file, p + "ffn_gate.weight", {E, F}, L.w_gate), bind(file, p + "ffn_up.weight", {E, F}, L.w_up),
+                     bind(file, p + "ffn_down.weight", {F, E}, L.w_down),
+                     bind(file, p + "attn_q.bias", {Dq}, L.bq, !qwen2), bind(file, p + "attn_k.bias", {Dkv}, L.bk, !qwen2),
+                     bind(file, p + "attn_v.bias", {Dkv}, L.bv, !qwen2),
+                     bind(file, p + "attn_q_norm.weight", {h.head_dim}, L.q_norm, !qwen3),
+                     bind(file, p + "attn_k_norm.weight", {h.head_dim}, L.k_norm, !qwen3)})
+      if (!s) return s.error();
+    for (const Weight* w : {&L.attn_norm, &L.ffn_norm, &L.bq, &L.bk, &L.bv, &L.q_norm, &L.k_norm})
+      if (w->info && w->info->type != gguf::GgmlType::F32)
+        return Error{file.name() + ": tensor '" + w->info->name + "' must be f32"};
+  }
+  if (m->output_norm.info->type != gguf::GgmlType::F32) return Error{file.name() + ": tensor 'output_norm.weight' must be f32"};
+  return m;
+}
+
+Context::Context(const Model& m, int n_ctx, int threads) : m_(m), n_ctx_(n_ctx), threads_(threads) {
+  const HParams& h = m.hparams();
+  const size_t kv = static_cast<size_t>(h.n_head_kv) * h.head_dim, q = static_cast<size_t>(h.n_head) * h.head_dim;
+  k_cache_.assign(static_cast<size_t>(h.n_layer) * n_ctx * kv, 0.f);
+  v_cache_.assign(k_cache_.size(), 0.f);
+  x_.resize(h.n_embd);
+  xn_.resize(h.n_embd);
+  q_.resize(q);
+  k_.resize(kv);
+  v_.resize(kv);
+  att_.resize(q);
+  attn_out_.resize(h.n_embd);
+  gate_.resize(h.n_ff);
+  up_.resize(h.n_ff);
+  ffn_out_.resize(h.n_embd);
+  scores_.resize(n_ctx);
+  logits_.resize(h.n_vocab);
+}
+
+// y = W x: the activations are quantized once to the weight type's activation type,
+// then every output row is one dot product, rows split over the threads.
+void Context::matmul(const Weight& w, const float* x, float* y) {
+  const gguf::GgmlType t = w.info->type;
+  const kernels::KernelTraits* k = kernels::kernel_traits(t);
+  const kernels::DotFn dot = kernels::dot_fn(t, active_isa());
+  const int64_t n = w.cols();
+  act_.resize(kernels::activation_bytes(k->activation, n));
+  kernels::quantize_activations(k->activation, x, n, act_.data());
+  kernels::parallel_rows(w.rows(), threads_, [&](int64_t b, int64_t e) {
+    kernels::gemv(dot, w.data, w.row_bytes, n, act_.data(), b, e, y);
+  });
+}
+
+Status Context::eval(TokenId token) {
+  const HParams& h = m_.hparams();
+  if (n_past_ >= n_ctx_)
+    return Error{"the context is full (" + std::to_string(n_ctx_) + " tokens); start a new one or use a larger context"};
+  if (token < 0 || static_cast<uint32_t>(token) >= h.n_vocab)
+    return Error{"token id " + std::to_string(token) + " is outside the vocabulary of " + std::to_string(h.n_vocab)};
+  const int pos = n_past_;
+  const int64_t E = h.n_embd, hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd;
+  const float eps = h.rms_eps;
+
+  // Token embedding: one row of token_embd, dequantized.
+  const Weight& te = m_.tok_embd;
+  HEARTH_CHECK(quant::dequantize(te.info->type, te.data + static_cast<size_t>(token) * te.row_bytes, x_.data(), E).ok());
+
+  for (uint32_t l = 0; l < h.n_layer; ++l) {
+    const LayerWeights& L = m_.layers[l];
+    // Attention: normalise, project to q, k, v (with bias for qwen2).
+    rms_norm(x_.data(), f32(L.attn_norm), xn_.data(), E, eps);
+    matmul(L.wq, xn_.data(), q_.data());
+    matmul(L.wk, xn_.data(), k_.data());
+    matmul(L.wv, xn_.data(), v_.data());
+    if (L.bq.info) {
+      for (size_t i = 0; i < q_.size(); ++i) q_[i] += f32(L.bq)[i];
+      for (size_t i = 0; i < k_.size(); ++i) k_[i] += f32(L.bk)[i];
+      for (size_t i = 0; i < v_.size(); ++i) v_[i] += f32(L.bv)[i];
+    }
+    // qwen3: RMS-normalise each head of q and k.
+    if (L.q_norm.info) {
+      for (uint32_t hh = 0; hh < h.n_head; ++hh) rms_norm(&q_[hh * hd], f32(L.q_norm), &q_[hh * hd], hd, eps);
+      for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) rms_norm(&k_[hh * hd], f32(L.k_norm), &k_[hh * hd], hd, eps);
+    }
+    // Rotary position embedding on every head of q and k.
+    for (uint32_t hh = 0; hh < h.n_head; ++hh)
+      rope(&q_[hh * hd], static_cast<int>(hd), static_cast<int>(h.rope_dim), pos, h.rope_freq_base, h.rope_freq_scale, h.neox_rope);
+    for (uint32_t hh = 0; hh < h.n_head_kv; ++hh)
+      rope(&k_[hh * hd], static_cast<int>(hd), static_cast<int>(h.rope_dim), pos, h.rope_freq_base, h.rope_freq_scale, h.neox_rope);
+    // Append k and v to the cache.
+    float* kc = &k_cache_[(static_cast<size_t>(l) * n_ctx_) * nkv];
+    float* vc = &v_cache_[(static_cast<size_t>(l) * n_ctx_) * nkv];
+    std::memcpy(kc + static_cast<size_t>(pos) * nkv, k_.data(), nkv * sizeof(float));
+    std::memcpy(vc + static_cast<size_t>(pos) * nkv, v_.data(), nkv * sizeof(float));
+    // Causal attention per head over positions 0..pos (GQA: heads share kv heads).
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    for (uint32_t hh = 0; hh < h.n_head; ++hh) {
+      const int64_t kvh = hh / h.n_gqa();
+      const float* qh = &q_[hh * hd];
+      float max = -INFINITY;
+      for (int t = 0; t <= pos; ++t) {
+        const float* kt = kc + static_cast<size_t>(t) * nkv + kvh * hd;
+        float s = 0;
+        for (int64_t i = 0; i < hd; ++i) s += qh[i] * kt[i];
+        scores_[t] = s * scale;
+        max = std::max(max, scores_[t]);
+      }
+      double sum = 0;
+      for (int t = 0; t <= pos; ++t) {
+        scores_[t] = std::exp(scores_[t] - max);
+        sum += scores_[t];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      float* out = &att_[hh * hd];
+      std::fill(out, out + hd, 0.f);
+      for (int t = 0; t <= pos; ++t) {
+        const float p = scores_[t] * inv;
+        const float* vt = vc + static_cast<size_t>(t) * nkv + kvh * hd;
+        for (int64_t i = 0; i < hd; ++i) out[i] += p * vt[i];
+      }
+    }
+    matmul(L.wo, att_.data(), attn_out_.data());
+    for (int64_t i = 0; i < E; ++i) x_[i] += attn_out_[i];
+    // Feed-forward: SwiGLU.
+    rms_norm(x_.data(), f32(L.ffn_norm), xn_.data(), E, eps);
+    matmul(L.w_gate, xn_.data(), gate_.data());
+    matmul(L.w_up, xn_.data(), up_.data());
+    for (size_t i = 0; i < gate_.size(); ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
+    matmul(L.w_down, gate_.data(), ffn_out_.data());
+    for (int64_t i = 0; i < E; ++i) x_[i] += ffn_out_[i];
+  }
+  // Final norm and the output projection.
+  rms_norm(x_.data(), f32(m_.output_norm), xn_.data(), E, eps);
+  matmul(m_.output, xn_.data(), logits_.data());
+  ++n_past_;
+  return {};
+}
+
+}  // namespace hearth::model

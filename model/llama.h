@@ -1,0 +1,71 @@
+// The llama family (llama 2/3, mistral, the stories models, qwen2 with QKV bias, qwen3
+// with per-head QK norm): weights bound by name, type and shape, and a forward pass
+// that reads like the paper, one token at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/gguf.h"
+#include "kernels/kernels.h"
+#include "model/hparams.h"
+#include "model/vocab.h"
+
+namespace hearth::model {
+
+// A weight tensor in the mapped file: type, shape, and where its rows are.
+struct Weight {
+  const gguf::TensorInfo* info = nullptr;
+  const uint8_t* data = nullptr;
+  size_t row_bytes = 0;
+  int64_t cols() const { return static_cast<int64_t>(info->ne[0]); }
+  int64_t rows() const { return static_cast<int64_t>(info->n_elements / info->ne[0]); }
+};
+
+struct LayerWeights {
+  Weight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
+  Weight ffn_norm, w_gate, w_up, w_down;
+};
+
+class Model {
+ public:
+  // Maps the file, reads hyperparameters and tokenizer, binds every weight with a check
+  // of its type and exact shape (errors name the tensor and the expected shape).
+  static Result<std::unique_ptr<Model>> load(const std::string& path);
+
+  const HParams& hparams() const { return hp_; }
+  const Vocab& vocab() const { return vocab_; }
+  const gguf::GgufFile& file() const { return file_; }
+
+  Weight tok_embd, output_norm, output;
+  std::vector<LayerWeights> layers;
+
+ private:
+  gguf::GgufFile file_;
+  HParams hp_;
+  Vocab vocab_;
+};
+
+// One sequence's state: the KV cache (F32) and scratch buffers, allocated once.
+class Context {
+ public:
+  Context(const Model& m, int n_ctx, int threads);
+  // Runs one token at position n_past() and appends it to the cache; the next-token
+  // logits are in logits(). Error when the context is full.
+  Status eval(TokenId token);
+  const std::vector<float>& logits() const { return logits_; }
+  int n_past() const { return n_past_; }
+  int n_ctx() const { return n_ctx_; }
+  void reset() { n_past_ = 0; }
+
+ private:
+  void matmul(const Weight& w, const float* x, float* y);
+  const Model& m_;
+  int n_ctx_, threads_, n_past_ = 0;
+  std::vector<float> k_cache_, v_cache_;  // [layer][pos][n_head_kv * head_dim]
+  std::vector<float> x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, logits_;
+  std::vector<uint8_t> act_;  // activations quantized for the current matmul
+};
+
+}  // namespace hearth::model

@@ -1,0 +1,137 @@
+// The forward pass against llama.cpp's logits (../shared/reference/logits): every model
+// and prompt, token by token from an empty cache, every stored position. Tolerances
+// follow the reference README's measurements: absolute for f32 weights, relative to the
+// spread (std) of the logits for f16 and quantized weights, plus top-1 agreement.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "model/llama.h"
+#include "testdata.h"
+
+namespace hearth::model {
+namespace {
+
+using test::fs::path;
+
+struct Tolerance {
+  double max_abs;         // absolute bound for max |delta| (0: use max_sigma)
+  double max_sigma;       // bound for max |delta| / std(logits)
+  double mean_sigma;      // bound for mean |delta| / std(logits)
+  double min_top1;        // fraction of positions with the same argmax
+};
+
+struct Stats {
+  double max_abs = 0, mean_abs = 0, sigma = 0;
+  double top1 = 0;
+  int rows = 0;
+};
+
+Stats compare(const std::string& model_name, const std::string& prompt) {
+  Stats st;
+  const path dir = test::reference_dir() / "logits" / model_name;
+  simdjson::dom::parser parser;
+  simdjson::dom::element meta = parser.load((dir / (prompt + ".json")).string());
+  std::string_view model_rel = meta["model"];
+  auto m = Model::load((test::reference_dir().parent_path() / model_rel).string());
+  EXPECT_TRUE(m.ok()) << m.message();
+  if (!m.ok()) return st;
+  std::vector<TokenId> tokens;
+  for (auto t : meta["tokens"].get_array()) tokens.push_back(static_cast<TokenId>(int64_t(t)));
+  std::vector<int> positions;
+  for (auto p : meta["positions"].get_array()) positions.push_back(static_cast<int>(int64_t(p)));
+  const int64_t n_vocab = int64_t(meta["n_vocab"]);
+  std::vector<float> ref(positions.size() * n_vocab);
+  std::ifstream bin(dir / (prompt + ".logits.bin"), std::ios::binary);
+  bin.read(reinterpret_cast<char*>(ref.data()), static_cast<std::streamsize>(ref.size() * 4));
+  EXPECT_TRUE(bin.good()) << "short logits file";
+
+  // The prompt's tokenization must be llama.cpp's too, where Hearth has the tokenizer
+  // (byte-level BPE, used by the qwen models here, is not written yet: say so exactly).
+  std::string_view prompt_text = meta["prompt"];
+  auto toks = m.value()->vocab().tokenize(prompt_text, true, true);
+  if (m.value()->vocab().unsupported().empty()) {
+    EXPECT_TRUE(toks.ok()) << toks.message();
+    if (toks.ok()) {
+      EXPECT_EQ(toks.value(), tokens) << model_name << " " << prompt;
+    }
+  } else {
+    EXPECT_NE(m.value()->vocab().unsupported().find("tokenizer 'gpt2' is not supported yet"), std::string::npos);
+  }
+
+  Context ctx(*m.value(), static_cast<int>(tokens.size()), 2);
+  size_t next = 0;
+  double sum_abs = 0, sum_ref = 0, sum_ref2 = 0;
+  int same = 0;
+  for (size_t p = 0; p < tokens.size() && next < positions.size(); ++p) {
+    Status s = ctx.eval(tokens[p]);
+    EXPECT_TRUE(s.ok()) << s.message();
+    if (!s.ok()) return st;
+    if (static_cast<int>(p) != positions[next]) continue;
+    const float* r = &ref[next * n_vocab];
+    const std::vector<float>& got = ctx.logits();
+    int64_t a_ref = 0, a_got = 0;
+    for (int64_t i = 0; i < n_vocab; ++i) {
+      const double d = std::fabs(double(got[i]) - r[i]);
+      st.max_abs = std::max(st.max_abs, d);
+      sum_abs += d;
+      sum_ref += r[i];
+      sum_ref2 += double(r[i]) * r[i];
+      if (r[i] > r[a_ref]) a_ref = i;
+      if (got[i] > got[a_got]) a_got = i;
+    }
+    same += a_ref == a_got;
+    ++next;
+  }
+  EXPECT_EQ(next, positions.size());
+  const double n = static_cast<double>(next * n_vocab);
+  st.rows = static_cast<int>(next);
+  st.mean_abs = sum_abs / n;
+  st.sigma = std::sqrt(sum_ref2 / n - (sum_ref / n) * (sum_ref / n));
+  st.top1 = static_cast<double>(same) / next;
+  return st;
+}
+
+void check(const std::string& model_name, const Tolerance& tol) {
+  for (const char* prompt : {"p1-short", "p2-long", "p3-mixed"}) {
+    SCOPED_TRACE(model_name + " " + prompt);
+    const Stats s = compare(model_name, prompt);
+    ASSERT_GT(s.rows, 0);
+    if (tol.max_abs > 0) {
+      EXPECT_LE(s.max_abs, tol.max_abs);
+    }
+    if (tol.max_sigma > 0) {
+      EXPECT_LE(s.max_abs / s.sigma, tol.max_sigma);
+    }
+    if (tol.mean_sigma > 0) {
+      EXPECT_LE(s.mean_abs / s.sigma, tol.mean_sigma);
+    }
+    EXPECT_GE(s.top1, tol.min_top1);
+    std::printf("[ logits   ] %-24s %-9s rows %3d  max|d| %.3g  mean|d| %.3g  sigma %.3g  top1 %.3f\n", model_name.c_str(),
+                prompt, s.rows, s.max_abs, s.mean_abs, s.sigma, s.top1);
+  }
+}
+
+// f32 weights: llama.cpp agrees with a float64 numpy pass within 2e-5 here.
+TEST(LlamaLogits, Stories260K) { check("stories260K", {2e-4, 0, 0, 1.0}); }
+TEST(LlamaLogits, SynthLlamaF32) { check("synth-llama-256.F32", {2e-4, 0, 0, 1.0}); }
+TEST(LlamaLogits, SynthQwen2F32) { check("synth-qwen2-256.F32", {2e-4, 0, 0, 1.0}); }
+// The qwen3 reference ran with an F16 KV cache (ik_llama.cpp): its rounding, not ours.
+// (a float64 numpy pass differs from it by up to 1.7e-3; we differ by 1.7e-3 too).
+TEST(LlamaLogits, SynthQwen3F32) { check("synth-qwen3-256.F32", {2.5e-3, 0, 0, 1.0}); }
+// f16 weights: activations are rounded to f16 for the matmuls, as llama.cpp does.
+TEST(LlamaLogits, F16Weights) {
+  check("synth-llama-256.F16", {0, 0.005, 0.001, 0.97});
+  check("TinyStories-656K.f16", {0, 0.005, 0.001, 0.97});
+  check("llama-2-tiny-random", {0, 0.005, 0.001, 0.97});
+}
+// Quantized weights: activations quantized to q8_0 / q8_K; see the reference README.
+TEST(LlamaLogits, QuantizedWeights) {
+  for (const char* m : {"synth-llama-256.Q8_0", "synth-llama-256.Q4_0", "synth-llama-256.Q4_K_M", "TinyStories-656K-Q8_0"})
+    check(m, {0, 0.2, 0.03, 0.95});
+}
+
+}  // namespace
+}  // namespace hearth::model

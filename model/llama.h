@@ -58,6 +58,7 @@ class Context {
   int n_past() const { return n_past_; }
   int n_ctx() const { return n_ctx_; }
   void reset() { n_past_ = 0; }
+  const Model& model() const { return m_; }
 
  private:
   void matmul(const Weight& w, const float* x, float* y);

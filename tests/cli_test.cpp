@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
+#include <cstring>
+
 #include "testdata.h"
 
 namespace hearth {
@@ -125,6 +128,41 @@ TEST(Cli, QuantizeWithoutOutWritesGgmlModelTypeBesideInput) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(test::read_bytes(tmp.path() / "ggml-model-Q8_0.gguf") ==
               test::read_bytes(test::reference_dir() / "quant/synth-q-256/synth-q-256.Q8_0.gguf"));
+}
+
+}  // namespace
+}  // namespace hearth
+
+namespace hearth {
+namespace {
+
+TEST(Cli, RunTokenizeEval) {
+  CliRun r = run_hearth("run " + data("models/stories260K.gguf") + " 'Once upon a time' -n 10 --temp 0 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"tokens\": [432,383,286,261,376,298,315,421,395,317], \"text\": \", there was a little girl named Lily\"}\n");
+  EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
+  CliRun t = run_hearth("tokenize " + data("models/stories260K.gguf") + " --json 'Once upon a time'");
+  ASSERT_EQ(t.status, 0) << t.err;
+  EXPECT_EQ(t.out, "[1,403,407,261,378]\n");
+  test::TempDir tmp;
+  auto bin = tmp.path() / "l.bin";
+  CliRun e = run_hearth("eval " + data("models/stories260K.gguf") + " --prompt 'Once upon a time' --logits '" + bin.string() + "'");
+  ASSERT_EQ(e.status, 0) << e.err;
+  EXPECT_EQ(e.out, "[1,403,407,261,378]\n");
+  auto got = test::read_bytes(bin);
+  auto want = test::read_bytes(test::reference_dir() / "logits/stories260K/p1-short.logits.bin");
+  ASSERT_EQ(got.size(), want.size());
+  float max_diff = 0;
+  for (size_t i = 0; i < got.size(); i += 4) {
+    float a, b;
+    std::memcpy(&a, &got[i], 4);
+    std::memcpy(&b, &want[i], 4);
+    max_diff = std::max(max_diff, std::fabs(a - b));
+  }
+  EXPECT_LT(max_diff, 2e-4f);
+  CliRun bad = run_hearth("run " + data("vocab/ggml-vocab-gpt-2.gguf") + " hi");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.err.find("architecture 'gpt2' is not supported"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -12,5 +12,8 @@ using Args = std::vector<std::string>;
 int cmd_gguf(const Args& args);
 int cmd_quantize(const Args& args);
 int cmd_bench(const Args& args);
+int cmd_run(const Args& args);
+int cmd_eval(const Args& args);
+int cmd_tokenize(const Args& args);
 
 }  // namespace hearth::cli

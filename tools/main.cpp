@@ -13,6 +13,9 @@ constexpr const char* kUsage =
     "commands:\n"
     "  gguf info FILE [--json] [--tensors]   describe a GGUF file (header, metadata, tensors)\n"
     "  quantize IN OUT TYPE [THREADS] [opts] quantize a GGUF model as llama-quantize does\n"
+    "  run MODEL.gguf PROMPT [opts]          generate text (streams; tokens/s on stderr)\n"
+    "  eval MODEL.gguf --prompt T [--logits F]  the prompt's token ids and every position's logits\n"
+    "  tokenize MODEL.gguf [--json] TEXT     token ids (and pieces)\n"
     "  bench kernels [opts]                  kernel GB/s and GFLOP/s against the machine's limits\n"
     "  help                                  this text\n"
     "\n"
@@ -34,6 +37,9 @@ int main(int argc, char** argv) {
   if (verb == "gguf") return hearth::cli::cmd_gguf(rest);
   if (verb == "quantize") return hearth::cli::cmd_quantize(rest);
   if (verb == "bench") return hearth::cli::cmd_bench(rest);
+  if (verb == "run") return hearth::cli::cmd_run(rest);
+  if (verb == "eval") return hearth::cli::cmd_eval(rest);
+  if (verb == "tokenize") return hearth::cli::cmd_tokenize(rest);
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n%s", verb.c_str(), kUsage);
   return 2;
 }

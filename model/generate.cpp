@@ -1,0 +1,111 @@
+#include "model/generate.h"
+
+#include <chrono>
+
+namespace hearth::model {
+namespace {
+
+// Bytes of the UTF-8 sequence starting with c (1 for continuation/invalid bytes).
+size_t seq_len(unsigned char c) {
+  if (c >= 0xF0) return 4;
+  if (c >= 0xE0) return 3;
+  if (c >= 0xC0) return 2;
+  return 1;
+}
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+std::string Utf8Stream::push(const std::string& bytes) {
+  pending_ += bytes;
+  size_t i = 0, complete = 0;
+  while (i < pending_.size()) {
+    const size_t n = seq_len(static_cast<unsigned char>(pending_[i]));
+    if (i + n > pending_.size()) break;
+    i += n;
+    complete = i;
+  }
+  std::string out = pending_.substr(0, complete);
+  pending_.erase(0, complete);
+  return out;
+}
+
+std::string Utf8Stream::flush() {
+  std::string out;
+  out.swap(pending_);
+  return out;
+}
+
+Result<GenerateResult> generate(Context& ctx, const std::vector<TokenId>& prompt, const GenerateOptions& opt,
+                                const std::function<void(const std::string&)>& on_text) {
+  GenerateResult r;
+  r.prompt_tokens = prompt;
+  if (prompt.empty()) return Error{"the prompt has no tokens"};
+  if (prompt.size() > static_cast<size_t>(ctx.n_ctx() - ctx.n_past()))
+    return Error{"the prompt has " + std::to_string(prompt.size()) + " tokens, more than the context's " +
+                 std::to_string(ctx.n_ctx() - ctx.n_past()) + " free positions"};
+  const Vocab& vocab = ctx.model().vocab();
+  Sampler sampler(opt.sampling);
+  auto t0 = std::chrono::steady_clock::now();
+  for (TokenId t : prompt) {
+    if (Status s = ctx.eval(t); !s) return s.error();
+    sampler.accept(t);
+  }
+  r.prompt_seconds = since(t0);
+  t0 = std::chrono::steady_clock::now();
+  Utf8Stream utf8;
+  std::string held;  // text held back while it could be the start of a stop string
+  r.stop_reason = "length";
+  auto emit = [&](const std::string& s) {
+    if (!s.empty() && on_text) on_text(s);
+    r.text += s;
+  };
+  for (int i = 0; opt.num_predict < 0 || i < opt.num_predict; ++i) {
+    std::vector<float> logits = ctx.logits();
+    const TokenId t = sampler.sample(logits);
+    if (vocab.is_eog(t)) {
+      r.tokens.push_back(t);
+      r.stop_reason = "stop";
+      emit(held + utf8.flush());
+      held.clear();
+      break;
+    }
+    r.tokens.push_back(t);
+    sampler.accept(t);
+    held += utf8.push(vocab.piece(t, false));
+    // Stop strings: cut at the first one; hold back a tail that might begin one.
+    bool stopped = false;
+    for (const std::string& s : opt.stop) {
+      if (s.empty()) continue;
+      if (size_t at = held.find(s); at != std::string::npos) {
+        emit(held.substr(0, at));
+        held.clear();
+        stopped = true;
+        break;
+      }
+    }
+    if (stopped) {
+      r.stop_reason = "stop";
+      break;
+    }
+    size_t keep = 0;
+    for (const std::string& s : opt.stop)
+      for (size_t k = std::min(s.size() - 1, held.size()); k > keep; --k)
+        if (held.compare(held.size() - k, k, s, 0, k) == 0) {
+          keep = k;
+          break;
+        }
+    emit(held.substr(0, held.size() - keep));
+    held.erase(0, held.size() - keep);
+    if (ctx.n_past() >= ctx.n_ctx()) break;
+    if (Status s = ctx.eval(t); !s) return s.error();
+  }
+  if (r.stop_reason == "length") emit(held + utf8.flush());
+  r.gen_seconds = since(t0);
+  return r;
+}
+
+}  // namespace hearth::model

@@ -1,0 +1,104 @@
+// Greedy generation against llama.cpp's (../shared/reference/generate): the same 100
+// new tokens (or the same end-of-story token), and the same text.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "model/generate.h"
+#include "testdata.h"
+
+namespace hearth::model {
+namespace {
+
+TEST(Generate, GreedyContinuationsMatchLlamaCpp) {
+  int checked = 0;
+  for (const char* name : {"stories260K", "TinyStories-656K.f16"}) {
+    for (const char* g : {"g1", "g2", "g3"}) {
+      const auto file = test::reference_dir() / "generate" / (std::string(name) + "." + g + ".json");
+      SCOPED_TRACE(file.filename().string());
+      simdjson::dom::parser parser;
+      simdjson::dom::element ref = parser.load(file.string());
+      std::string_view model_rel = ref["model"], prompt = ref["prompt"], want_text = ref["generated_text"];
+      auto m = Model::load((test::reference_dir().parent_path() / model_rel).string());
+      ASSERT_TRUE(m.ok()) << m.message();
+      std::vector<TokenId> want_prompt, want_ids;
+      for (auto v : ref["prompt_tokens"].get_array()) want_prompt.push_back(static_cast<TokenId>(int64_t(v)));
+      for (auto v : ref["generated_ids"].get_array()) want_ids.push_back(static_cast<TokenId>(int64_t(v)));
+      auto toks = m.value()->vocab().tokenize(prompt, true, true);
+      ASSERT_TRUE(toks.ok()) << toks.message();
+      ASSERT_EQ(toks.value(), want_prompt);
+      Context ctx(*m.value(), 256, 2);
+      GenerateOptions opt;
+      opt.sampling.temperature = 0;
+      opt.sampling.repeat_penalty = 1.0f;
+      opt.num_predict = 100;
+      std::string streamed;
+      auto r = generate(ctx, toks.value(), opt, [&](const std::string& s) { streamed += s; });
+      ASSERT_TRUE(r.ok()) << r.message();
+      EXPECT_EQ(r.value().tokens, want_ids);
+      EXPECT_EQ(r.value().text, want_text);
+      EXPECT_EQ(streamed, r.value().text);
+      EXPECT_EQ(r.value().stop_reason, std::string_view(ref["stop_reason"]) == "eog" ? "stop" : "length");
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 6);
+}
+
+TEST(Generate, SameSeedSameTextAndStopStrings) {
+  auto m = Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
+  ASSERT_TRUE(m.ok()) << m.message();
+  auto prompt = m.value()->vocab().tokenize("Once upon a time", true, true);
+  ASSERT_TRUE(prompt.ok());
+  GenerateOptions opt;
+  opt.sampling.seed = 42;
+  opt.sampling.temperature = 1.0f;
+  opt.num_predict = 40;
+  std::string texts[2];
+  for (std::string& t : texts) {
+    Context ctx(*m.value(), 128, 1);
+    auto r = generate(ctx, prompt.value(), opt);
+    ASSERT_TRUE(r.ok()) << r.message();
+    t = r.value().text;
+  }
+  EXPECT_EQ(texts[0], texts[1]);
+  EXPECT_FALSE(texts[0].empty());
+  opt.sampling.seed = 43;
+  Context other(*m.value(), 128, 1);
+  auto r3 = generate(other, prompt.value(), opt);
+  ASSERT_TRUE(r3.ok());
+  EXPECT_NE(r3.value().text, texts[0]);  // a different seed takes another path (40 tokens at temperature 1)
+
+  // A stop string cuts the text before it and ends the generation.
+  GenerateOptions greedy;
+  greedy.sampling.temperature = 0;
+  greedy.num_predict = 100;
+  greedy.stop = {"Lily"};
+  Context ctx(*m.value(), 256, 1);
+  auto r = generate(ctx, prompt.value(), greedy);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().text, ", there was a little girl named ");
+  EXPECT_EQ(r.value().stop_reason, "stop");
+}
+
+TEST(Generate, ContextFullIsAnError) {
+  auto m = Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
+  ASSERT_TRUE(m.ok());
+  Context ctx(*m.value(), 4, 1);
+  auto prompt = m.value()->vocab().tokenize("Once upon a time there was", true, true);
+  ASSERT_TRUE(prompt.ok());
+  auto r = generate(ctx, prompt.value(), GenerateOptions{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("more than the context's 4 free positions"), std::string::npos) << r.message();
+}
+
+TEST(Utf8Stream, NeverSplitsACharacter) {
+  Utf8Stream s;
+  EXPECT_EQ(s.push("a\xe2"), "a");
+  EXPECT_EQ(s.push("\x96"), "");
+  EXPECT_EQ(s.push("\x81z"), "\xe2\x96\x81z");
+  EXPECT_EQ(s.push("\xf0\x9f"), "");
+  EXPECT_EQ(s.flush(), "\xf0\x9f");
+}
+
+}  // namespace
+}  // namespace hearth::model

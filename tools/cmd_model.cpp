@@ -1,0 +1,261 @@
+// hearth run / eval / tokenize: the engine from the command line.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+#include "gguf/dump.h"
+#include "kernels/threads.h"
+#include "model/generate.h"
+#include "tools/commands.h"
+
+namespace hearth::cli {
+namespace {
+
+std::string json_ids(const std::vector<model::TokenId>& ids) {
+  std::string s = "[";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(ids[i]);
+  }
+  return s + "]";
+}
+
+// Reads "--flag value" options; returns false (after printing why) on a bad value.
+struct Opts {
+  const Args& a;
+  size_t i = 0;
+  std::string verb;
+  bool bad = false;
+  std::optional<std::string> value() {
+    if (i + 1 >= a.size()) {
+      std::fprintf(stderr, "hearth %s: %s needs a value\n", verb.c_str(), a[i].c_str());
+      bad = true;
+      return std::nullopt;
+    }
+    return a[++i];
+  }
+  template <class T> bool number(T& out) {
+    auto v = value();
+    if (!v) return false;
+    char* end = nullptr;
+    const double d = std::strtod(v->c_str(), &end);
+    if (end == v->c_str() || *end) {
+      std::fprintf(stderr, "hearth %s: %s needs a number, not '%s'\n", verb.c_str(), a[i - 1].c_str(), v->c_str());
+      bad = true;
+      return false;
+    }
+    out = static_cast<T>(d);
+    return true;
+  }
+};
+
+const char* kRunUsage =
+    "usage: hearth run MODEL.gguf PROMPT [options]\n"
+    "  -n, --num-predict N    new tokens at most (default 128; -1: until the context is full)\n"
+    "  -c, --ctx N            context length (default 2048, at most the model's)\n"
+    "  -t, --threads N        threads (default: all cores)\n"
+    "  --temp T               temperature (default 0.8; 0: greedy)\n"
+    "  --seed S               random seed (default: from the clock)\n"
+    "  --top-k K  --top-p P  --min-p P  --typical-p P\n"
+    "  --repeat-penalty R  --repeat-last-n N  --presence-penalty P  --frequency-penalty P\n"
+    "  --stop TEXT            stop string (repeatable)\n"
+    "  --json                 print {\"tokens\": [...], \"text\": \"...\"} instead of streaming\n"
+    "Streams the continuation to stdout; prompt and generation speed go to stderr.\n";
+
+}  // namespace
+
+int cmd_run(const Args& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::fputs(kRunUsage, stdout);
+    return 0;
+  }
+  model::GenerateOptions opt;
+  int n_ctx = 2048, threads = 0;
+  bool json = false;
+  std::vector<std::string> pos;
+  Opts o{args, 0, "run"};
+  for (; o.i < args.size() && !o.bad; ++o.i) {
+    const std::string& a = args[o.i];
+    if (a == "-n" || a == "--num-predict") o.number(opt.num_predict);
+    else if (a == "-c" || a == "--ctx") o.number(n_ctx);
+    else if (a == "-t" || a == "--threads") o.number(threads);
+    else if (a == "--temp") o.number(opt.sampling.temperature);
+    else if (a == "--seed") o.number(opt.sampling.seed);
+    else if (a == "--top-k") o.number(opt.sampling.top_k);
+    else if (a == "--top-p") o.number(opt.sampling.top_p);
+    else if (a == "--min-p") o.number(opt.sampling.min_p);
+    else if (a == "--typical-p") o.number(opt.sampling.typical_p);
+    else if (a == "--repeat-penalty") o.number(opt.sampling.repeat_penalty);
+    else if (a == "--repeat-last-n") o.number(opt.sampling.repeat_last_n);
+    else if (a == "--presence-penalty") o.number(opt.sampling.presence_penalty);
+    else if (a == "--frequency-penalty") o.number(opt.sampling.frequency_penalty);
+    else if (a == "--stop") {
+      if (auto v = o.value()) opt.stop.push_back(*v);
+    } else if (a == "--json") json = true;
+    else if (a.size() > 1 && a[0] == '-') {
+      std::fprintf(stderr, "hearth run: unknown option '%s'\n\n%s", a.c_str(), kRunUsage);
+      return 2;
+    } else pos.push_back(a);
+  }
+  if (o.bad) return 2;
+  if (pos.size() != 2) {
+    std::fprintf(stderr, "hearth run: expected MODEL.gguf and PROMPT\n\n%s", kRunUsage);
+    return 2;
+  }
+  auto m = model::Model::load(pos[0]);
+  if (!m) {
+    std::fprintf(stderr, "hearth run: %s\n", m.message().c_str());
+    return 1;
+  }
+  const model::HParams& h = m.value()->hparams();
+  n_ctx = std::max(1, std::min<int>(n_ctx, static_cast<int>(h.n_ctx_train)));
+  auto prompt = m.value()->vocab().tokenize(pos[1], true, true);
+  if (!prompt) {
+    std::fprintf(stderr, "hearth run: %s\n", prompt.message().c_str());
+    return 1;
+  }
+  model::Context ctx(*m.value(), n_ctx, threads > 0 ? threads : kernels::default_threads());
+  auto r = model::generate(ctx, prompt.value(), opt, [&](const std::string& s) {
+    if (!json) {
+      std::fwrite(s.data(), 1, s.size(), stdout);
+      std::fflush(stdout);
+    }
+  });
+  if (!r) {
+    std::fprintf(stderr, "\nhearth run: %s\n", r.message().c_str());
+    return 1;
+  }
+  const model::GenerateResult& g = r.value();
+  if (json) {
+    std::printf("{\"tokens\": %s, \"text\": %s}\n", json_ids(g.tokens).c_str(), gguf::json_quote(g.text).c_str());
+  } else {
+    std::printf("\n");
+  }
+  std::fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tokens/s); generation: %zu tokens in %.3f s (%.1f tokens/s)\n",
+               g.prompt_tokens.size(), g.prompt_seconds, g.prompt_tokens.size() / std::max(g.prompt_seconds, 1e-9),
+               g.tokens.size(), g.gen_seconds, g.tokens.size() / std::max(g.gen_seconds, 1e-9));
+  return 0;
+}
+
+int cmd_tokenize(const Args& args) {
+  bool bos = true, special = true, json = false;
+  std::vector<std::string> pos;
+  for (const std::string& a : args) {
+    if (a == "--no-bos") bos = false;
+    else if (a == "--no-special") special = false;
+    else if (a == "--json") json = true;
+    else if (a.size() > 1 && a[0] == '-') {
+      std::fprintf(stderr, "hearth tokenize: unknown option '%s'\n", a.c_str());
+      return 2;
+    } else pos.push_back(a);
+  }
+  if (pos.size() != 2) {
+    std::fputs("usage: hearth tokenize MODEL.gguf [--no-bos] [--no-special] [--json] TEXT\n", pos.empty() ? stdout : stderr);
+    return pos.empty() ? 0 : 2;
+  }
+  auto f = gguf::GgufFile::open(pos[0]);
+  if (!f) {
+    std::fprintf(stderr, "hearth tokenize: %s\n", f.message().c_str());
+    return 1;
+  }
+  auto v = model::Vocab::from_gguf(f.value());
+  if (!v) {
+    std::fprintf(stderr, "hearth tokenize: %s\n", v.message().c_str());
+    return 1;
+  }
+  auto ids = v.value().tokenize(pos[1], bos, special);
+  if (!ids) {
+    std::fprintf(stderr, "hearth tokenize: %s\n", ids.message().c_str());
+    return 1;
+  }
+  if (json) {
+    std::printf("%s\n", json_ids(ids.value()).c_str());
+  } else {
+    for (model::TokenId id : ids.value())
+      std::printf("%6d  %s\n", id, gguf::json_quote(v.value().piece(id, true)).c_str());
+  }
+  return 0;
+}
+
+int cmd_eval(const Args& args) {
+  std::string model_path, prompt, logits_out;
+  bool have_prompt = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto val = [&]() -> std::optional<std::string> {
+      if (i + 1 < args.size()) return args[++i];
+      std::fprintf(stderr, "hearth eval: %s needs a value\n", a.c_str());
+      return std::nullopt;
+    };
+    if (a == "--prompt") {
+      auto v = val();
+      if (!v) return 2;
+      prompt = *v;
+      have_prompt = true;
+    } else if (a == "--prompt-file") {
+      auto v = val();
+      if (!v) return 2;
+      std::ifstream in(*v, std::ios::binary);
+      if (!in) {
+        std::fprintf(stderr, "hearth eval: cannot read '%s'\n", v->c_str());
+        return 1;
+      }
+      std::stringstream ss;
+      ss << in.rdbuf();
+      prompt = ss.str();
+      have_prompt = true;
+    } else if (a == "--logits") {
+      auto v = val();
+      if (!v) return 2;
+      logits_out = *v;
+    } else if (model_path.empty() && a[0] != '-') {
+      model_path = a;
+    } else {
+      std::fprintf(stderr, "hearth eval: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (model_path.empty() || !have_prompt) {
+    std::fputs("usage: hearth eval MODEL.gguf (--prompt TEXT | --prompt-file F) [--logits OUT.bin]\n"
+               "Prints the prompt's token ids; --logits writes float32 [n_tokens x n_vocab] little-endian.\n",
+               args.empty() ? stdout : stderr);
+    return args.empty() ? 0 : 2;
+  }
+  auto m = model::Model::load(model_path);
+  if (!m) {
+    std::fprintf(stderr, "hearth eval: %s\n", m.message().c_str());
+    return 1;
+  }
+  auto ids = m.value()->vocab().tokenize(prompt, true, true);
+  if (!ids) {
+    std::fprintf(stderr, "hearth eval: %s\n", ids.message().c_str());
+    return 1;
+  }
+  model::Context ctx(*m.value(), static_cast<int>(ids.value().size()), kernels::default_threads());
+  std::ofstream out;
+  if (!logits_out.empty()) {
+    out.open(logits_out, std::ios::binary | std::ios::trunc);
+    if (!out) {
+      std::fprintf(stderr, "hearth eval: cannot write '%s'\n", logits_out.c_str());
+      return 1;
+    }
+  }
+  for (model::TokenId t : ids.value()) {
+    if (Status s = ctx.eval(t); !s) {
+      std::fprintf(stderr, "hearth eval: %s\n", s.message().c_str());
+      return 1;
+    }
+    if (out.is_open()) out.write(reinterpret_cast<const char*>(ctx.logits().data()), ctx.logits().size() * sizeof(float));
+  }
+  if (out.is_open() && !out.flush()) {
+    std::fprintf(stderr, "hearth eval: writing '%s' failed\n", logits_out.c_str());
+    return 1;
+  }
+  std::printf("%s\n", json_ids(ids.value()).c_str());
+  return 0;
+}
+
+}  // namespace hearth::cli

@@ -259,3 +259,67 @@ int cmd_eval(const Args& args) {
 }
 
 }  // namespace hearth::cli
+
+#include "model/perplexity.h"
+
+namespace hearth::cli {
+
+int cmd_perplexity(const Args& args) {
+  std::string model_path, text_path;
+  int n_ctx = 512, chunks = -1, threads = 0;
+  bool json = false;
+  Opts o{args, 0, "perplexity"};
+  for (; o.i < args.size() && !o.bad; ++o.i) {
+    const std::string& a = args[o.i];
+    if (a == "-f" || a == "--file") {
+      if (auto v = o.value()) text_path = *v;
+    } else if (a == "-c" || a == "--ctx") o.number(n_ctx);
+    else if (a == "--chunks") o.number(chunks);
+    else if (a == "-t" || a == "--threads") o.number(threads);
+    else if (a == "--json") json = true;
+    else if (model_path.empty() && !a.empty() && a[0] != '-') model_path = a;
+    else {
+      std::fprintf(stderr, "hearth perplexity: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (o.bad) return 2;
+  if (model_path.empty() || text_path.empty()) {
+    std::fputs("usage: hearth perplexity MODEL.gguf -f TEXT [-c CTX (512)] [--chunks N] [-t THREADS] [--json]\n"
+               "Computed as llama-perplexity does: BOS per chunk, the second half of each chunk scored.\n",
+               args.empty() ? stdout : stderr);
+    return args.empty() ? 0 : 2;
+  }
+  auto m = model::Model::load(model_path);
+  if (!m) {
+    std::fprintf(stderr, "hearth perplexity: %s\n", m.message().c_str());
+    return 1;
+  }
+  std::ifstream in(text_path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "hearth perplexity: cannot read '%s'\n", text_path.c_str());
+    return 1;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto r = model::perplexity(*m.value(), ss.str(), n_ctx, chunks, threads > 0 ? threads : kernels::default_threads(),
+                             [&](int c, double p) {
+                               if (!json) std::fprintf(stderr, "[%d]%.4f,", c + 1, p);
+                             });
+  if (!r) {
+    std::fprintf(stderr, "\nhearth perplexity: %s\n", r.message().c_str());
+    return 1;
+  }
+  const model::PerplexityResult& p = r.value();
+  if (json) {
+    std::printf("{\"ppl\": %.6f, \"ppl_err\": %.6f, \"n_ctx\": %d, \"n_chunks\": %d, \"tokens_scored\": %lld}\n", p.ppl,
+                p.ppl_err, p.n_ctx, p.n_chunks, static_cast<long long>(p.tokens_scored));
+  } else {
+    std::fprintf(stderr, "\n");
+    std::printf("Final estimate: PPL = %.4f +/- %.5f (%d chunks of %d tokens, %lld scored)\n", p.ppl, p.ppl_err, p.n_chunks,
+                p.n_ctx, static_cast<long long>(p.tokens_scored));
+  }
+  return 0;
+}
+
+}  // namespace hearth::cli

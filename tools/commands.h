@@ -15,5 +15,6 @@ int cmd_bench(const Args& args);
 int cmd_run(const Args& args);
 int cmd_eval(const Args& args);
 int cmd_tokenize(const Args& args);
+int cmd_perplexity(const Args& args);
 
 }  // namespace hearth::cli

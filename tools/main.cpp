@@ -16,6 +16,7 @@ constexpr const char* kUsage =
     "  run MODEL.gguf PROMPT [opts]          generate text (streams; tokens/s on stderr)\n"
     "  eval MODEL.gguf --prompt T [--logits F]  the prompt's token ids and every position's logits\n"
     "  tokenize MODEL.gguf [--json] TEXT     token ids (and pieces)\n"
+    "  perplexity MODEL.gguf -f TEXT [-c N]  perplexity as llama-perplexity computes it\n"
     "  bench kernels [opts]                  kernel GB/s and GFLOP/s against the machine's limits\n"
     "  help                                  this text\n"
     "\n"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   if (verb == "run") return hearth::cli::cmd_run(rest);
   if (verb == "eval") return hearth::cli::cmd_eval(rest);
   if (verb == "tokenize") return hearth::cli::cmd_tokenize(rest);
+  if (verb == "perplexity") return hearth::cli::cmd_perplexity(rest);
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n%s", verb.c_str(), kUsage);
   return 2;
 }

@@ -1,0 +1,51 @@
+#include "model/perplexity.h"
+
+#include <cmath>
+
+namespace hearth::model {
+
+Result<PerplexityResult> perplexity(const Model& m, const std::string& text, int n_ctx, int max_chunks, int threads,
+                                    const std::function<void(int, double)>& on_chunk) {
+  if (n_ctx < 4) return Error{"the context must be at least 4 tokens, not " + std::to_string(n_ctx)};
+  auto toks = m.vocab().tokenize(text, true, true);
+  if (!toks) return toks.error();
+  std::vector<TokenId> tokens = std::move(toks.value());
+  const int available = static_cast<int>(tokens.size() / n_ctx);
+  if (available == 0)
+    return Error{"the text has " + std::to_string(tokens.size()) + " tokens, fewer than one chunk of " + std::to_string(n_ctx)};
+  PerplexityResult r;
+  r.n_ctx = n_ctx;
+  r.n_chunks = max_chunks < 0 ? available : std::min(max_chunks, available);
+  const int first = n_ctx / 2;
+  const int64_t n_vocab = m.hparams().n_vocab;
+  double nll = 0, nll2 = 0;
+  Context ctx(m, n_ctx, threads);
+  for (int c = 0; c < r.n_chunks; ++c) {
+    ctx.reset();
+    const size_t start = static_cast<size_t>(c) * n_ctx;
+    for (int j = 0; j < n_ctx - 1; ++j) {
+      const TokenId t = (j == 0 && m.vocab().add_bos()) ? m.vocab().bos() : tokens[start + j];
+      if (Status s = ctx.eval(t); !s) return s.error();
+      if (j < first) continue;
+      // log-softmax of the next token, the sum of exponentials in double as llama.cpp does
+      const std::vector<float>& l = ctx.logits();
+      float mx = l[0];
+      for (int64_t i = 1; i < n_vocab; ++i) mx = std::max(mx, l[i]);
+      double sum = 0;
+      for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(l[i] - mx);
+      const double lp = l[tokens[start + j + 1]] - mx - std::log(sum);
+      nll -= lp;
+      nll2 += lp * lp;
+      ++r.tokens_scored;
+    }
+    r.running_ppl.push_back(std::exp(nll / r.tokens_scored));
+    if (on_chunk) on_chunk(c, r.running_ppl.back());
+  }
+  const double mean = nll / r.tokens_scored, mean2 = nll2 / r.tokens_scored;
+  r.ppl = std::exp(mean);
+  const double var = mean2 - mean * mean;
+  r.ppl_err = var > 0 && r.tokens_scored > 1 ? std::sqrt(var / (r.tokens_scored - 1)) * r.ppl : 0;
+  return r;
+}
+
+}  // namespace hearth::model

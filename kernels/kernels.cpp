@@ -19,6 +19,13 @@ constexpr KernelTraits kRows[] = {
     {GgmlType::Q4_0, GgmlType::Q8_0, {scalar::dot_q4_0, avx2::dot_q4_0, avx512::dot_q4_0}},
     {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, avx512::dot_q4_K}},
     {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, avx512::dot_q6_K}},
+    {GgmlType::BF16, GgmlType::BF16, {scalar::dot_bf16, nullptr, nullptr}},
+    {GgmlType::Q4_1, GgmlType::Q8_1, {scalar::dot_q4_1, nullptr, nullptr}},
+    {GgmlType::Q5_0, GgmlType::Q8_0, {scalar::dot_q5_0, nullptr, nullptr}},
+    {GgmlType::Q5_1, GgmlType::Q8_1, {scalar::dot_q5_1, nullptr, nullptr}},
+    {GgmlType::Q2_K, GgmlType::Q8_K, {scalar::dot_q2_K, nullptr, nullptr}},
+    {GgmlType::Q3_K, GgmlType::Q8_K, {scalar::dot_q3_K, nullptr, nullptr}},
+    {GgmlType::Q5_K, GgmlType::Q8_K, {scalar::dot_q5_K, nullptr, nullptr}},
 };
 
 constexpr std::array<const KernelTraits*, gguf::kMaxTypeId> make_index() {
@@ -40,6 +47,24 @@ void act_q8_0(const float* x, int64_t n, void* out) {
     y[i].d = quant::fp32_to_fp16(d);
     const float id = amax != 0.0f ? 127.f / amax : 0.0f;
     for (int j = 0; j < quant::QK8_0; ++j) y[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+  }
+}
+
+// Q8_1 likewise (quantize_row_q8_1 with AVX), with s = d * sum(q).
+void act_q8_1(const float* x, int64_t n, void* out) {
+  auto* y = static_cast<quant::BlockQ8_1*>(out);
+  for (int64_t i = 0; i < n / quant::QK8_1; ++i, x += quant::QK8_1) {
+    float amax = 0;
+    for (int j = 0; j < quant::QK8_1; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.f;
+    y[i].d = quant::fp32_to_fp16(d);
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < quant::QK8_1; ++j) {
+      y[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+      sum += y[i].qs[j];
+    }
+    y[i].s = quant::fp32_to_fp16(d * static_cast<float>(sum));
   }
 }
 
@@ -67,6 +92,8 @@ void quantize_activations(GgmlType act, const float* x, int64_t n, void* out) {
     case GgmlType::F32: std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float)); return;
     case GgmlType::F16: quant::quantize_f16(x, out, n, nullptr); return;
     case GgmlType::Q8_0: act_q8_0(x, n, out); return;
+    case GgmlType::Q8_1: act_q8_1(x, n, out); return;
+    case GgmlType::BF16: quant::quantize_bf16(x, out, n, nullptr); return;
     case GgmlType::Q8_K: quant::quantize_q8_K(x, out, n, nullptr); return;
     default: HEARTH_CHECK(false && "no activation quantizer for this type");
   }

@@ -148,7 +148,9 @@ TEST_F(Kernels, Q6_KBlockSumsEveryLevelAndScale) {
 TEST_F(Kernels, DotProductsMatchScalarWithinRoundingBound) {
   std::mt19937 rng(3);
   std::normal_distribution<float> g(0.f, 1.f);
-  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1,
+                     GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
+                     GgmlType::Q6_K}) {
     const KernelTraits* k = kernel_traits(t);
     ASSERT_NE(k, nullptr);
     for (int64_t n : {256, 512, 4096, 11008}) {
@@ -167,11 +169,23 @@ TEST_F(Kernels, DotProductsMatchScalarWithinRoundingBound) {
         exact += double(wd[i]) * ad[i];
         mag += std::fabs(double(wd[i]) * ad[i]);
       }
-      const double tol = n * std::numeric_limits<float>::epsilon() * mag;
+      double tol = n * std::numeric_limits<float>::epsilon() * mag;
+      if (k->activation == GgmlType::Q8_1) {
+        // Q8_1 carries s = d * sum(q) rounded to f16 (half an ulp: 2^-11 relative),
+        // which the min term m * s uses as llama.cpp does.
+        const auto* yb = reinterpret_cast<const BlockQ8_1*>(aq.data());
+        const size_t bsz = gguf::type_info(t).type_size;
+        for (int64_t b = 0; b < n / 32; ++b) {
+          uint16_t m;
+          std::memcpy(&m, wq.data() + b * bsz + 2, 2);  // Q4_1/Q5_1: d, then m
+          tol += std::fabs(fp16_to_fp32(m)) * std::fabs(fp16_to_fp32(yb[b].s)) * 0x1p-11;
+        }
+      }
       const float s = k->dot[0](n, wq.data(), aq.data());
       EXPECT_NEAR(s, exact, tol) << gguf::type_info(t).name << " n=" << n << " scalar";
       for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-        const float v = dot_fn(t, isa)(n, wq.data(), aq.data());
+        if (!k->dot[static_cast<int>(isa)]) continue;  // this type runs a lower ISA's kernel there
+        const float v = k->dot[static_cast<int>(isa)](n, wq.data(), aq.data());
         EXPECT_NEAR(v, s, tol) << gguf::type_info(t).name << " n=" << n << " " << isa_name(isa) << " vs scalar";
       }
     }

@@ -135,3 +135,52 @@ TEST(LlamaLogits, QuantizedWeights) {
 
 }  // namespace
 }  // namespace hearth::model
+
+namespace hearth::model {
+namespace {
+
+// Every quantization type end to end: the 21 llama-quantize outputs of synth-q-256 run
+// through the engine; logits stay close to the F32 model's, the bound loosening with
+// fewer bits (relative to the spread of the F32 logits).
+TEST(LlamaLogits, EveryQuantizedTypeRunsCloseToF32) {
+  const path dir = test::reference_dir() / "quant/synth-q-256";
+  auto logits_of = [](const path& p, std::vector<float>& out) {
+    auto m = Model::load(p.string());
+    ASSERT_TRUE(m.ok()) << m.message();
+    auto toks = m.value()->vocab().tokenize("Once upon a time there was a little girl", true, true);
+    ASSERT_TRUE(toks.ok());
+    Context ctx(*m.value(), 32, 2);
+    out.clear();
+    for (TokenId t : toks.value()) {
+      ASSERT_TRUE(ctx.eval(t).ok());
+      out.insert(out.end(), ctx.logits().begin(), ctx.logits().end());
+    }
+  };
+  std::vector<float> ref;
+  logits_of(dir / "synth-q-256.f32.gguf", ref);
+  ASSERT_FALSE(ref.empty());
+  double mean = 0, var = 0;
+  for (float v : ref) mean += v;
+  mean /= ref.size();
+  for (float v : ref) var += (v - mean) * (v - mean);
+  const double sigma = std::sqrt(var / ref.size());
+  int n = 0;
+  for (const auto& e : test::fs::directory_iterator(dir)) {
+    const std::string f = e.path().filename().string();
+    if (e.path().extension() != ".gguf" || f == "synth-q-256.f32.gguf") continue;
+    std::vector<float> got;
+    logits_of(e.path(), got);
+    ASSERT_EQ(got.size(), ref.size()) << f;
+    double mad = 0;
+    for (size_t i = 0; i < got.size(); ++i) mad += std::fabs(double(got[i]) - ref[i]);
+    mad /= got.size();
+    const bool low_bits = f.find("Q2_K") != std::string::npos || f.find("Q3_K") != std::string::npos;
+    EXPECT_LT(mad / sigma, low_bits ? 0.5 : 0.15) << f;
+    std::printf("[ quant e2e] %-34s mean|d| / sigma = %.4f\n", f.c_str(), mad / sigma);
+    ++n;
+  }
+  EXPECT_EQ(n, 21);
+}
+
+}  // namespace
+}  // namespace hearth::model

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "gguf/gguf.h"
 #include "testdata.h"
 
 namespace hearth {
@@ -163,6 +164,32 @@ TEST(Cli, RunTokenizeEval) {
   CliRun bad = run_hearth("run " + data("vocab/ggml-vocab-gpt-2.gguf") + " hi");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.err.find("architecture 'gpt2' is not supported"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace hearth
+
+namespace hearth {
+namespace {
+
+TEST(Cli, SynthAndBenchModel) {
+  test::TempDir tmp;
+  auto out = tmp.path() / "tiny.gguf";
+  CliRun s = run_hearth("synth --vocab " + data("models/stories260K.gguf") + " --shape tiny --type Q8_0 '" + out.string() + "'");
+  ASSERT_EQ(s.status, 0) << s.err;
+  auto f = gguf::GgufFile::open(out.string());
+  ASSERT_TRUE(f.ok()) << f.message();
+  EXPECT_EQ(f.value().metadata.get<uint32_t>("llama.block_count").value(), 2u);
+  EXPECT_EQ(f.value().metadata.get<uint32_t>("general.file_type").value(), 7u);  // Q8_0
+  EXPECT_EQ(f.value().find_tensor("blk.0.ffn_up.weight")->type, gguf::GgmlType::Q8_0);
+  EXPECT_EQ(std::distance(test::fs::directory_iterator(tmp.path()), test::fs::directory_iterator()), 1);  // temp removed
+  CliRun b = run_hearth("bench model '" + out.string() + "' -p 16 -n 8 -r 2 --json");
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_NE(b.out.find("\"pp\": {\"n\": 16, \"tps_mean\": "), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("\"tg\": {\"n\": 8, \"tps_mean\": "), std::string::npos) << b.out;
+  CliRun bad = run_hearth("synth --vocab " + data("models/stories260K.gguf") + " --shape 13b x.gguf");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("unknown shape '13b'"), std::string::npos);
 }
 
 }  // namespace

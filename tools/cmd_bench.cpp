@@ -14,7 +14,8 @@ namespace hearth::cli {
 namespace {
 
 const char* kUsage =
-    "usage: hearth bench kernels [--types q4_0,q8_0,...] [--isa scalar,avx2,avx512] [--threads 1,2]\n"
+    "usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
+    "       hearth bench kernels [--types q4_0,q8_0,...] [--isa scalar,avx2,avx512] [--threads 1,2]\n"
     "                            [--json F] [--csv F] [--plot F.svg] [--quick]\n"
     "\n"
     "Measures the machine (read bandwidth over 1 GiB, FP32 FMA and int8 dot peaks), then for\n"
@@ -121,6 +122,7 @@ bool write_file(const std::string& path, const std::string& text) {
 }  // namespace
 
 int cmd_bench(const Args& args) {
+  if (!args.empty() && args[0] == "model") return cmd_bench_model(Args(args.begin() + 1, args.end()));
   if (args.empty() || args[0] != "kernels") {
     std::fputs(kUsage, args.empty() ? stdout : stderr);
     return args.empty() ? 0 : 2;

@@ -323,3 +323,147 @@ int cmd_perplexity(const Args& args) {
 }
 
 }  // namespace hearth::cli
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "model/synth.h"
+
+namespace hearth::cli {
+
+int cmd_synth(const Args& args) {
+  model::SynthOptions so;
+  std::string shape = "tiny", type = "F16", out;
+  Opts o{args, 0, "synth"};
+  for (; o.i < args.size() && !o.bad; ++o.i) {
+    const std::string& a = args[o.i];
+    if (a == "--arch") {
+      if (auto v = o.value()) so.arch = *v;
+    } else if (a == "--shape") {
+      if (auto v = o.value()) shape = *v;
+    } else if (a == "--vocab") {
+      if (auto v = o.value()) so.vocab_path = *v;
+    } else if (a == "--type") {
+      if (auto v = o.value()) type = *v;
+    } else if (a == "--seed") {
+      o.number(so.seed);
+    } else if (a == "-t" || a == "--threads") {
+      o.number(so.threads);
+    } else if (out.empty() && !a.empty() && a[0] != '-') {
+      out = a;
+    } else {
+      std::fprintf(stderr, "hearth synth: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (o.bad) return 2;
+  if (out.empty() || so.vocab_path.empty()) {
+    std::fputs("usage: hearth synth --vocab VOCAB.gguf [--arch llama] [--shape tiny|1b|3b|7b] [--type T] [--seed S] OUT.gguf\n"
+               "Writes a model of a real architecture's shape with seeded N(0, 0.02) weights and the tokenizer\n"
+               "of VOCAB.gguf; TYPE is any hearth quantize type (F16 by default).\n",
+               args.empty() ? stdout : stderr);
+    return args.empty() ? 0 : 2;
+  }
+  auto sh = model::synth_shape(shape);
+  if (!sh) {
+    std::fprintf(stderr, "hearth synth: %s\n", sh.message().c_str());
+    return 2;
+  }
+  so.shape = sh.value();
+  auto ft = quant::parse_file_type(type);
+  if (!ft) {
+    std::fprintf(stderr, "hearth synth: unknown type '%s'\n", type.c_str());
+    return 2;
+  }
+  so.type = ft->ftype;
+  if (Status s = model::write_synth_model(out, so); !s) {
+    std::fprintf(stderr, "hearth synth: %s\n", s.message().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+namespace {
+
+struct MeanStd {
+  double mean = 0, std = 0;
+};
+MeanStd mean_std(const std::vector<double>& v) {
+  MeanStd m;
+  for (double x : v) m.mean += x;
+  m.mean /= v.size();
+  for (double x : v) m.std += (x - m.mean) * (x - m.mean);
+  m.std = v.size() > 1 ? std::sqrt(m.std / (v.size() - 1)) : 0;
+  return m;
+}
+
+}  // namespace
+
+int cmd_bench_model(const Args& args) {
+  std::string path;
+  int pp = 512, tg = 128, threads = 0, reps = 3;
+  bool json = false;
+  Opts o{args, 0, "bench model"};
+  for (; o.i < args.size() && !o.bad; ++o.i) {
+    const std::string& a = args[o.i];
+    if (a == "-p") o.number(pp);
+    else if (a == "-n") o.number(tg);
+    else if (a == "-t" || a == "--threads") o.number(threads);
+    else if (a == "-r" || a == "--reps") o.number(reps);
+    else if (a == "--json") json = true;
+    else if (path.empty() && !a.empty() && a[0] != '-') path = a;
+    else {
+      std::fprintf(stderr, "hearth bench model: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (o.bad) return 2;
+  if (path.empty()) {
+    std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
+               "Prompt processing (pp) and generation (tg) tokens/s, mean +/- std over REPS, like llama-bench.\n",
+               stdout);
+    return 0;
+  }
+  auto m = model::Model::load(path);
+  if (!m) {
+    std::fprintf(stderr, "hearth bench model: %s\n", m.message().c_str());
+    return 1;
+  }
+  threads = threads > 0 ? threads : kernels::default_threads();
+  const int n_vocab = static_cast<int>(m.value()->hparams().n_vocab);
+  std::mt19937 rng(1234);
+  std::vector<double> pp_tps, tg_tps;
+  using clk = std::chrono::steady_clock;
+  for (int r = 0; r < std::max(1, reps); ++r) {
+    model::Context ctx(*m.value(), pp + tg, threads);
+    auto t0 = clk::now();
+    for (int i = 0; i < pp; ++i)
+      if (Status s = ctx.eval(static_cast<model::TokenId>(rng() % n_vocab)); !s) {
+        std::fprintf(stderr, "hearth bench model: %s\n", s.message().c_str());
+        return 1;
+      }
+    if (pp > 0) pp_tps.push_back(pp / std::chrono::duration<double>(clk::now() - t0).count());
+    model::Context gen(*m.value(), tg + 1, threads);
+    t0 = clk::now();
+    for (int i = 0; i < tg; ++i)
+      if (Status s = gen.eval(static_cast<model::TokenId>(rng() % n_vocab)); !s) {
+        std::fprintf(stderr, "hearth bench model: %s\n", s.message().c_str());
+        return 1;
+      }
+    if (tg > 0) tg_tps.push_back(tg / std::chrono::duration<double>(clk::now() - t0).count());
+  }
+  const MeanStd p = pp_tps.empty() ? MeanStd{} : mean_std(pp_tps), g = tg_tps.empty() ? MeanStd{} : mean_std(tg_tps);
+  if (json) {
+    std::printf("{\"model\": %s, \"threads\": %d, \"reps\": %d, \"pp\": {\"n\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f}, "
+                "\"tg\": {\"n\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f}}\n",
+                gguf::json_quote(path).c_str(), threads, reps, pp, p.mean, p.std, tg, g.mean, g.std);
+  } else {
+    std::printf("| model | threads | test | t/s |\n|---|---|---|---|\n");
+    std::printf("| %s | %d | pp%d | %.2f ± %.2f |\n", path.c_str(), threads, pp, p.mean, p.std);
+    std::printf("| %s | %d | tg%d | %.2f ± %.2f |\n", path.c_str(), threads, tg, g.mean, g.std);
+  }
+  return 0;
+}
+
+}  // namespace hearth::cli

@@ -18,6 +18,8 @@ constexpr const char* kUsage =
     "  tokenize MODEL.gguf [--json] TEXT     token ids (and pieces)\n"
     "  perplexity MODEL.gguf -f TEXT [-c N]  perplexity as llama-perplexity computes it\n"
     "  bench kernels [opts]                  kernel GB/s and GFLOP/s against the machine's limits\n"
+    "  bench model MODEL.gguf [-p N] [-n N]  prompt and generation tokens/s, like llama-bench\n"
+    "  synth --vocab V.gguf --shape S OUT    a model of a real shape with seeded random weights\n"
     "  help                                  this text\n"
     "\n"
     "Run 'hearth <command>' without arguments for its own usage.\n";
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   if (verb == "eval") return hearth::cli::cmd_eval(rest);
   if (verb == "tokenize") return hearth::cli::cmd_tokenize(rest);
   if (verb == "perplexity") return hearth::cli::cmd_perplexity(rest);
+  if (verb == "synth") return hearth::cli::cmd_synth(rest);
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n%s", verb.c_str(), kUsage);
   return 2;
 }

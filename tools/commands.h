@@ -18,5 +18,6 @@ int cmd_tokenize(const Args& args);
 int cmd_perplexity(const Args& args);
 int cmd_synth(const Args& args);
 int cmd_bench_model(const Args& args);
+int cmd_serve(const Args& args);
 
 }  // namespace hearth::cli

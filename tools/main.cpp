@@ -11,6 +11,7 @@ constexpr const char* kUsage =
     "usage: hearth <command> [args]\n"
     "\n"
     "commands:\n"
+    "  serve                                 the Ollama API on OLLAMA_HOST (127.0.0.1:11434)\n"
     "  gguf info FILE [--json] [--tensors]   describe a GGUF file (header, metadata, tensors)\n"
     "  quantize IN OUT TYPE [THREADS] [opts] quantize a GGUF model as llama-quantize does\n"
     "  run MODEL.gguf PROMPT [opts]          generate text (streams; tokens/s on stderr)\n"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (verb == "gguf") return hearth::cli::cmd_gguf(rest);
+  if (verb == "serve") return hearth::cli::cmd_serve(rest);
   if (verb == "quantize") return hearth::cli::cmd_quantize(rest);
   if (verb == "bench") return hearth::cli::cmd_bench(rest);
   if (verb == "run") return hearth::cli::cmd_run(rest);

@@ -1,0 +1,372 @@
+#include "server/api.h"
+
+#include <httplib.h>
+#include <simdjson.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "gguf/gguf.h"
+#include "server/store.h"
+
+namespace hearth::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A JSON string as Go's encoding/json writes it (HTML-safe escapes included).
+std::string q(std::string_view s) {
+  std::string o = "\"";
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"') o += "\\\"";
+    else if (c == '\\') o += "\\\\";
+    else if (c == '\n') o += "\\n";
+    else if (c == '\r') o += "\\r";
+    else if (c == '\t') o += "\\t";
+    else if (c == '<') o += "\\u003c";
+    else if (c == '>') o += "\\u003e";
+    else if (c == '&') o += "\\u0026";
+    else if (c < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      o += b;
+    } else {
+      o += static_cast<char>(c);
+    }
+  }
+  return o + "\"";
+}
+
+void json(httplib::Response& res, int status, const std::string& body) {
+  res.status = status;
+  res.set_content(body, "application/json; charset=utf-8");
+}
+void error(httplib::Response& res, int status, const std::string& message) {
+  json(res, status, "{\"error\":" + q(message) + "}");
+}
+
+// RFC 3339 with nanoseconds in the local zone, as Go marshals time.Time.
+std::string rfc3339(fs::file_time_type t) {
+  const auto sys = std::chrono::file_clock::to_sys(t);
+  const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(sys.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
+  const long frac = static_cast<long>(ns % 1000000000);
+  std::tm tm{};
+  localtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string s = buf;
+  if (frac > 0) {
+    char f[16];
+    std::snprintf(f, sizeof f, ".%09ld", frac);
+    std::string digits = f;
+    while (digits.back() == '0') digits.pop_back();
+    s += digits;
+  }
+  if (tm.tm_gmtoff == 0) return s + "Z";
+  const long off = tm.tm_gmtoff / 60;
+  std::snprintf(buf, sizeof buf, "%c%02ld:%02ld", off < 0 ? '-' : '+', std::labs(off) / 60, std::labs(off) % 60);
+  return s + buf;
+}
+
+int64_t unix_seconds(fs::file_time_type t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::file_clock::to_sys(t).time_since_epoch())
+      .count();
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A JSON request body; empty or malformed bodies answer 400. Keys match
+// case-insensitively, the last duplicate wins, unknown keys are ignored.
+class Body {
+ public:
+  bool parse(const httplib::Request& req, httplib::Response& res) {
+    if (req.body.empty()) {
+      error(res, 400, "missing request body");
+      return false;
+    }
+    text_ = req.body;
+    if (auto err = parser_.parse(text_).get(doc_); err) {
+      error(res, 400, std::string("invalid JSON body: ") + simdjson::error_message(err));
+      return false;
+    }
+    return true;
+  }
+  std::string str(std::string_view key) const {
+    std::string out;
+    simdjson::dom::object obj;
+    if (doc_.get(obj)) return out;
+    for (auto field : obj) {
+      std::string_view k = field.key;
+      bool same = k.size() == key.size();
+      for (size_t i = 0; same && i < k.size(); ++i) same = std::tolower(static_cast<unsigned char>(k[i])) == key[i];
+      std::string_view v;
+      if (same && !field.value.get(v)) out = v;
+    }
+    return out;
+  }
+
+ private:
+  simdjson::dom::parser parser_;
+  simdjson::dom::element doc_;
+  std::string text_;
+};
+
+uint64_t uint_or_zero(const gguf::Metadata& md, const std::string& key) {
+  auto v = md.get_uint(key);
+  return v.ok() ? v.value() : 0;
+}
+
+}  // namespace
+
+Result<ServeOptions> serve_options_from_env() {
+  ServeOptions o;
+  const char* h = std::getenv("HEARTH_HOST");
+  if (!h || !*h) h = std::getenv("OLLAMA_HOST");
+  if (h && *h) {
+    std::string s = h;
+    if (auto p = s.find("://"); p != std::string::npos) s = s.substr(p + 3);
+    while (!s.empty() && s.back() == '/') s.pop_back();
+    const size_t colon = s.rfind(':');
+    if (colon != std::string::npos && s.find(']', colon) == std::string::npos) {
+      const std::string port = s.substr(colon + 1);
+      s = s.substr(0, colon);
+      char* end = nullptr;
+      const long p = std::strtol(port.c_str(), &end, 10);
+      if (port.empty() || *end || p < 0 || p > 65535) return Error{"OLLAMA_HOST: bad port '" + port + "'"};
+      o.port = static_cast<int>(p);
+    }
+    if (!s.empty()) o.host = s;
+  }
+  o.models = Store::default_root();
+  if (const char* k = std::getenv("HEARTH_API_KEY"); k && *k) o.api_key = k;
+  return o;
+}
+
+struct ApiServer::Impl {
+  ServeOptions opt;
+  Store store;
+  httplib::Server http;
+
+  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models) { routes(); }
+
+  // `details` (and capabilities) of a model from its config blob and its GGUF header.
+  std::string details(const Manifest& m, bool with_lengths, std::string* capabilities) const {
+    simdjson::dom::parser p;
+    simdjson::dom::element cfg;
+    const std::string cfg_text = read_file(store.blob_path(m.config.digest));
+    const bool have = !cfg_text.empty() && !p.parse(cfg_text).get(cfg);
+    auto field = [&](const char* k) {
+      std::string_view v;
+      return have && !cfg[k].get(v) ? std::string(v) : std::string();
+    };
+    std::string families = "null";
+    simdjson::dom::array fam;
+    if (have && !cfg["model_families"].get(fam)) {
+      families = "[";
+      for (auto f : fam) {
+        std::string_view v;
+        if (f.get(v)) continue;
+        if (families.size() > 1) families += ",";
+        families += q(v);
+      }
+      families += "]";
+    }
+    const Layer* model = m.layer("application/vnd.ollama.image.model");
+    uint64_t ctx = 0, embd = 0;
+    std::string caps = "[\"completion\"]";
+    if (model) {
+      if (auto g = gguf::GgufFile::open(store.blob_path(model->digest).string())) {
+        const gguf::Metadata& md = g.value().metadata;
+        if (auto arch = md.get_string("general.architecture")) {
+          ctx = uint_or_zero(md, arch.value() + ".context_length");
+          embd = uint_or_zero(md, arch.value() + ".embedding_length");
+          if (md.contains(arch.value() + ".pooling_type")) caps = "[\"embedding\"]";
+        }
+      }
+    }
+    if (capabilities) *capabilities = caps;
+    std::string d = "{\"parent_model\":" + q(model ? model->from : "") + ",\"format\":" + q(field("model_format")) +
+                    ",\"family\":" + q(field("model_family")) + ",\"families\":" + families +
+                    ",\"parameter_size\":" + q(field("model_type")) + ",\"quantization_level\":" + q(field("file_type"));
+    if (with_lengths && ctx) d += ",\"context_length\":" + std::to_string(ctx);
+    if (with_lengths && embd) d += ",\"embedding_length\":" + std::to_string(embd);
+    return d + "}";
+  }
+
+  void list(httplib::Response& res) const {
+    std::vector<Manifest> ms = store.list();
+    std::stable_sort(ms.begin(), ms.end(),
+                     [](const Manifest& a, const Manifest& b) { return unix_seconds(a.mtime) > unix_seconds(b.mtime); });
+    std::string out = "{\"models\":[";
+    for (size_t i = 0; i < ms.size(); ++i) {
+      std::string caps;
+      const std::string d = details(ms[i], true, &caps), name = ms[i].name.shortest();
+      if (i) out += ",";
+      out += "{\"name\":" + q(name) + ",\"model\":" + q(name) + ",\"modified_at\":" + q(rfc3339(ms[i].mtime)) +
+             ",\"size\":" + std::to_string(ms[i].total_size()) + ",\"digest\":" + q(ms[i].digest_hex) +
+             ",\"details\":" + d + ",\"capabilities\":" + caps + "}";
+    }
+    json(res, 200, out + "]}");
+  }
+
+  void openai_models(httplib::Response& res) const {
+    std::string out = "{\"object\":\"list\",\"data\":[";
+    const std::vector<Manifest> ms = store.list();
+    for (size_t i = 0; i < ms.size(); ++i) {
+      if (i) out += ",";
+      out += "{\"id\":" + q(ms[i].name.shortest()) + ",\"object\":\"model\",\"created\":" +
+             std::to_string(unix_seconds(ms[i].mtime)) + ",\"owned_by\":" + q(ms[i].name.ns) + "}";
+    }
+    json(res, 200, out + "]}");
+  }
+
+  void routes() {
+    using Req = const httplib::Request&;
+    using Res = httplib::Response&;
+    http.Get("/", [](Req, Res res) { res.set_content("Ollama is running", "text/plain; charset=utf-8"); });
+    http.Get("/api/version", [](Req, Res res) { json(res, 200, std::string("{\"version\":\"") + kOllamaApiVersion + "\"}"); });
+    http.Get("/api/tags", [this](Req, Res res) { list(res); });
+    http.Get("/api/ps", [](Req, Res res) { json(res, 200, "{\"models\":[]}"); });
+    http.Get("/v1/models", [this](Req, Res res) { openai_models(res); });
+    http.Get(R"(/v1/models/(.+))", [this](Req req, Res res) {
+      const std::string want = req.matches[1];
+      auto m = store.find(ModelName::parse(want));
+      if (!m) {
+        json(res, 404, "{\"error\":{\"message\":" + q("model \"" + want + "\" not found") +
+                           ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}");
+        return;
+      }
+      json(res, 200, "{\"id\":" + q(m.value().name.shortest()) + ",\"object\":\"model\",\"created\":" +
+                         std::to_string(unix_seconds(m.value().mtime)) + ",\"owned_by\":" + q(m.value().name.ns) + "}");
+    });
+    // HEAD /api/blobs/:digest (httplib serves HEAD through GET handlers); GET is not an Ollama route.
+    http.Get(R"(/api/blobs/([^/]+))", [this](Req req, Res res) {
+      if (req.method != "HEAD") {
+        res.status = 405;
+        res.set_content("405 method not allowed", "text/plain");
+        return;
+      }
+      const std::string digest = req.matches[1];
+      if (!Store::valid_digest(digest)) return error(res, 400, "invalid digest format");
+      if (!store.has_blob(digest)) return error(res, 404, "blob \"" + digest + "\" not found");
+      res.status = 200;
+    });
+    http.Post(R"(/api/blobs/([^/]+))", [this](Req req, Res res, const httplib::ContentReader& read) {
+      const std::string digest = req.matches[1];
+      if (!Store::valid_digest(digest)) return error(res, 400, "invalid digest format");
+      if (store.has_blob(digest)) {
+        res.status = 200;
+        return;
+      }
+      // Streamed to the store while hashing: an upload is never held in memory.
+      auto w = store.blob_writer();
+      if (!w) return error(res, 500, w.message());
+      Status st;
+      read([&](const char* data, size_t n) {
+        st = w.value().write(data, n);
+        return st.ok();
+      });
+      if (!st) return error(res, 500, st.message());
+      auto got = w.value().commit();
+      if (!got) return error(res, 500, got.message());
+      if (got.value() != digest)
+        return error(res, 400, "digest mismatch, expected \"" + digest + "\", got \"" + got.value() + "\"");
+      res.status = 201;
+    });
+    http.Post("/api/copy", [this](Req req, Res res) {
+      Body b;
+      if (!b.parse(req, res)) return;
+      const std::string src = b.str("source"), dst = b.str("destination");
+      const ModelName s = ModelName::parse(src), d = ModelName::parse(dst);
+      if (!s.valid()) return error(res, 400, "source \"" + src + "\" is invalid");
+      if (!d.valid()) return error(res, 400, "destination \"" + dst + "\" is invalid");
+      auto m = store.find(s);
+      if (!m) return error(res, 404, "model \"" + src + "\" not found");
+      ModelName target = d;  // a case variant of an existing name reuses its spelling
+      if (auto existing = store.find(d)) target = existing.value().name;
+      if (Status st = store.copy(m.value(), target); !st) return error(res, 500, st.message());
+      res.status = 200;
+    });
+    http.Delete("/api/delete", [this](Req req, Res res) {
+      Body b;
+      if (!b.parse(req, res)) return;
+      std::string name = b.str("model");
+      if (name.empty()) name = b.str("name");
+      if (name.empty()) return error(res, 400, "model is required");
+      const ModelName n = ModelName::parse(name);
+      if (!n.valid()) return error(res, 400, "name \"" + name + "\" is invalid");
+      auto m = store.find(n);
+      if (!m) return error(res, 404, "model '" + name + "' not found");
+      if (Status st = store.remove(m.value()); !st) return error(res, 500, st.message());
+      res.status = 200;
+    });
+
+    // Known paths answer other methods with 405, as Ollama's router does.
+    const std::vector<std::pair<std::string, std::vector<std::string>>> known = {
+        {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
+        {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
+        {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}},
+        {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
+        {"/api/pull", {"POST"}}, {"/api/push", {"POST"}}, {"/api/embed", {"POST"}}, {"/api/embeddings", {"POST"}}};
+    auto not_allowed = [](Req, Res res) {
+      res.status = 405;
+      res.set_content("405 method not allowed", "text/plain");
+    };
+    for (const auto& [path, methods] : known) {
+      auto has = [&](const char* m) { return std::find(methods.begin(), methods.end(), m) != methods.end(); };
+      if (!has("GET") && !has("HEAD") && path.find("blobs") == std::string::npos) http.Get(path, not_allowed);
+      if (!has("POST")) http.Post(path, not_allowed);
+      if (!has("DELETE")) http.Delete(path, not_allowed);
+      http.Put(path, not_allowed);
+      http.Patch(path, not_allowed);
+    }
+    // Inference endpoints come with the next part of the server.
+    for (const char* path : {"/api/generate", "/api/chat", "/api/show", "/api/create", "/api/pull", "/api/push",
+                             "/api/embed", "/api/embeddings"})
+      http.Post(path, [path](Req, Res res) { error(res, 501, std::string(path) + " is not implemented by Hearth yet"); });
+
+    http.set_error_handler([](Req, Res res) {
+      if (res.status == 404 && res.body.empty()) res.set_content("404 page not found", "text/plain");
+    });
+    http.set_pre_routing_handler([this](Req req, Res res) {
+      if (opt.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      if (req.get_header_value("Authorization") == "Bearer " + opt.api_key) return httplib::Server::HandlerResponse::Unhandled;
+      error(res, 401, "unauthorized");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    if (!opt.quiet)
+      http.set_logger([](Req req, const httplib::Response& res) {
+        std::fprintf(stderr, "[hearth] %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
+      });
+    http.set_payload_max_length(size_t{1} << 20);  // JSON bodies; blob uploads stream past this limit
+  }
+};
+
+ApiServer::ApiServer(ServeOptions opt) : impl_(new Impl(std::move(opt))) {}
+ApiServer::~ApiServer() = default;
+
+Result<int> ApiServer::bind() {
+  int port = impl_->opt.port;
+  if (port == 0) {
+    port = impl_->http.bind_to_any_port(impl_->opt.host);
+    if (port <= 0) return Error{"cannot bind " + impl_->opt.host};
+  } else if (!impl_->http.bind_to_port(impl_->opt.host, port)) {
+    return Error{"cannot listen on " + impl_->opt.host + ":" + std::to_string(port) + " (in use?)"};
+  }
+  return port;
+}
+
+void ApiServer::run() { impl_->http.listen_after_bind(); }
+void ApiServer::stop() { impl_->http.stop(); }
+
+}  // namespace hearth::server

@@ -1,0 +1,244 @@
+#include "server/store.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <simdjson.h>
+#include <sstream>
+
+namespace hearth::server {
+
+namespace fs = std::filesystem;
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr); }
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+void Sha256::update(const void* data, size_t n) { EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, n); }
+std::string Sha256::hex() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
+  static const char* k = "0123456789abcdef";
+  std::string h;
+  for (unsigned i = 0; i < len; ++i) {
+    h += k[md[i] >> 4];
+    h += k[md[i] & 15];
+  }
+  return h;
+}
+std::string sha256_hex(std::string_view data) {
+  Sha256 s;
+  s.update(data.data(), data.size());
+  return s.hex();
+}
+
+int64_t Manifest::total_size() const {
+  int64_t s = config.size;
+  for (const Layer& l : layers) s += l.size;
+  return s;
+}
+
+const Layer* Manifest::layer(std::string_view media_type) const {
+  for (const Layer& l : layers)
+    if (l.media_type == media_type) return &l;
+  return nullptr;
+}
+
+Result<Manifest> parse_manifest(const std::string& raw) {
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  if (auto err = p.parse(raw).get(doc); err) return Error{std::string("manifest is not JSON: ") + simdjson::error_message(err)};
+  Manifest m;
+  m.raw = raw;
+  m.digest_hex = sha256_hex(raw);
+  auto layer_of = [](simdjson::dom::element e, Layer& l) -> bool {
+    std::string_view mt, dg;
+    int64_t size = 0;
+    if (e["mediaType"].get(mt) || e["digest"].get(dg) || e["size"].get(size)) return false;
+    l.media_type = mt;
+    l.digest = dg;
+    l.size = size;
+    std::string_view from;
+    if (!e["from"].get(from)) l.from = from;
+    return true;
+  };
+  simdjson::dom::element cfg;
+  if (doc["config"].get(cfg) || !layer_of(cfg, m.config)) return Error{"manifest has no valid config"};
+  simdjson::dom::array layers;
+  if (doc["layers"].get(layers)) return Error{"manifest has no layers array"};
+  for (simdjson::dom::element e : layers) {
+    Layer l;
+    if (!layer_of(e, l)) return Error{"manifest has a malformed layer"};
+    m.layers.push_back(std::move(l));
+  }
+  return m;
+}
+
+fs::path Store::default_root() {
+  if (const char* m = std::getenv("OLLAMA_MODELS"); m && *m) return m;
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : ".") / ".ollama" / "models";
+}
+
+std::vector<Manifest> Store::list() const {
+  std::vector<Manifest> out;
+  std::error_code ec;
+  const fs::path base = root_ / "manifests";
+  if (!fs::is_directory(base, ec)) return out;
+  // Exactly four levels: host / namespace / model / tag.
+  for (const auto& h : fs::directory_iterator(base, ec))
+    for (const auto& n : fs::directory_iterator(h.path(), ec))
+      for (const auto& mo : fs::directory_iterator(n.path(), ec))
+        for (const auto& t : fs::directory_iterator(mo.path(), ec)) {
+          if (!t.is_regular_file()) continue;
+          std::ifstream in(t.path(), std::ios::binary);
+          std::stringstream ss;
+          ss << in.rdbuf();
+          auto m = parse_manifest(ss.str());
+          if (!m) continue;
+          m.value().path = t.path();
+          m.value().name.scheme = "https";
+          m.value().name.host = h.path().filename().string();
+          m.value().name.ns = n.path().filename().string();
+          m.value().name.model = mo.path().filename().string();
+          m.value().name.tag = t.path().filename().string();
+          m.value().mtime = fs::last_write_time(t.path(), ec);
+          out.push_back(std::move(m.value()));
+        }
+  return out;
+}
+
+Result<Manifest> Store::find(const ModelName& name) const {
+  for (Manifest& m : list())
+    if (m.name.same_model(name)) return std::move(m);
+  return Error{"model '" + name.shortest() + "' not found"};
+}
+
+bool Store::valid_digest(std::string_view d) {
+  if (d.size() != 71 || d.substr(0, 6) != "sha256" || (d[6] != ':' && d[6] != '-')) return false;
+  for (char c : d.substr(7))
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+fs::path Store::blob_path(std::string_view digest) const {
+  if (!valid_digest(digest)) return {};
+  return root_ / "blobs" / ("sha256-" + std::string(digest.substr(7)));
+}
+
+bool Store::has_blob(std::string_view digest) const {
+  std::error_code ec;
+  const fs::path p = blob_path(digest);
+  return !p.empty() && fs::is_regular_file(p, ec);
+}
+
+Result<Store::BlobWriter> Store::blob_writer() const {
+  std::error_code ec;
+  fs::create_directories(root_ / "blobs", ec);
+  std::string tmpl = (root_ / "blobs" / "sha256-upload-XXXXXX").string();
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return Error{"cannot create a file in " + (root_ / "blobs").string() + ": " + std::strerror(errno)};
+  ::fchmod(fd, 0644);
+  return BlobWriter(this, fd, tmpl);
+}
+
+Store::BlobWriter::BlobWriter(BlobWriter&& o) noexcept
+    : store_(o.store_), fd_(o.fd_), tmp_(std::move(o.tmp_)), sha_(std::move(o.sha_)) {
+  o.fd_ = -1;
+  o.tmp_.clear();
+}
+
+Store::BlobWriter::~BlobWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+Status Store::BlobWriter::write(const char* data, size_t n) {
+  sha_->update(data, n);
+  for (size_t off = 0; off < n;) {
+    const ssize_t w = ::write(fd_, data + off, n - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Error{std::string("writing the blob: ") + std::strerror(errno)};
+    }
+    off += static_cast<size_t>(w);
+  }
+  return {};
+}
+
+Result<std::string> Store::BlobWriter::commit() {
+  if (::fsync(fd_) != 0) return Error{std::string("syncing the blob: ") + std::strerror(errno)};
+  ::close(fd_);
+  fd_ = -1;
+  const std::string digest = "sha256:" + sha_->hex();
+  if (::rename(tmp_.c_str(), store_->blob_path(digest).c_str()) != 0)
+    return Error{std::string("storing the blob: ") + std::strerror(errno)};
+  tmp_.clear();
+  return digest;
+}
+
+Result<std::string> Store::write_blob_bytes(std::string_view bytes) const {
+  auto w = blob_writer();
+  if (!w) return w.error();
+  if (Status s = w.value().write(bytes.data(), bytes.size()); !s) return s.error();
+  return w.value().commit();
+}
+
+Status Store::write_atomic(const fs::path& path, std::string_view bytes) const {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec) return Error{"cannot create " + path.parent_path().string() + ": " + ec.message()};
+  std::string tmpl = (path.parent_path() / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return Error{"cannot create a file in " + path.parent_path().string() + ": " + std::strerror(errno)};
+  ::fchmod(fd, 0644);
+  bool ok = true;
+  for (size_t off = 0; ok && off < bytes.size();) {
+    const ssize_t w = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    ok = w > 0;
+    off += ok ? static_cast<size_t>(w) : 0;
+  }
+  ok = ok && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmpl.c_str(), path.c_str()) != 0) {
+    ::unlink(tmpl.c_str());
+    return Error{"writing " + path.string() + " failed"};
+  }
+  return {};
+}
+
+Status Store::write_manifest(const ModelName& name, const std::string& json) {
+  return write_atomic(root_ / name.manifest_path(), json);
+}
+
+Status Store::remove(const Manifest& m) {
+  std::error_code ec;
+  if (!fs::remove(m.path, ec) || ec) return Error{"removing " + m.path.string() + ": " + (ec ? ec.message() : "not found")};
+  // Prune empty directories up to manifests/.
+  for (fs::path d = m.path.parent_path(); d != root_ / "manifests" && fs::is_empty(d, ec); d = d.parent_path())
+    fs::remove(d, ec);
+  std::set<std::string> used;
+  for (const Manifest& o : list()) {
+    used.insert(o.config.digest);
+    for (const Layer& l : o.layers) used.insert(l.digest);
+  }
+  std::vector<std::string> mine{m.config.digest};
+  for (const Layer& l : m.layers) mine.push_back(l.digest);
+  for (const std::string& d : mine)
+    if (!used.count(d) && valid_digest(d)) fs::remove(blob_path(d), ec);
+  return {};
+}
+
+Status Store::copy(const Manifest& m, const ModelName& to) {
+  if (fs::exists(root_ / to.manifest_path()) && fs::equivalent(m.path, root_ / to.manifest_path())) return {};
+  return write_atomic(root_ / to.manifest_path(), m.raw);
+}
+
+}  // namespace hearth::server

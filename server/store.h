@@ -1,0 +1,101 @@
+// The model store in Ollama's on-disk layout (../shared/reference/ollama-api.md §6):
+//   <root>/manifests/<host>/<namespace>/<model>/<tag>   Docker v2 manifest JSON
+//   <root>/blobs/sha256-<hex>                           content-addressed blobs
+// Every write goes to a temporary file in the same directory, is fsync'd and renamed.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/result.h"
+#include "server/name.h"
+
+namespace hearth::server {
+
+struct Layer {
+  std::string media_type, digest;  // digest "sha256:<hex>"
+  int64_t size = 0;
+  std::string from;                // provenance ("" if absent)
+};
+
+struct Manifest {
+  ModelName name;                  // as spelled on disk
+  std::filesystem::path path;
+  std::string raw;                 // the file's bytes
+  std::string digest_hex;          // SHA-256 of raw (Ollama's model id)
+  Layer config;
+  std::vector<Layer> layers;
+  std::filesystem::file_time_type mtime;
+  int64_t total_size() const;      // layers + config, as /api/tags reports
+  const Layer* layer(std::string_view media_type) const;
+};
+
+// Streaming SHA-256 (OpenSSL libcrypto).
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(const void* data, size_t n);
+  std::string hex();  // finishes
+ private:
+  void* ctx_;
+};
+std::string sha256_hex(std::string_view data);
+
+class Store {
+ public:
+  explicit Store(std::filesystem::path root) : root_(std::move(root)) {}
+  // $OLLAMA_MODELS, else ~/.ollama/models.
+  static std::filesystem::path default_root();
+  const std::filesystem::path& root() const { return root_; }
+
+  // Every manifest (manifests/*/*/*/*); unreadable ones are skipped.
+  std::vector<Manifest> list() const;
+  // The manifest of `name`, matched part by part case-insensitively; error if absent.
+  Result<Manifest> find(const ModelName& name) const;
+
+  // "sha256:<hex>" or "sha256-<hex>" (64 hex digits) -> blobs/sha256-<hex>; empty if malformed.
+  std::filesystem::path blob_path(std::string_view digest) const;
+  static bool valid_digest(std::string_view digest);
+  bool has_blob(std::string_view digest) const;
+  // Writes a blob while hashing it: write() any number of times, then commit() stores it
+  // under its actual digest ("sha256:<hex>", returned). Destroyed uncommitted, it leaves
+  // nothing behind.
+  class BlobWriter {
+   public:
+    BlobWriter(BlobWriter&& o) noexcept;
+    ~BlobWriter();
+    Status write(const char* data, size_t n);
+    Result<std::string> commit();
+
+   private:
+    friend class Store;
+    BlobWriter(const Store* s, int fd, std::string tmp) : store_(s), fd_(fd), tmp_(std::move(tmp)), sha_(new Sha256) {}
+    const Store* store_;
+    int fd_;
+    std::string tmp_;
+    std::unique_ptr<Sha256> sha_;
+  };
+  Result<BlobWriter> blob_writer() const;
+  Result<std::string> write_blob_bytes(std::string_view bytes) const;
+
+  Status write_manifest(const ModelName& name, const std::string& json);
+  // Removes the manifest, then blobs no other manifest references, then empty dirs.
+  Status remove(const Manifest& m);
+  // Byte copy of the manifest to `to` (overwrites).
+  Status copy(const Manifest& m, const ModelName& to);
+
+ private:
+  Status write_atomic(const std::filesystem::path& path, std::string_view bytes) const;
+  std::filesystem::path root_;
+};
+
+Result<Manifest> parse_manifest(const std::string& raw);
+
+}  // namespace hearth::server

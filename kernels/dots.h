@@ -54,6 +54,18 @@ int32_t block_isum_q8_0(const quant::BlockQ8_0& x, const quant::BlockQ8_0& y);
 int32_t block_isum_q4_0(const quant::BlockQ4_0& x, const quant::BlockQ8_0& y);
 BlockSums block_isum_q4_K(const quant::BlockQ4_K& x, const quant::BlockQ8_K& y);
 int32_t block_isum_q6_K(const quant::BlockQ6_K& x, const quant::BlockQ8_K& y);
+float dot_q4_1(int64_t n, const void* w, const void* a);
+float dot_q5_0(int64_t n, const void* w, const void* a);
+float dot_q5_1(int64_t n, const void* w, const void* a);
+float dot_q2_K(int64_t n, const void* w, const void* a);
+float dot_q3_K(int64_t n, const void* w, const void* a);
+float dot_q5_K(int64_t n, const void* w, const void* a);
+int32_t block_isum_q4_1(const quant::BlockQ4_1& x, const quant::BlockQ8_1& y);
+int32_t block_isum_q5_0(const quant::BlockQ5_0& x, const quant::BlockQ8_0& y);
+int32_t block_isum_q5_1(const quant::BlockQ5_1& x, const quant::BlockQ8_1& y);
+BlockSums block_isum_q2_K(const quant::BlockQ2_K& x, const quant::BlockQ8_K& y);
+int32_t block_isum_q3_K(const quant::BlockQ3_K& x, const quant::BlockQ8_K& y);
+BlockSums block_isum_q5_K(const quant::BlockQ5_K& x, const quant::BlockQ8_K& y);
 }  // namespace avx2
 
 namespace avx512 {

@@ -20,12 +20,12 @@ constexpr KernelTraits kRows[] = {
     {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, avx512::dot_q4_K}},
     {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, avx512::dot_q6_K}},
     {GgmlType::BF16, GgmlType::BF16, {scalar::dot_bf16, nullptr, nullptr}},
-    {GgmlType::Q4_1, GgmlType::Q8_1, {scalar::dot_q4_1, nullptr, nullptr}},
-    {GgmlType::Q5_0, GgmlType::Q8_0, {scalar::dot_q5_0, nullptr, nullptr}},
-    {GgmlType::Q5_1, GgmlType::Q8_1, {scalar::dot_q5_1, nullptr, nullptr}},
-    {GgmlType::Q2_K, GgmlType::Q8_K, {scalar::dot_q2_K, nullptr, nullptr}},
-    {GgmlType::Q3_K, GgmlType::Q8_K, {scalar::dot_q3_K, nullptr, nullptr}},
-    {GgmlType::Q5_K, GgmlType::Q8_K, {scalar::dot_q5_K, nullptr, nullptr}},
+    {GgmlType::Q4_1, GgmlType::Q8_1, {scalar::dot_q4_1, avx2::dot_q4_1, nullptr}},
+    {GgmlType::Q5_0, GgmlType::Q8_0, {scalar::dot_q5_0, avx2::dot_q5_0, nullptr}},
+    {GgmlType::Q5_1, GgmlType::Q8_1, {scalar::dot_q5_1, avx2::dot_q5_1, nullptr}},
+    {GgmlType::Q2_K, GgmlType::Q8_K, {scalar::dot_q2_K, avx2::dot_q2_K, nullptr}},
+    {GgmlType::Q3_K, GgmlType::Q8_K, {scalar::dot_q3_K, avx2::dot_q3_K, nullptr}},
+    {GgmlType::Q5_K, GgmlType::Q8_K, {scalar::dot_q5_K, avx2::dot_q5_K, nullptr}},
 };
 
 constexpr std::array<const KernelTraits*, gguf::kMaxTypeId> make_index() {

@@ -225,3 +225,57 @@ TEST(KernelTable, FallsBackToLowerIsaAndKnowsActivationTypes) {
 
 }  // namespace
 }  // namespace hearth::kernels
+
+namespace hearth::kernels {
+namespace {
+
+// Random bit patterns (every field, including scales and high bits) against random
+// activations in [-127, 127]: the AVX2 integer sums equal the scalar ones.
+template <class Block>
+Block random_block(std::mt19937& rng) {
+  Block b;
+  auto* p = reinterpret_cast<uint8_t*>(&b);
+  for (size_t i = 0; i < sizeof b; ++i) p[i] = static_cast<uint8_t>(rng());
+  return b;
+}
+
+template <class Act>
+Act random_act(std::mt19937& rng, int n) {
+  Act a{};
+  for (int i = 0; i < n; ++i) a.qs[i] = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+  return a;
+}
+
+BlockQ8_K random_q8k(std::mt19937& rng) {
+  int8_t qs[QK_K];
+  for (auto& v : qs) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+  return q8k_from(qs, 0.5f);
+}
+
+TEST_F(Kernels, MoreBlockSumsMatchScalarOnRandomBits) {
+  std::mt19937 rng(21);
+  for (int it = 0; it < 3000; ++it) {
+    const auto q41 = random_block<BlockQ4_1>(rng);
+    const auto q50 = random_block<BlockQ5_0>(rng);
+    const auto q51 = random_block<BlockQ5_1>(rng);
+    const auto a0 = random_act<BlockQ8_0>(rng, 32);
+    const auto a1 = random_act<BlockQ8_1>(rng, 32);
+    ASSERT_EQ(scalar::block_isum_q4_1(q41, a1), avx2::block_isum_q4_1(q41, a1)) << it;
+    ASSERT_EQ(scalar::block_isum_q5_0(q50, a0), avx2::block_isum_q5_0(q50, a0)) << it;
+    ASSERT_EQ(scalar::block_isum_q5_1(q51, a1), avx2::block_isum_q5_1(q51, a1)) << it;
+    const BlockQ8_K y = random_q8k(rng);
+    const auto q2 = random_block<BlockQ2_K>(rng);
+    const auto q3 = random_block<BlockQ3_K>(rng);
+    const auto q5 = random_block<BlockQ5_K>(rng);
+    const BlockSums s2 = scalar::block_isum_q2_K(q2, y), v2 = avx2::block_isum_q2_K(q2, y);
+    ASSERT_EQ(s2.scaled, v2.scaled) << it;
+    ASSERT_EQ(s2.mins, v2.mins) << it;
+    ASSERT_EQ(scalar::block_isum_q3_K(q3, y), avx2::block_isum_q3_K(q3, y)) << it;
+    const BlockSums s5 = scalar::block_isum_q5_K(q5, y), v5 = avx2::block_isum_q5_K(q5, y);
+    ASSERT_EQ(s5.scaled, v5.scaled) << it;
+    ASSERT_EQ(s5.mins, v5.mins) << it;
+  }
+}
+
+}  // namespace
+}  // namespace hearth::kernels

@@ -1,5 +1,7 @@
 #include "model/vocab.h"
 
+#include "model/unicode.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -51,8 +53,19 @@ Result<Vocab> Vocab::from_gguf(const gguf::GgufFile& f) {
   auto model = f.metadata.get_string("tokenizer.ggml.model");
   if (!model) return Error{f.name() + ": " + model.message()};
   v.model_ = model.value();
-  if (v.model_ != "llama")
-    v.unsupported_ = f.name() + ": tokenizer '" + v.model_ + "' is not supported yet (supported: llama/SentencePiece)";
+  if (v.model_ == "gpt2") {
+    v.bpe_ = true;
+    auto pre = f.metadata.get_string("tokenizer.ggml.pre");
+    const std::string pre_name = pre.ok() ? pre.value() : "default";
+    if (!pre_tokenizer_for(pre_name, v.pre_))
+      v.unsupported_ = f.name() + ": BPE pre-tokenizer '" + pre_name + "' is not supported yet";
+    v.ignore_merges_ = v.pre_ == PreTokenizer::Llama3;
+    auto merges = f.metadata.get_array("tokenizer.ggml.merges", gguf::ValueType::STRING);
+    if (!merges) return Error{f.name() + ": " + merges.message()};
+    for (size_t i = 0; i < merges.value()->strings.size(); ++i) v.merges_.add(merges.value()->strings[i], static_cast<int>(i));
+  } else if (v.model_ != "llama") {
+    v.unsupported_ = f.name() + ": tokenizer '" + v.model_ + "' is not supported yet (supported: llama, gpt2)";
+  }
   auto toks = f.metadata.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING);
   if (!toks) return Error{f.name() + ": " + toks.message()};
   v.text_ = toks.value()->strings;
@@ -84,8 +97,9 @@ Result<Vocab> Vocab::from_gguf(const gguf::GgufFile& f) {
     if (id.value() >= n) return Error{f.name() + ": key '" + std::string(key) + "' is " + std::to_string(id.value()) + ", outside the vocabulary of " + std::to_string(n)};
     return static_cast<TokenId>(id.value());
   };
-  auto bos = id_key("tokenizer.ggml.bos_token_id", 1), eos = id_key("tokenizer.ggml.eos_token_id", 2),
-       unk = id_key("tokenizer.ggml.unknown_token_id", 0), eot = id_key("tokenizer.ggml.eot_token_id", -1);
+  // Defaults as llama.cpp's: SentencePiece 1/2/0, BPE 11/11/none.
+  auto bos = id_key("tokenizer.ggml.bos_token_id", v.bpe_ ? 11 : 1), eos = id_key("tokenizer.ggml.eos_token_id", v.bpe_ ? 11 : 2),
+       unk = id_key("tokenizer.ggml.unknown_token_id", v.bpe_ ? -1 : 0), eot = id_key("tokenizer.ggml.eot_token_id", -1);
   for (auto* r : {&bos, &eos, &unk, &eot})
     if (!*r) return r->error();
   v.bos_ = bos.value();
@@ -96,9 +110,9 @@ Result<Vocab> Vocab::from_gguf(const gguf::GgufFile& f) {
     auto b = f.metadata.get<bool>(key);
     return b.ok() ? b.value() : fallback;
   };
-  v.add_bos_ = flag("tokenizer.ggml.add_bos_token", true);
+  v.add_bos_ = flag("tokenizer.ggml.add_bos_token", !v.bpe_ || v.pre_ == PreTokenizer::Llama3);
   v.add_eos_ = flag("tokenizer.ggml.add_eos_token", false);
-  v.add_space_prefix_ = flag("tokenizer.ggml.add_space_prefix", true);
+  v.add_space_prefix_ = !v.bpe_ && flag("tokenizer.ggml.add_space_prefix", true);
 
   for (size_t i = 0; i < n; ++i) {
     const TokenType t = v.type_[i];
@@ -245,6 +259,32 @@ Status Vocab::tokenize_spm(std::string_view text, std::vector<TokenId>& out) con
   return {};
 }
 
+// Byte-level BPE: pre-tokenize, map each word's bytes to GPT-2's characters, merge.
+Status Vocab::tokenize_bpe(std::string_view text, std::vector<TokenId>& out) const {
+  for (std::string_view word : pretokenize(pre_, text)) {
+    const std::string encoded = bytes_to_unicode(word);
+    if (ignore_merges_) {
+      if (TokenId id = find(encoded); id >= 0) {
+        out.push_back(id);
+        continue;
+      }
+    }
+    for (const std::string& sym : bpe_merge(encoded, merges_)) {
+      if (TokenId id = find(sym); id >= 0) {
+        out.push_back(id);
+        continue;
+      }
+      // A symbol that is not a token: its characters one by one.
+      for (const CodePoint& cp : decode_utf8(sym)) {
+        const TokenId id = find(std::string_view(sym).substr(cp.offset, cp.length));
+        if (id < 0) return Error{"text cannot be tokenized: no token for '" + std::string(sym.substr(cp.offset, cp.length)) + "'"};
+        out.push_back(id);
+      }
+    }
+  }
+  return {};
+}
+
 Result<std::vector<TokenId>> Vocab::tokenize(std::string_view text, bool add_special, bool parse_special) const {
   if (!unsupported_.empty()) return Error{unsupported_};
   std::vector<TokenId> out;
@@ -254,6 +294,11 @@ Result<std::vector<TokenId>> Vocab::tokenize(std::string_view text, bool add_spe
     if (fr.token >= 0) {
       out.push_back(fr.token);
       prev_special = true;
+      continue;
+    }
+    if (bpe_) {
+      if (Status st = tokenize_bpe(text.substr(fr.offset, fr.length), out); !st) return st.error();
+      prev_special = false;
       continue;
     }
     std::string s;
@@ -272,7 +317,7 @@ std::string Vocab::piece(TokenId id, bool special) const {
   const bool is_special = t == TokenType::Control || t == TokenType::Unknown;
   if (!special && is_special) return {};
   if (is_special || t == TokenType::UserDefined) return text_[id];
-  if (t == TokenType::Normal) return unescape_spaces(text_[id]);
+  if (t == TokenType::Normal) return bpe_ ? unicode_to_bytes(text_[id]) : unescape_spaces(text_[id]);
   if (t == TokenType::Byte) {
     unsigned b = 0;
     if (std::sscanf(text_[id].c_str(), "<0x%02X>", &b) == 1) return std::string(1, static_cast<char>(b));

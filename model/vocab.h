@@ -1,8 +1,9 @@
 // Tokenizers read from GGUF metadata (tokenizer.ggml.*).
 //
-// So far: the SentencePiece-style tokenizer ("llama": llama, mistral, phi-3, the
-// stories models), with byte fallback, the leading-space rule and special-token
-// splitting, as llama.cpp does it. Byte-level BPE and WordPiece are still to come.
+// SentencePiece-style ("llama": llama 2, mistral, phi-3, the stories models) with byte
+// fallback and the leading-space rule, and byte-level BPE ("gpt2": llama 3, qwen2,
+// gpt-2, starcoder, ...) with its pre-tokenizers; special-token splitting for both, as
+// llama.cpp does it. WordPiece and the rarer pre-tokenizers are still to come.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "gguf/gguf.h"
+#include "model/bpe.h"
 
 namespace hearth::model {
 
@@ -51,6 +53,7 @@ class Vocab {
   };
   std::vector<Fragment> split_special(std::string_view text, bool parse_special) const;
   Status tokenize_spm(std::string_view text, std::vector<TokenId>& out) const;
+  Status tokenize_bpe(std::string_view text, std::vector<TokenId>& out) const;
   Result<TokenId> byte_token(uint8_t b) const;
   TokenId find(std::string_view s) const;
 
@@ -63,6 +66,9 @@ class Vocab {
   std::vector<TokenId> specials_;  // control/user-defined/unknown, longest text first
   TokenId bos_ = -1, eos_ = -1, eot_ = -1, unk_ = -1;
   bool add_bos_ = true, add_eos_ = false, add_space_prefix_ = true;
+  bool bpe_ = false, ignore_merges_ = false;
+  PreTokenizer pre_ = PreTokenizer::Gpt2;
+  BpeMerges merges_;
 };
 
 }  // namespace hearth::model

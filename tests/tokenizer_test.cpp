@@ -93,6 +93,22 @@ TEST(Tokenizer, SentencePieceVocabulariesMatchLlamaCpp) {
   EXPECT_GE(cases, 6 * 46 + 3 * 20);
 }
 
+TEST(Tokenizer, ByteLevelBpeVocabulariesMatchLlamaCpp) {
+  int files = 0, cases = 0;
+  for (const char* name : {"ggml-vocab-gpt-2", "ggml-vocab-mpt", "ggml-vocab-starcoder", "ggml-vocab-refact",
+                           "synth-gpt2-2048-qwen2pre"}) {
+    for (const char* dir : {"tokenize/inp/", "tokenize/tricky/"}) {
+      path p = test::reference_dir() / (std::string(dir) + name + ".json");
+      if (!test::fs::exists(p)) continue;
+      SCOPED_TRACE(p.string());
+      cases += check_reference(p);
+      ++files;
+    }
+  }
+  EXPECT_EQ(files, 7);
+  EXPECT_GE(cases, 5 * 46 + 2 * 20);
+}
+
 // The .inp/.out suites of llama.cpp's test-tokenizer-0 (raw: no BOS, no special parsing).
 TEST(Tokenizer, LlamaSpmSuite) {
   path base = test::testdata_dir() / "vocab/ggml-vocab-llama-spm.gguf";

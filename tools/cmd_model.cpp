@@ -9,6 +9,7 @@
 #include "gguf/dump.h"
 #include "kernels/threads.h"
 #include "model/generate.h"
+#include "model/unicode.h"
 #include "tools/commands.h"
 
 namespace hearth::cli {
@@ -130,7 +131,11 @@ int cmd_run(const Args& args) {
   }
   const model::GenerateResult& g = r.value();
   if (json) {
-    std::printf("{\"tokens\": %s, \"text\": %s}\n", json_ids(g.tokens).c_str(), gguf::json_quote(g.text).c_str());
+    // Bytes that are not UTF-8 (a model can emit any) become U+FFFD so the JSON stays valid.
+    std::string text;
+    for (const model::CodePoint& cp : model::decode_utf8(g.text))
+      text += cp.cp == 0xFFFFFFFFu ? std::string("\xEF\xBF\xBD") : g.text.substr(cp.offset, cp.length);
+    std::printf("{\"tokens\": %s, \"text\": %s}\n", json_ids(g.tokens).c_str(), gguf::json_quote(text).c_str());
   } else {
     std::printf("\n");
   }

@@ -3,7 +3,10 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -101,6 +104,19 @@ class Body {
     }
     return true;
   }
+  bool flag(std::string_view key) const {
+    bool out = false;
+    simdjson::dom::object obj;
+    if (doc_.get(obj)) return out;
+    for (auto field : obj) {
+      std::string_view k = field.key;
+      bool same = k.size() == key.size();
+      for (size_t i = 0; same && i < k.size(); ++i) same = std::tolower(static_cast<unsigned char>(k[i])) == key[i];
+      bool v;
+      if (same && !field.value.get(v)) out = v;
+    }
+    return out;
+  }
   std::string str(std::string_view key) const {
     std::string out;
     simdjson::dom::object obj;
@@ -120,6 +136,85 @@ class Body {
   simdjson::dom::element doc_;
   std::string text_;
 };
+
+// A GGUF value as JSON (model_info): arrays longer than 5 become [] unless verbose.
+std::string value_json(const gguf::Value& v, bool verbose);
+
+std::string scalar_json(gguf::ValueType t, uint64_t bits) {
+  using VT = gguf::ValueType;
+  char buf[64];
+  switch (t) {
+    case VT::U8: case VT::U16: case VT::U32: case VT::U64: return std::to_string(bits);
+    case VT::I8: return std::to_string(static_cast<int8_t>(bits));
+    case VT::I16: return std::to_string(static_cast<int16_t>(bits));
+    case VT::I32: return std::to_string(static_cast<int32_t>(bits));
+    case VT::I64: return std::to_string(static_cast<int64_t>(bits));
+    case VT::BOOL: return bits ? "true" : "false";
+    case VT::F32: {
+      float f;
+      uint32_t b = static_cast<uint32_t>(bits);
+      std::memcpy(&f, &b, 4);
+      if (!std::isfinite(f)) return "null";
+      auto r = std::to_chars(buf, buf + sizeof buf, f);
+      return std::string(buf, r.ptr);
+    }
+    case VT::F64: {
+      double d;
+      std::memcpy(&d, &bits, 8);
+      if (!std::isfinite(d)) return "null";
+      auto r = std::to_chars(buf, buf + sizeof buf, d);
+      return std::string(buf, r.ptr);
+    }
+    default: return "null";
+  }
+}
+
+std::string value_json(const gguf::Value& v, bool verbose) {
+  if (v.type() == gguf::ValueType::STRING) return q(v.str());
+  if (v.type() != gguf::ValueType::ARRAY) return scalar_json(v.type(), v.raw_bits());
+  const gguf::Array& a = v.arr();
+  if (a.count > 5 && !verbose) return "[]";
+  std::string o = "[";
+  for (uint64_t i = 0; i < a.count; ++i) {
+    if (i) o += ",";
+    if (a.elem == gguf::ValueType::STRING) {
+      o += q(a.strings[i]);
+    } else if (a.elem == gguf::ValueType::ARRAY) {
+      o += value_json(a.arrays[i], verbose);
+    } else {
+      uint64_t bits = 0;
+      const size_t sz = gguf::scalar_size(a.elem);
+      std::memcpy(&bits, a.raw.data() + i * sz, sz);
+      o += scalar_json(a.elem, bits);
+    }
+  }
+  return o + "]";
+}
+
+// Go's strconv.Quote for the %#v of a string (no HTML escaping, unlike JSON).
+std::string go_quote(std::string_view s) {
+  std::string o = "\"";
+  for (unsigned char c : s) {
+    if (c == '"') o += "\\\"";
+    else if (c == '\\') o += "\\\\";
+    else if (c == '\n') o += "\\n";
+    else if (c == '\t') o += "\\t";
+    else if (c == '\r') o += "\\r";
+    else if (c < 0x20 || c == 0x7f) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      o += b;
+    } else {
+      o += static_cast<char>(c);
+    }
+  }
+  return o + "\"";
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
 
 uint64_t uint_or_zero(const gguf::Metadata& md, const std::string& key) {
   auto v = md.get_uint(key);
@@ -230,6 +325,98 @@ struct ApiServer::Impl {
     json(res, 200, out + "]}");
   }
 
+  // POST /api/show: the model's Modelfile, parameters, template, system prompt, license,
+  // details, GGUF metadata (model_info) and tensors.
+  void show(const Manifest& m, bool verbose, httplib::Response& res) const {
+    auto text_of = [&](const char* media) {
+      std::string out;
+      for (const Layer& l : m.layers)
+        if (l.media_type == media) {
+          if (!out.empty()) out += "\n";
+          out += read_file(store.blob_path(l.digest));
+        }
+      return out;
+    };
+    const std::string tmpl = text_of("application/vnd.ollama.image.template"),
+                      system = text_of("application/vnd.ollama.image.system"),
+                      license = text_of("application/vnd.ollama.image.license"),
+                      params = text_of("application/vnd.ollama.image.params");
+    const Layer* model = m.layer("application/vnd.ollama.image.model");
+    std::string caps, model_info = "{}", tensors = "[]", parameters;
+    const std::string details_json = details(m, false, &caps);
+    if (model) {
+      if (auto g = gguf::GgufFile::open(store.blob_path(model->digest).string())) {
+        std::vector<std::pair<std::string, std::string>> kv;
+        uint64_t params_count = 0;
+        for (const gguf::TensorInfo& t : g.value().tensors) params_count += t.n_elements;
+        kv.emplace_back("general.parameter_count", std::to_string(params_count));
+        for (const gguf::KeyValue& e : g.value().metadata.entries())
+          if (e.key != "general.name" && e.key != "tokenizer.chat_template") kv.emplace_back(e.key, value_json(e.value, verbose));
+        std::sort(kv.begin(), kv.end());  // Go marshals maps with sorted keys
+        model_info = "{";
+        for (size_t i = 0; i < kv.size(); ++i) model_info += (i ? "," : "") + q(kv[i].first) + ":" + kv[i].second;
+        model_info += "}";
+        tensors = "[";
+        for (size_t i = 0; i < g.value().tensors.size(); ++i) {
+          const gguf::TensorInfo& t = g.value().tensors[i];
+          std::string shape = "[";
+          for (int d = 0; d < t.n_dims; ++d) shape += (d ? "," : "") + std::to_string(t.ne[d]);
+          tensors += (i ? "," : "") + std::string("{\"name\":") + q(t.name) + ",\"type\":" +
+                     q(upper(std::string(gguf::type_info(t.type).name))) + ",\"shape\":" + shape + "]}";
+        }
+        tensors += "]";
+      }
+    }
+    // parameters: one line per value, "%-30s %v" with strings quoted.
+    if (!params.empty()) {
+      simdjson::dom::parser p;
+      simdjson::dom::object obj;
+      if (!p.parse(params).get(obj)) {
+        for (auto f : obj) {
+          auto line = [&](simdjson::dom::element v) {
+            std::string val;
+            std::string_view sv;
+            if (!v.get(sv)) val = go_quote(sv);
+            else val = simdjson::minify(v);
+            char key[64];
+            std::snprintf(key, sizeof key, "%-30s", std::string(f.key).c_str());
+            parameters += std::string(key) + " " + val + "\n";
+          };
+          simdjson::dom::array arr;
+          if (!f.value.get(arr)) {
+            for (auto v : arr) line(v);
+          } else {
+            line(f.value);
+          }
+        }
+      }
+      if (!parameters.empty()) parameters.pop_back();
+    }
+    std::string modelfile = "# Modelfile generated by \"ollama show\"\n# To build a new Modelfile based on this, replace FROM with:\n# FROM " +
+                            m.name.shortest() + "\n\n";
+    if (model) modelfile += "FROM " + fs::absolute(store.blob_path(model->digest)).string() + "\n";
+    if (!tmpl.empty()) modelfile += "TEMPLATE \"\"\"" + tmpl + "\"\"\"\n";
+    if (!system.empty()) modelfile += "SYSTEM \"\"\"" + system + "\"\"\"\n";
+    if (!parameters.empty()) {
+      std::istringstream in(parameters);
+      for (std::string l; std::getline(in, l);) {
+        const size_t sp = l.find(' ');
+        size_t v = l.find_first_not_of(' ', sp);
+        modelfile += "PARAMETER " + l.substr(0, sp) + " " + (v == std::string::npos ? "" : l.substr(v)) + "\n";
+      }
+    }
+    if (!license.empty()) modelfile += "LICENSE \"\"\"" + license + "\"\"\"\n";
+    std::string out = "{";
+    if (!license.empty()) out += "\"license\":" + q(license) + ",";
+    out += "\"modelfile\":" + q(modelfile) + ",";
+    if (!parameters.empty()) out += "\"parameters\":" + q(parameters) + ",";
+    if (!tmpl.empty()) out += "\"template\":" + q(tmpl) + ",";
+    if (!system.empty()) out += "\"system\":" + q(system) + ",";
+    out += "\"details\":" + details_json + ",\"model_info\":" + model_info + ",\"tensors\":" + tensors +
+           ",\"capabilities\":" + caps + ",\"modified_at\":" + q(rfc3339(m.mtime)) + "}";
+    json(res, 200, out);
+  }
+
   void routes() {
     using Req = const httplib::Request&;
     using Res = httplib::Response&;
@@ -311,6 +498,19 @@ struct ApiServer::Impl {
       res.status = 200;
     });
 
+    http.Post("/api/show", [this](Req req, Res res) {
+      Body b;
+      if (!b.parse(req, res)) return;
+      std::string name = b.str("model");
+      if (name.empty()) name = b.str("name");
+      if (name.empty()) return error(res, 400, "model is required");
+      const ModelName n = ModelName::parse(name);
+      if (!n.valid()) return error(res, 400, "invalid model name");
+      auto m = store.find(n);
+      if (!m) return error(res, 404, "model '" + n.shortest() + "' not found");
+      show(m.value(), b.flag("verbose"), res);
+    });
+
     // Known paths answer other methods with 405, as Ollama's router does.
     const std::vector<std::pair<std::string, std::vector<std::string>>> known = {
         {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
@@ -331,7 +531,7 @@ struct ApiServer::Impl {
       http.Patch(path, not_allowed);
     }
     // Inference endpoints come with the next part of the server.
-    for (const char* path : {"/api/generate", "/api/chat", "/api/show", "/api/create", "/api/pull", "/api/push",
+    for (const char* path : {"/api/generate", "/api/chat", "/api/create", "/api/pull", "/api/push",
                              "/api/embed", "/api/embeddings"})
       http.Post(path, [path](Req, Res res) { error(res, 501, std::string(path) + " is not implemented by Hearth yet"); });
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/dots.h"
+#include "kernels/gemv_fast.h"
 #include "quant/blocks.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
@@ -15,8 +16,8 @@ namespace {
 constexpr KernelTraits kRows[] = {
     {GgmlType::F32, GgmlType::F32, {scalar::dot_f32, avx2::dot_f32, nullptr}},
     {GgmlType::F16, GgmlType::F16, {scalar::dot_f16, avx2::dot_f16, nullptr}},
-    {GgmlType::Q8_0, GgmlType::Q8_0, {scalar::dot_q8_0, avx2::dot_q8_0, avx512::dot_q8_0}},
-    {GgmlType::Q4_0, GgmlType::Q8_0, {scalar::dot_q4_0, avx2::dot_q4_0, avx512::dot_q4_0}},
+    {GgmlType::Q8_0, GgmlType::Q8_0, {scalar::dot_q8_0, avx2::dot_q8_0, avx512::dot_q8_0}, {nullptr, nullptr, avx512::gemv_q8_0}},
+    {GgmlType::Q4_0, GgmlType::Q8_0, {scalar::dot_q4_0, avx2::dot_q4_0, avx512::dot_q4_0}, {nullptr, nullptr, avx512::gemv_q4_0}},
     {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, avx512::dot_q4_K}},
     {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, avx512::dot_q6_K}},
     {GgmlType::BF16, GgmlType::BF16, {scalar::dot_bf16, nullptr, nullptr}},
@@ -80,6 +81,14 @@ DotFn dot_fn(GgmlType weight, Isa isa) {
   if (!k) return nullptr;
   for (int i = static_cast<int>(isa); i >= 0; --i)
     if (k->dot[i]) return k->dot[i];
+  return nullptr;
+}
+
+GemvFn gemv_fn(GgmlType weight, Isa isa) {
+  const KernelTraits* k = kernel_traits(weight);
+  if (!k) return nullptr;
+  for (int i = static_cast<int>(isa); i >= 0; --i)
+    if (k->gemv[i]) return k->gemv[i];
   return nullptr;
 }
 

@@ -24,11 +24,14 @@ using gguf::GgmlType;
 // n elements of weight row `w` (of type T) dotted with activation row `a` (of
 // T's activation type, already quantized). n is a multiple of both block sizes.
 using DotFn = float (*)(int64_t n, const void* w, const void* a);
+// y[r] = W row r . a for r in [r0, r1): a whole row range at once.
+using GemvFn = void (*)(const void* W, size_t row_bytes, int64_t n, const void* a, int64_t r0, int64_t r1, float* y);
 
 struct KernelTraits {
   GgmlType weight;
   GgmlType activation;     // what quantize_activations() must produce for this weight type
   DotFn dot[3];            // by Isa: scalar, avx2, avx512 (nullptr: use the next lower one)
+  GemvFn gemv[3] = {};     // optional multi-row GEMV by Isa (nullptr: one dot() per row)
 };
 
 // The row for a weight type, or nullptr when there is no kernel for it yet.
@@ -45,5 +48,8 @@ void quantize_activations(GgmlType act, const float* x, int64_t n, void* out);
 // y[r] = dot(W row r, a) for r in [row_begin, row_end). W rows are row_bytes apart.
 void gemv(DotFn dot, const void* W, size_t row_bytes, int64_t n, const void* a, int64_t row_begin, int64_t row_end,
           float* y);
+// The best GEMV for `weight` on `isa`: a multi-row kernel where there is one, else
+// nullptr (callers then use gemv() with dot_fn()).
+GemvFn gemv_fn(GgmlType weight, Isa isa);
 
 }  // namespace hearth::kernels

@@ -175,9 +175,13 @@ Result<KernelResult> bench_gemv(GgmlType type, Isa isa, int threads, int64_t row
   const std::vector<float> x = random_floats(cols, 7);
   std::vector<uint8_t> a(activation_bytes(k->activation, cols));
   std::vector<float> y(static_cast<size_t>(rows));
+  const GemvFn fast = gemv_fn(type, isa);
   const double t = timed(seconds, [&] {
     quantize_activations(k->activation, x.data(), cols, a.data());
-    parallel_rows(rows, threads, [&](int64_t b, int64_t e) { gemv(dot, W.value().get(), rb, cols, a.data(), b, e, y.data()); });
+    parallel_rows(rows, threads, [&](int64_t b, int64_t e) {
+      if (fast) fast(W.value().get(), rb, cols, a.data(), b, e, y.data());
+      else gemv(dot, W.value().get(), rb, cols, a.data(), b, e, y.data());
+    });
   });
   KernelResult r{"gemv", std::string(gguf::type_info(type).name), std::string(isa_name(isa)), threads, rows, cols, 1, t};
   r.weight_gbps = static_cast<double>(rb) * rows / t / 1e9;

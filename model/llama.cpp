@@ -140,11 +140,13 @@ void Context::matmul(const Weight& w, const float* x, float* y) {
   const gguf::GgmlType t = w.info->type;
   const kernels::KernelTraits* k = kernels::kernel_traits(t);
   const kernels::DotFn dot = kernels::dot_fn(t, active_isa());
+  const kernels::GemvFn fast = kernels::gemv_fn(t, active_isa());
   const int64_t n = w.cols();
   act_.resize(kernels::activation_bytes(k->activation, n));
   kernels::quantize_activations(k->activation, x, n, act_.data());
   kernels::parallel_rows(w.rows(), threads_, [&](int64_t b, int64_t e) {
-    kernels::gemv(dot, w.data, w.row_bytes, n, act_.data(), b, e, y);
+    if (fast) fast(w.data, w.row_bytes, n, act_.data(), b, e, y);
+    else kernels::gemv(dot, w.data, w.row_bytes, n, act_.data(), b, e, y);
   });
 }
 

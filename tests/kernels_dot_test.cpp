@@ -279,3 +279,42 @@ TEST_F(Kernels, MoreBlockSumsMatchScalarOnRandomBits) {
 
 }  // namespace
 }  // namespace hearth::kernels
+
+namespace hearth::kernels {
+namespace {
+
+// The multi-row GEMV kernels against one dot() per row: same rows written, values within
+// the rounding bound (n * eps * sum |w a|), remainders of fewer than four rows included.
+TEST_F(Kernels, MultiRowGemvMatchesDotPerRow) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> g(0.f, 1.f);
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0}) {
+    const GemvFn fast = gemv_fn(t, Isa::Avx512);
+    ASSERT_NE(fast, nullptr);
+    for (int64_t rows : {1, 3, 4, 7, 64}) {
+      const int64_t n = 1024;
+      std::vector<float> w(rows * n), x(n);
+      for (auto& v : w) v = g(rng) * 0.02f;
+      for (auto& v : x) v = g(rng);
+      const size_t rb = gguf::type_bytes(t, n, "w").value();
+      std::vector<uint8_t> wq(rb * rows), aq(activation_bytes(GgmlType::Q8_0, n));
+      ASSERT_TRUE(quantize_rows(t, w.data(), wq.data(), rows, n, nullptr).ok());
+      quantize_activations(GgmlType::Q8_0, x.data(), n, aq.data());
+      std::vector<float> y(rows + 2, std::nanf(""));
+      fast(wq.data(), rb, n, aq.data(), 0, rows, y.data() + 1);
+      EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[rows + 1])) << "wrote outside its rows";
+      for (int64_t r = 0; r < rows; ++r) {
+        const float want = kernel_traits(t)->dot[0](n, wq.data() + r * rb, aq.data());
+        std::vector<float> wd(n), ad(n);
+        ASSERT_TRUE(dequantize(t, wq.data() + r * rb, wd.data(), n).ok());
+        ASSERT_TRUE(dequantize(GgmlType::Q8_0, aq.data(), ad.data(), n).ok());
+        double mag = 0;
+        for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(wd[i]) * ad[i]);
+        EXPECT_NEAR(y[r + 1], want, n * std::numeric_limits<float>::epsilon() * mag) << gguf::type_info(t).name << " row " << r;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hearth::kernels

@@ -1,0 +1,11 @@
+// Whole-GEMV kernels for the commonest weight types, used instead of one dot() per row
+// where an ISA has them (kernels.h's KernelTraits::gemv).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hearth::kernels::avx512 {
+void gemv_q4_0(const void* W, size_t row_bytes, int64_t n, const void* act, int64_t r0, int64_t r1, float* y);
+void gemv_q8_0(const void* W, size_t row_bytes, int64_t n, const void* act, int64_t r0, int64_t r1, float* y);
+}  // namespace hearth::kernels::avx512

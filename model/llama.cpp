@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/repack.h"
 #include "kernels/threads.h"
 #include "quant/quant.h"
 
@@ -112,7 +113,21 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
         return Error{file.name() + ": tensor '" + w->info->name + "' must be f32"};
   }
   if (m->output_norm.info->type != gguf::GgmlType::F32) return Error{file.name() + ": tensor 'output_norm.weight' must be f32"};
+  m->repack_weights();
   return m;
+}
+
+void Model::repack_weights() {
+  if (active_isa() < Isa::Avx512) return;
+  std::vector<Weight*> ws{&output};
+  for (LayerWeights& L : layers)
+    for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) ws.push_back(w);
+  for (Weight* w : ws) {
+    if (w->info->type != gguf::GgmlType::Q4_0 || w->rows() % kernels::kRepackRows != 0) continue;
+    packed_.emplace_back(new uint8_t[kernels::q4_0x8_bytes(w->rows(), w->cols())]);
+    kernels::repack_q4_0x8(w->data, w->row_bytes, w->rows(), w->cols(), packed_.back().get());
+    w->packed = packed_.back().get();
+  }
 }
 
 Context::Context(const Model& m, int n_ctx, int threads) : m_(m), n_ctx_(n_ctx), threads_(threads) {
@@ -144,6 +159,11 @@ void Context::matmul(const Weight& w, const float* x, float* y) {
   const int64_t n = w.cols();
   act_.resize(kernels::activation_bytes(k->activation, n));
   kernels::quantize_activations(k->activation, x, n, act_.data());
+  if (w.packed) {
+    kernels::parallel_rows(w.rows() / kernels::kRepackRows, threads_,
+                           [&](int64_t b, int64_t e) { kernels::gemv_q4_0x8(w.packed, n, act_.data(), b, e, y); });
+    return;
+  }
   kernels::parallel_rows(w.rows(), threads_, [&](int64_t b, int64_t e) {
     if (fast) fast(w.data, w.row_bytes, n, act_.data(), b, e, y);
     else kernels::gemv(dot, w.data, w.row_bytes, n, act_.data(), b, e, y);

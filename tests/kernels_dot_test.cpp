@@ -11,6 +11,7 @@
 
 #include "kernels/dots.h"
 #include "kernels/kernels.h"
+#include "kernels/repack.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
 
@@ -221,6 +222,41 @@ TEST(KernelTable, FallsBackToLowerIsaAndKnowsActivationTypes) {
   EXPECT_EQ(kernel_traits(GgmlType::Q4_0)->activation, GgmlType::Q8_0);
   EXPECT_EQ(kernel_traits(GgmlType::F16)->activation, GgmlType::F16);
   EXPECT_EQ(dot_fn(GgmlType::IQ2_XXS, Isa::Scalar), nullptr);
+}
+
+// The eight-row repacked Q4_0 GEMV against one dot() per row: the packed form holds the
+// same numbers, so every row agrees within the rounding bound, and a group range writes
+// only its own rows.
+TEST_F(Kernels, RepackedQ4_0GemvMatchesDotPerRow) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> g(0.f, 1.f);
+  const int64_t rows = 40;
+  for (int64_t n : {512, 32 * 600}) {  // the second spans two 512-block chunks of the kernel
+    std::vector<float> w(rows * n), x(n);
+    for (auto& v : w) v = g(rng) * 0.02f;
+    for (auto& v : x) v = g(rng);
+    const size_t rb = gguf::type_bytes(GgmlType::Q4_0, n, "w").value();
+    std::vector<uint8_t> wq(rb * rows), aq(activation_bytes(GgmlType::Q8_0, n)), packed(q4_0x8_bytes(rows, n));
+    ASSERT_EQ(packed.size(), rb * rows);
+    ASSERT_TRUE(quantize_rows(GgmlType::Q4_0, w.data(), wq.data(), rows, n, nullptr).ok());
+    quantize_activations(GgmlType::Q8_0, x.data(), n, aq.data());
+    repack_q4_0x8(wq.data(), rb, rows, n, packed.data());
+    std::vector<float> y(rows, std::nanf(""));
+    gemv_q4_0x8(packed.data(), n, aq.data(), 1, 4, y.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      if (r < 8 || r >= 32) {
+        EXPECT_TRUE(std::isnan(y[r])) << "row " << r << " is outside groups [1, 4)";
+        continue;
+      }
+      const float want = kernel_traits(GgmlType::Q4_0)->dot[0](n, wq.data() + r * rb, aq.data());
+      std::vector<float> wd(n), ad(n);
+      ASSERT_TRUE(dequantize(GgmlType::Q4_0, wq.data() + r * rb, wd.data(), n).ok());
+      ASSERT_TRUE(dequantize(GgmlType::Q8_0, aq.data(), ad.data(), n).ok());
+      double mag = 0;
+      for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(wd[i]) * ad[i]);
+      EXPECT_NEAR(y[r], want, n * std::numeric_limits<float>::epsilon() * mag) << "n " << n << " row " << r;
+    }
+  }
 }
 
 }  // namespace

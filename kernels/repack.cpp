@@ -1,0 +1,75 @@
+#include "kernels/repack.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "quant/blocks.h"
+
+namespace hearth::kernels {
+
+using namespace hearth::quant;
+
+size_t q4_0x8_bytes(int64_t rows, int64_t n) {
+  return static_cast<size_t>(rows / 8) * static_cast<size_t>(n / 32) * kQ4_0x8BlockBytes;
+}
+
+void repack_q4_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
+  const int64_t nb = n / 32;
+  auto* o = static_cast<uint8_t*>(out);
+  for (int64_t g = 0; g < rows / 8; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* dst = o + (static_cast<size_t>(g) * nb + b) * kQ4_0x8BlockBytes;
+      for (int r = 0; r < 8; ++r) {
+        const auto* blk =
+            reinterpret_cast<const BlockQ4_0*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes) + b;
+        std::memcpy(dst + 2 * r, &blk->d, 2);
+        for (int c = 0; c < 4; ++c) std::memcpy(dst + 16 + 32 * c + 4 * r, blk->qs + 4 * c, 4);
+      }
+    }
+  }
+}
+
+__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+void gemv_q4_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
+  const int64_t nb = n / 32;
+  const auto* a = static_cast<const BlockQ8_0*>(act);
+  const auto* p = static_cast<const uint8_t*>(packed);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  // The stored nibbles are q + 8, so each block's integer sum needs -8 * sum(y): computed
+  // once per call (with the block's activation scale) rather than once per group.
+  int32_t corr[512];
+  float ad[512];
+  for (int64_t b0 = 0; b0 < nb; b0 += 512) {
+    const int64_t b1 = std::min<int64_t>(nb, b0 + 512);
+    for (int64_t b = b0; b < b1; ++b) {
+      int32_t s = 0;
+      for (int i = 0; i < 32; ++i) s += a[b].qs[i];
+      corr[b - b0] = -8 * s;
+      ad[b - b0] = _cvtsh_ss(a[b].d);
+    }
+    for (int64_t g = g0; g < g1; ++g) {
+      __m256 acc = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(y + 8 * g);  // lane r: row 8g + r
+      const uint8_t* blk = p + (static_cast<size_t>(g) * nb + b0) * kQ4_0x8BlockBytes;
+      for (int64_t b = b0; b < b1; ++b, blk += kQ4_0x8BlockBytes) {
+        const int8_t* yq = a[b].qs;
+        __m256i isum = _mm256_set1_epi32(corr[b - b0]);
+        for (int c = 0; c < 4; ++c) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+          int32_t ylo, yhi;
+          std::memcpy(&ylo, yq + 4 * c, 4);
+          std::memcpy(&yhi, yq + 16 + 4 * c, 4);
+          isum = _mm256_dpbusd_epi32(isum, _mm256_and_si256(v, m4), _mm256_set1_epi32(ylo));
+          isum = _mm256_dpbusd_epi32(isum, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(yhi));
+        }
+        const __m256 d =
+            _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))), _mm256_set1_ps(ad[b - b0]));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+      }
+      _mm256_storeu_ps(y + 8 * g, acc);
+    }
+  }
+}
+
+}  // namespace hearth::kernels

@@ -1,0 +1,24 @@
+// Q4_0 weights repacked eight rows at a time for decoding (GEMV): per block of 32
+// columns, the eight rows' scales side by side (16 bytes) and then their nibbles
+// interleaved four bytes per row (128 bytes), so that one 32-byte load feeds all eight
+// rows and one vcvtph2ps converts their eight scales. Built once at load time; the
+// gain is measured by `hearth bench model` (see the README).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hearth::kernels {
+
+inline constexpr int kRepackRows = 8;
+inline constexpr size_t kQ4_0x8BlockBytes = 16 + 128;  // per group of 8 rows and block of 32
+
+// Bytes of the repacked form of a rows x n q4_0 matrix (rows % 8 == 0, n % 32 == 0).
+size_t q4_0x8_bytes(int64_t rows, int64_t n);
+// Writes the repacked form of rows [0, rows) of W (row_bytes apart) to out.
+void repack_q4_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out);
+// y[r] for rows of groups [g0, g1) (group g = rows 8g..8g+7) against q8_0 activations.
+// AVX-512 VNNI; the caller checks the ISA.
+void gemv_q4_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
+
+}  // namespace hearth::kernels

@@ -72,4 +72,64 @@ void gemv_q4_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int
   }
 }
 
+size_t q8_0x8_bytes(int64_t rows, int64_t n) {
+  return static_cast<size_t>(rows / 8) * static_cast<size_t>(n / 32) * kQ8_0x8BlockBytes;
+}
+
+void repack_q8_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
+  const int64_t nb = n / 32;
+  auto* o = static_cast<uint8_t*>(out);
+  for (int64_t g = 0; g < rows / 8; ++g) {
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* dst = o + (static_cast<size_t>(g) * nb + b) * kQ8_0x8BlockBytes;
+      for (int r = 0; r < 8; ++r) {
+        const auto* blk =
+            reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes) + b;
+        std::memcpy(dst + 2 * r, &blk->d, 2);
+        int16_t sum = 0;
+        for (int i = 0; i < 32; ++i) sum = static_cast<int16_t>(sum + blk->qs[i]);
+        std::memcpy(dst + 16 + 2 * r, &sum, 2);
+        for (int c = 0; c < 8; ++c) std::memcpy(dst + 32 + 32 * c + 4 * r, blk->qs + 4 * c, 4);
+      }
+    }
+  }
+}
+
+__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
+  const int64_t nb = n / 32;
+  const auto* a = static_cast<const BlockQ8_0*>(act);
+  const auto* p = static_cast<const uint8_t*>(packed);
+  // Activations offset to unsigned (y + 128) and their scales, once per call.
+  uint8_t yu[512 * 32];
+  float ad[512];
+  for (int64_t b0 = 0; b0 < nb; b0 += 512) {
+    const int64_t b1 = std::min<int64_t>(nb, b0 + 512);
+    for (int64_t b = b0; b < b1; ++b) {
+      for (int i = 0; i < 32; ++i) yu[(b - b0) * 32 + i] = static_cast<uint8_t>(a[b].qs[i] ^ 0x80);
+      ad[b - b0] = _cvtsh_ss(a[b].d);
+    }
+    for (int64_t g = g0; g < g1; ++g) {
+      __m256 acc = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(y + 8 * g);  // lane r: row 8g + r
+      const uint8_t* blk = p + (static_cast<size_t>(g) * nb + b0) * kQ8_0x8BlockBytes;
+      for (int64_t b = b0; b < b1; ++b, blk += kQ8_0x8BlockBytes) {
+        const uint8_t* yb = yu + (b - b0) * 32;
+        // sum (y + 128) w - 128 sum w = sum y w
+        const __m256i wsum = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
+        __m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(wsum, 7));
+        for (int c = 0; c < 8; ++c) {
+          int32_t y4;
+          std::memcpy(&y4, yb + 4 * c, 4);
+          isum = _mm256_dpbusd_epi32(isum, _mm256_set1_epi32(y4),
+                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 32 * c)));
+        }
+        const __m256 d =
+            _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))), _mm256_set1_ps(ad[b - b0]));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+      }
+      _mm256_storeu_ps(y + 8 * g, acc);
+    }
+  }
+}
+
 }  // namespace hearth::kernels

@@ -21,4 +21,13 @@ void repack_q4_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
 // AVX-512 VNNI; the caller checks the ISA.
 void gemv_q4_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
 
+// Q8_0 the same way: per block of 32 columns, the eight rows' scales (16 bytes), each
+// row's sum of quants as int16 (16 bytes), then the quants interleaved four bytes per row
+// (256 bytes). The sums let the kernel feed vpdpbusd activations offset by +128 (unsigned)
+// and subtract 128 * sum(w) afterwards.
+inline constexpr size_t kQ8_0x8BlockBytes = 16 + 16 + 256;
+size_t q8_0x8_bytes(int64_t rows, int64_t n);
+void repack_q8_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out);
+void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
+
 }  // namespace hearth::kernels

@@ -123,9 +123,11 @@ void Model::repack_weights() {
   for (LayerWeights& L : layers)
     for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) ws.push_back(w);
   for (Weight* w : ws) {
-    if (w->info->type != gguf::GgmlType::Q4_0 || w->rows() % kernels::kRepackRows != 0) continue;
-    packed_.emplace_back(new uint8_t[kernels::q4_0x8_bytes(w->rows(), w->cols())]);
-    kernels::repack_q4_0x8(w->data, w->row_bytes, w->rows(), w->cols(), packed_.back().get());
+    const gguf::GgmlType t = w->info->type;
+    if ((t != gguf::GgmlType::Q4_0 && t != gguf::GgmlType::Q8_0) || w->rows() % kernels::kRepackRows != 0) continue;
+    const bool q4 = t == gguf::GgmlType::Q4_0;
+    packed_.emplace_back(new uint8_t[q4 ? kernels::q4_0x8_bytes(w->rows(), w->cols()) : kernels::q8_0x8_bytes(w->rows(), w->cols())]);
+    (q4 ? kernels::repack_q4_0x8 : kernels::repack_q8_0x8)(w->data, w->row_bytes, w->rows(), w->cols(), packed_.back().get());
     w->packed = packed_.back().get();
   }
 }
@@ -161,7 +163,8 @@ void Context::matmul(const Weight& w, const float* x, float* y) {
   kernels::quantize_activations(k->activation, x, n, act_.data());
   if (w.packed) {
     kernels::parallel_rows(w.rows() / kernels::kRepackRows, threads_,
-                           [&](int64_t b, int64_t e) { kernels::gemv_q4_0x8(w.packed, n, act_.data(), b, e, y); });
+                           [&, packed_gemv = t == gguf::GgmlType::Q4_0 ? kernels::gemv_q4_0x8 : kernels::gemv_q8_0x8](
+                               int64_t b, int64_t e) { packed_gemv(w.packed, n, act_.data(), b, e, y); });
     return;
   }
   kernels::parallel_rows(w.rows(), threads_, [&](int64_t b, int64_t e) {

@@ -19,7 +19,7 @@ struct Weight {
   const gguf::TensorInfo* info = nullptr;
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
-  const uint8_t* packed = nullptr;  // Q4_0 repacked eight rows at a time (kernels/repack.h), or null
+  const uint8_t* packed = nullptr;  // Q4_0/Q8_0 repacked eight rows at a time (kernels/repack.h), or null
   int64_t cols() const { return static_cast<int64_t>(info->ne[0]); }
   int64_t rows() const { return static_cast<int64_t>(info->n_elements / info->ne[0]); }
 };
@@ -43,7 +43,7 @@ class Model {
   std::vector<LayerWeights> layers;
 
  private:
-  // Repacks the Q4_0 matrices for the eight-row GEMV when this CPU runs it.
+  // Repacks the Q4_0 and Q8_0 matrices for the eight-row GEMV when this CPU runs it.
   void repack_weights();
   gguf::GgufFile file_;
   std::vector<std::unique_ptr<uint8_t[]>> packed_;

@@ -132,14 +132,16 @@ TEST(LlamaLogits, QuantizedWeights) {
   for (const char* m : {"synth-llama-256.Q8_0", "synth-llama-256.Q4_0", "synth-llama-256.Q4_K_M", "TinyStories-656K-Q8_0"})
     check(m, {0, 0.2, 0.03, 0.95});
 }
-// On AVX-512 VNNI the Q4_0 matrices run through the eight-row repacked GEMV, so the
-// Q4_0 logits above were computed by it: check that it was really in use.
-TEST(LlamaLogits, Q4_0MatricesAreRepackedOnAvx512) {
-  auto m = Model::load((test::reference_dir() / "quant/synth-q-256/synth-q-256.Q4_0.gguf").string());
-  ASSERT_TRUE(m.ok()) << m.message();
-  const bool avx512 = active_isa() >= Isa::Avx512;
-  EXPECT_EQ(m.value()->layers[0].wq.packed != nullptr, avx512);
-  EXPECT_EQ(m.value()->layers[0].w_down.packed != nullptr, avx512);
+// On AVX-512 VNNI the Q4_0 and Q8_0 matrices run through the eight-row repacked GEMVs, so
+// the Q4_0 and Q8_0 logits above were computed by them: check that they were in use.
+TEST(LlamaLogits, Q4_0AndQ8_0MatricesAreRepackedOnAvx512) {
+  for (const char* type : {"Q4_0", "Q8_0"}) {
+    auto m = Model::load((test::reference_dir() / "quant/synth-q-256" / ("synth-q-256." + std::string(type) + ".gguf")).string());
+    ASSERT_TRUE(m.ok()) << m.message();
+    const bool avx512 = active_isa() >= Isa::Avx512;
+    EXPECT_EQ(m.value()->layers[0].wq.packed != nullptr, avx512) << type;
+    EXPECT_EQ(m.value()->layers[0].w_down.packed != nullptr, avx512) << type;
+  }
 }
 
 }  // namespace

@@ -15,20 +15,27 @@ size_t q4_0x8_bytes(int64_t rows, int64_t n) {
   return static_cast<size_t>(rows / 8) * static_cast<size_t>(n / 32) * kQ4_0x8BlockBytes;
 }
 
-void repack_q4_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
+namespace {
+
+// Visits every (group of 8 rows, block of 32 columns, row in the group): f(dst, block, r)
+// with dst the packed group-block of BlockBytes and block row 8g + r's source block.
+template <class Block, size_t BlockBytes, class F>
+void repack_rows(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out, F&& f) {
   const int64_t nb = n / 32;
-  auto* o = static_cast<uint8_t*>(out);
-  for (int64_t g = 0; g < rows / 8; ++g) {
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* dst = o + (static_cast<size_t>(g) * nb + b) * kQ4_0x8BlockBytes;
-      for (int r = 0; r < 8; ++r) {
-        const auto* blk =
-            reinterpret_cast<const BlockQ4_0*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes) + b;
-        std::memcpy(dst + 2 * r, &blk->d, 2);
-        for (int c = 0; c < 4; ++c) std::memcpy(dst + 16 + 32 * c + 4 * r, blk->qs + 4 * c, 4);
-      }
-    }
-  }
+  for (int64_t g = 0; g < rows / 8; ++g)
+    for (int64_t b = 0; b < nb; ++b)
+      for (int r = 0; r < 8; ++r)
+        f(static_cast<uint8_t*>(out) + (static_cast<size_t>(g) * nb + b) * BlockBytes,
+          reinterpret_cast<const Block*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes) + b, r);
+}
+
+}  // namespace
+
+void repack_q4_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
+  repack_rows<BlockQ4_0, kQ4_0x8BlockBytes>(W, row_bytes, rows, n, out, [](uint8_t* dst, const BlockQ4_0* blk, int r) {
+    std::memcpy(dst + 2 * r, &blk->d, 2);
+    for (int c = 0; c < 4; ++c) std::memcpy(dst + 16 + 32 * c + 4 * r, blk->qs + 4 * c, 4);
+  });
 }
 
 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -77,22 +84,13 @@ size_t q8_0x8_bytes(int64_t rows, int64_t n) {
 }
 
 void repack_q8_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
-  const int64_t nb = n / 32;
-  auto* o = static_cast<uint8_t*>(out);
-  for (int64_t g = 0; g < rows / 8; ++g) {
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* dst = o + (static_cast<size_t>(g) * nb + b) * kQ8_0x8BlockBytes;
-      for (int r = 0; r < 8; ++r) {
-        const auto* blk =
-            reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes) + b;
-        std::memcpy(dst + 2 * r, &blk->d, 2);
-        int16_t sum = 0;
-        for (int i = 0; i < 32; ++i) sum = static_cast<int16_t>(sum + blk->qs[i]);
-        std::memcpy(dst + 16 + 2 * r, &sum, 2);
-        for (int c = 0; c < 8; ++c) std::memcpy(dst + 32 + 32 * c + 4 * r, blk->qs + 4 * c, 4);
-      }
-    }
-  }
+  repack_rows<BlockQ8_0, kQ8_0x8BlockBytes>(W, row_bytes, rows, n, out, [](uint8_t* dst, const BlockQ8_0* blk, int r) {
+    std::memcpy(dst + 2 * r, &blk->d, 2);
+    int16_t sum = 0;
+    for (int i = 0; i < 32; ++i) sum = static_cast<int16_t>(sum + blk->qs[i]);
+    std::memcpy(dst + 16 + 2 * r, &sum, 2);
+    for (int c = 0; c < 8; ++c) std::memcpy(dst + 32 + 32 * c + 4 * r, blk->qs + 4 * c, 4);
+  });
 }
 
 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))

@@ -50,10 +50,8 @@ Result<GenerateResult> generate(Context& ctx, const std::vector<TokenId>& prompt
   const Vocab& vocab = ctx.model().vocab();
   Sampler sampler(opt.sampling);
   auto t0 = std::chrono::steady_clock::now();
-  for (TokenId t : prompt) {
-    if (Status s = ctx.eval(t); !s) return s.error();
-    sampler.accept(t);
-  }
+  if (Status s = ctx.eval(std::span<const TokenId>(prompt)); !s) return s.error();
+  for (TokenId t : prompt) sampler.accept(t);
   r.prompt_seconds = since(t0);
   t0 = std::chrono::steady_clock::now();
   Utf8Stream utf8;

@@ -1,5 +1,10 @@
 #include "model/llama.h"
 
+#include <omp.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -66,6 +71,15 @@ void rope(float* v, int head_dim, int n_rot, int pos, float base, float freq_sca
   (void)head_dim;
 }
 
+// Tells the kernel that the mapped pages of a repacked matrix are not needed: the packed
+// copy replaces them in the resident set (they are read back from the file if ever
+// touched again, e.g. a tied token_embd row).
+void release_pages(const uint8_t* p, size_t len) {
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page, e = (reinterpret_cast<uintptr_t>(p) + len) / page * page;
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
@@ -129,133 +143,187 @@ void Model::repack_weights() {
     packed_.emplace_back(new uint8_t[q4 ? kernels::q4_0x8_bytes(w->rows(), w->cols()) : kernels::q8_0x8_bytes(w->rows(), w->cols())]);
     (q4 ? kernels::repack_q4_0x8 : kernels::repack_q8_0x8)(w->data, w->row_bytes, w->rows(), w->cols(), packed_.back().get());
     w->packed = packed_.back().get();
+    release_pages(w->data, static_cast<size_t>(w->rows()) * w->row_bytes);
   }
 }
 
-Context::Context(const Model& m, int n_ctx, int threads) : m_(m), n_ctx_(n_ctx), threads_(threads) {
+Context::Context(const Model& m, int n_ctx, int threads) : m_(m), n_ctx_(n_ctx), threads_(std::max(1, threads)) {
   const HParams& h = m.hparams();
   const size_t kv = static_cast<size_t>(h.n_head_kv) * h.head_dim, q = static_cast<size_t>(h.n_head) * h.head_dim;
   k_cache_.assign(static_cast<size_t>(h.n_layer) * n_ctx * kv, 0.f);
   v_cache_.assign(k_cache_.size(), 0.f);
-  x_.resize(h.n_embd);
-  xn_.resize(h.n_embd);
-  q_.resize(q);
-  k_.resize(kv);
-  v_.resize(kv);
-  att_.resize(q);
-  attn_out_.resize(h.n_embd);
-  gate_.resize(h.n_ff);
-  up_.resize(h.n_ff);
-  ffn_out_.resize(h.n_embd);
-  scores_.resize(n_ctx);
+  const size_t U = kUbatch;
+  x_.resize(U * h.n_embd);
+  xn_.resize(U * h.n_embd);
+  q_.resize(U * q);
+  k_.resize(U * kv);
+  v_.resize(U * kv);
+  att_.resize(U * q);
+  attn_out_.resize(U * h.n_embd);
+  gate_.resize(U * h.n_ff);
+  up_.resize(U * h.n_ff);
+  ffn_out_.resize(U * h.n_embd);
+  scores_.resize(static_cast<size_t>(threads_) * n_ctx);
   logits_.resize(h.n_vocab);
 }
 
-// y = W x: the activations are quantized once to the weight type's activation type,
-// then every output row is one dot product, rows split over the threads.
-void Context::matmul(const Weight& w, const float* x, float* y) {
+// Y = W X: each activation row is quantized once to the weight type's activation type,
+// then every output is one dot product. Rows (or packed groups of eight) are split over
+// the threads; each thread walks its slice in chunks small enough to stay in cache while
+// all B activation rows pass over them. Every output is computed exactly as for B = 1.
+void Context::matmul(const Weight& w, const float* x, float* y, int B) {
   const gguf::GgmlType t = w.info->type;
   const kernels::KernelTraits* k = kernels::kernel_traits(t);
-  const kernels::DotFn dot = kernels::dot_fn(t, active_isa());
-  const kernels::GemvFn fast = kernels::gemv_fn(t, active_isa());
-  const int64_t n = w.cols();
-  act_.resize(kernels::activation_bytes(k->activation, n));
-  kernels::quantize_activations(k->activation, x, n, act_.data());
+  const int64_t n = w.cols(), rows = w.rows();
+  const size_t ab = kernels::activation_bytes(k->activation, n);
+  act_.resize(ab * B);
+  for (int j = 0; j < B; ++j) kernels::quantize_activations(k->activation, x + j * n, n, act_.data() + j * ab);
+  constexpr int64_t kChunkRows = 128;  // a multiple of 8 (packed groups) and 4 (row tiles)
   if (w.packed) {
-    kernels::parallel_rows(w.rows() / kernels::kRepackRows, threads_,
-                           [&, packed_gemv = t == gguf::GgmlType::Q4_0 ? kernels::gemv_q4_0x8 : kernels::gemv_q8_0x8](
-                               int64_t b, int64_t e) { packed_gemv(w.packed, n, act_.data(), b, e, y); });
+    const auto packed_gemv = t == gguf::GgmlType::Q4_0 ? kernels::gemv_q4_0x8 : kernels::gemv_q8_0x8;
+    kernels::parallel_rows(rows / kernels::kRepackRows, threads_, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; c += kChunkRows / kernels::kRepackRows)
+        for (int j = 0; j < B; ++j)
+          packed_gemv(w.packed, n, act_.data() + j * ab, c, std::min(e, c + kChunkRows / kernels::kRepackRows), y + j * rows);
+    });
     return;
   }
-  kernels::parallel_rows(w.rows(), threads_, [&](int64_t b, int64_t e) {
-    if (fast) fast(w.data, w.row_bytes, n, act_.data(), b, e, y);
-    else kernels::gemv(dot, w.data, w.row_bytes, n, act_.data(), b, e, y);
+  const kernels::DotFn dot = kernels::dot_fn(t, active_isa());
+  const kernels::GemvFn fast = kernels::gemv_fn(t, active_isa());
+  kernels::parallel_rows(rows, threads_, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; c += kChunkRows) {
+      const int64_t ce = std::min(e, c + kChunkRows);
+      for (int j = 0; j < B; ++j) {
+        if (fast) fast(w.data, w.row_bytes, n, act_.data() + j * ab, c, ce, y + j * rows);
+        else kernels::gemv(dot, w.data, w.row_bytes, n, act_.data() + j * ab, c, ce, y + j * rows);
+      }
+    }
   });
 }
 
-Status Context::eval(TokenId token) {
+Status Context::eval(TokenId token) { return eval(std::span<const TokenId>(&token, 1)); }
+
+Status Context::eval(std::span<const TokenId> tokens, const std::function<void(size_t, const float*)>& each) {
   const HParams& h = m_.hparams();
-  if (n_past_ >= n_ctx_)
-    return Error{"the context is full (" + std::to_string(n_ctx_) + " tokens); start a new one or use a larger context"};
-  if (token < 0 || static_cast<uint32_t>(token) >= h.n_vocab)
-    return Error{"token id " + std::to_string(token) + " is outside the vocabulary of " + std::to_string(h.n_vocab)};
-  const int pos = n_past_;
-  const int64_t E = h.n_embd, hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd;
-  const float eps = h.rms_eps;
+  if (tokens.size() > static_cast<size_t>(n_ctx_ - n_past_))
+    return Error{n_past_ >= n_ctx_ ? "the context is full (" + std::to_string(n_ctx_) + " tokens); start a new one or use a larger context"
+                                   : std::to_string(tokens.size()) + " tokens do not fit in the context's " +
+                                         std::to_string(n_ctx_ - n_past_) + " free positions"};
+  for (TokenId t : tokens)
+    if (t < 0 || static_cast<uint32_t>(t) >= h.n_vocab)
+      return Error{"token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(h.n_vocab)};
+  for (size_t i = 0; i < tokens.size(); i += kUbatch) {
+    const int B = static_cast<int>(std::min<size_t>(kUbatch, tokens.size() - i));
+    forward(tokens.data() + i, B, each != nullptr);
+    if (each)
+      for (int j = 0; j < B; ++j) each(i + j, out_.data() + static_cast<size_t>(j) * h.n_vocab);
+  }
+  return {};
+}
 
-  // Token embedding: one row of token_embd, dequantized.
-  const Weight& te = m_.tok_embd;
-  HEARTH_CHECK(quant::dequantize(te.info->type, te.data + static_cast<size_t>(token) * te.row_bytes, x_.data(), E).ok());
-
-  for (uint32_t l = 0; l < h.n_layer; ++l) {
-    const LayerWeights& L = m_.layers[l];
-    // Attention: normalise, project to q, k, v (with bias for qwen2).
-    rms_norm(x_.data(), f32(L.attn_norm), xn_.data(), E, eps);
-    matmul(L.wq, xn_.data(), q_.data());
-    matmul(L.wk, xn_.data(), k_.data());
-    matmul(L.wv, xn_.data(), v_.data());
-    if (L.bq.info) {
-      for (size_t i = 0; i < q_.size(); ++i) q_[i] += f32(L.bq)[i];
-      for (size_t i = 0; i < k_.size(); ++i) k_[i] += f32(L.bk)[i];
-      for (size_t i = 0; i < v_.size(); ++i) v_[i] += f32(L.bv)[i];
-    }
-    // qwen3: RMS-normalise each head of q and k.
-    if (L.q_norm.info) {
-      for (uint32_t hh = 0; hh < h.n_head; ++hh) rms_norm(&q_[hh * hd], f32(L.q_norm), &q_[hh * hd], hd, eps);
-      for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) rms_norm(&k_[hh * hd], f32(L.k_norm), &k_[hh * hd], hd, eps);
-    }
-    // Rotary position embedding on every head of q and k.
-    for (uint32_t hh = 0; hh < h.n_head; ++hh)
-      rope(&q_[hh * hd], static_cast<int>(hd), static_cast<int>(h.rope_dim), pos, h.rope_freq_base, h.rope_freq_scale, h.neox_rope);
-    for (uint32_t hh = 0; hh < h.n_head_kv; ++hh)
-      rope(&k_[hh * hd], static_cast<int>(hd), static_cast<int>(h.rope_dim), pos, h.rope_freq_base, h.rope_freq_scale, h.neox_rope);
-    // Append k and v to the cache.
-    float* kc = &k_cache_[(static_cast<size_t>(l) * n_ctx_) * nkv];
-    float* vc = &v_cache_[(static_cast<size_t>(l) * n_ctx_) * nkv];
-    std::memcpy(kc + static_cast<size_t>(pos) * nkv, k_.data(), nkv * sizeof(float));
-    std::memcpy(vc + static_cast<size_t>(pos) * nkv, v_.data(), nkv * sizeof(float));
-    // Causal attention per head over positions 0..pos (GQA: heads share kv heads).
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    for (uint32_t hh = 0; hh < h.n_head; ++hh) {
-      const int64_t kvh = hh / h.n_gqa();
-      const float* qh = &q_[hh * hd];
+// Causal attention for the B tokens of the micro-batch (already in the cache) over
+// positions 0 … their own, each (token, head) pair on one thread with its own scores row.
+void Context::attention(int l, int B) {
+  const HParams& h = m_.hparams();
+  const int64_t hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd, nq = static_cast<int64_t>(h.n_head) * hd;
+  const float* kc = &k_cache_[(static_cast<size_t>(l) * n_ctx_) * nkv];
+  const float* vc = &v_cache_[(static_cast<size_t>(l) * n_ctx_) * nkv];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  kernels::parallel_rows(int64_t{B} * h.n_head, threads_, [&](int64_t b, int64_t e) {
+    float* scores = &scores_[static_cast<size_t>(omp_get_thread_num()) * n_ctx_];
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t j = task / h.n_head, hh = task % h.n_head, kvh = hh / h.n_gqa();
+      const int pos = n_past_ + static_cast<int>(j);
+      const float* qh = &q_[j * nq + hh * hd];
       float max = -INFINITY;
       for (int t = 0; t <= pos; ++t) {
         const float* kt = kc + static_cast<size_t>(t) * nkv + kvh * hd;
         float s = 0;
         for (int64_t i = 0; i < hd; ++i) s += qh[i] * kt[i];
-        scores_[t] = s * scale;
-        max = std::max(max, scores_[t]);
+        scores[t] = s * scale;
+        max = std::max(max, scores[t]);
       }
       double sum = 0;
       for (int t = 0; t <= pos; ++t) {
-        scores_[t] = std::exp(scores_[t] - max);
-        sum += scores_[t];
+        scores[t] = std::exp(scores[t] - max);
+        sum += scores[t];
       }
       const float inv = static_cast<float>(1.0 / sum);
-      float* out = &att_[hh * hd];
+      float* out = &att_[j * nq + hh * hd];
       std::fill(out, out + hd, 0.f);
       for (int t = 0; t <= pos; ++t) {
-        const float p = scores_[t] * inv;
+        const float p = scores[t] * inv;
         const float* vt = vc + static_cast<size_t>(t) * nkv + kvh * hd;
         for (int64_t i = 0; i < hd; ++i) out[i] += p * vt[i];
       }
     }
-    matmul(L.wo, att_.data(), attn_out_.data());
-    for (int64_t i = 0; i < E; ++i) x_[i] += attn_out_[i];
+  });
+}
+
+void Context::forward(const TokenId* tokens, int B, bool all_logits) {
+  const HParams& h = m_.hparams();
+  const int64_t E = h.n_embd, hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd,
+                nq = static_cast<int64_t>(h.n_head) * hd, F = h.n_ff;
+  const float eps = h.rms_eps;
+
+  // Token embeddings: rows of token_embd, dequantized.
+  const Weight& te = m_.tok_embd;
+  for (int j = 0; j < B; ++j)
+    HEARTH_CHECK(quant::dequantize(te.info->type, te.data + static_cast<size_t>(tokens[j]) * te.row_bytes, &x_[j * E], E).ok());
+
+  for (uint32_t l = 0; l < h.n_layer; ++l) {
+    const LayerWeights& L = m_.layers[l];
+    // Attention: normalise, project to q, k, v (with bias for qwen2).
+    for (int j = 0; j < B; ++j) rms_norm(&x_[j * E], f32(L.attn_norm), &xn_[j * E], E, eps);
+    matmul(L.wq, xn_.data(), q_.data(), B);
+    matmul(L.wk, xn_.data(), k_.data(), B);
+    matmul(L.wv, xn_.data(), v_.data(), B);
+    for (int j = 0; j < B; ++j) {
+      float *q = &q_[j * nq], *k = &k_[j * nkv], *v = &v_[j * nkv];
+      if (L.bq.info) {
+        for (int64_t i = 0; i < nq; ++i) q[i] += f32(L.bq)[i];
+        for (int64_t i = 0; i < nkv; ++i) k[i] += f32(L.bk)[i];
+        for (int64_t i = 0; i < nkv; ++i) v[i] += f32(L.bv)[i];
+      }
+      // qwen3: RMS-normalise each head of q and k.
+      if (L.q_norm.info) {
+        for (uint32_t hh = 0; hh < h.n_head; ++hh) rms_norm(&q[hh * hd], f32(L.q_norm), &q[hh * hd], hd, eps);
+        for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) rms_norm(&k[hh * hd], f32(L.k_norm), &k[hh * hd], hd, eps);
+      }
+      // Rotary position embedding on every head of q and k.
+      const int pos = n_past_ + j;
+      for (uint32_t hh = 0; hh < h.n_head; ++hh)
+        rope(&q[hh * hd], static_cast<int>(hd), static_cast<int>(h.rope_dim), pos, h.rope_freq_base, h.rope_freq_scale, h.neox_rope);
+      for (uint32_t hh = 0; hh < h.n_head_kv; ++hh)
+        rope(&k[hh * hd], static_cast<int>(hd), static_cast<int>(h.rope_dim), pos, h.rope_freq_base, h.rope_freq_scale, h.neox_rope);
+      // Append k and v to the cache.
+      const size_t at = (static_cast<size_t>(l) * n_ctx_ + pos) * nkv;
+      std::memcpy(&k_cache_[at], k, nkv * sizeof(float));
+      std::memcpy(&v_cache_[at], v, nkv * sizeof(float));
+    }
+    attention(static_cast<int>(l), B);
+    matmul(L.wo, att_.data(), attn_out_.data(), B);
+    for (int64_t i = 0; i < B * E; ++i) x_[i] += attn_out_[i];
     // Feed-forward: SwiGLU.
-    rms_norm(x_.data(), f32(L.ffn_norm), xn_.data(), E, eps);
-    matmul(L.w_gate, xn_.data(), gate_.data());
-    matmul(L.w_up, xn_.data(), up_.data());
-    for (size_t i = 0; i < gate_.size(); ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
-    matmul(L.w_down, gate_.data(), ffn_out_.data());
-    for (int64_t i = 0; i < E; ++i) x_[i] += ffn_out_[i];
+    for (int j = 0; j < B; ++j) rms_norm(&x_[j * E], f32(L.ffn_norm), &xn_[j * E], E, eps);
+    matmul(L.w_gate, xn_.data(), gate_.data(), B);
+    matmul(L.w_up, xn_.data(), up_.data(), B);
+    for (int64_t i = 0; i < B * F; ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
+    matmul(L.w_down, gate_.data(), ffn_out_.data(), B);
+    for (int64_t i = 0; i < B * E; ++i) x_[i] += ffn_out_[i];
   }
-  // Final norm and the output projection.
-  rms_norm(x_.data(), f32(m_.output_norm), xn_.data(), E, eps);
-  matmul(m_.output, xn_.data(), logits_.data());
-  ++n_past_;
-  return {};
+  // Final norm and the output projection: every token's, or the last one's.
+  const int first = all_logits ? 0 : B - 1;
+  for (int j = first; j < B; ++j) rms_norm(&x_[j * E], f32(m_.output_norm), &xn_[j * E], E, eps);
+  const int64_t V = h.n_vocab;
+  if (all_logits) {
+    out_.resize(static_cast<size_t>(B) * V);
+    matmul(m_.output, xn_.data(), out_.data(), B);
+    std::copy(out_.begin() + (B - 1) * V, out_.begin() + B * V, logits_.begin());
+  } else {
+    matmul(m_.output, &xn_[(B - 1) * E], logits_.data(), 1);
+  }
+  n_past_ += B;
 }
 
 }  // namespace hearth::model

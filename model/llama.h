@@ -3,7 +3,9 @@
 // that reads like the paper, one token at a time.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -54,10 +56,19 @@ class Model {
 // One sequence's state: the KV cache (F32) and scratch buffers, allocated once.
 class Context {
  public:
+  // Prompt tokens are evaluated in micro-batches of this many (llama.cpp's ubatch): each
+  // weight matrix is streamed once per micro-batch instead of once per token.
+  static constexpr int kUbatch = 32;
+
   Context(const Model& m, int n_ctx, int threads);
   // Runs one token at position n_past() and appends it to the cache; the next-token
   // logits are in logits(). Error when the context is full.
   Status eval(TokenId token);
+  // Runs tokens at positions n_past() … n_past() + size - 1, in micro-batches; logits()
+  // then holds the last token's next-token logits, and each(i, logits) is called for
+  // every token i when given. The same numbers as one eval() per token, bit for bit.
+  // Checks every token and the free space before evaluating any.
+  Status eval(std::span<const TokenId> tokens, const std::function<void(size_t, const float*)>& each = nullptr);
   const std::vector<float>& logits() const { return logits_; }
   int n_past() const { return n_past_; }
   int n_ctx() const { return n_ctx_; }
@@ -65,11 +76,17 @@ class Context {
   const Model& model() const { return m_; }
 
  private:
-  void matmul(const Weight& w, const float* x, float* y);
+  // One micro-batch of B <= kUbatch tokens; logits for every token if all_logits, else
+  // for the last one only.
+  void forward(const TokenId* tokens, int B, bool all_logits);
+  // Y[j] = W X[j] for the B rows of X (n = W.cols() apart) into the B rows of Y (W.rows() apart).
+  void matmul(const Weight& w, const float* x, float* y, int B);
+  void attention(int l, int B);
   const Model& m_;
   int n_ctx_, threads_, n_past_ = 0;
   std::vector<float> k_cache_, v_cache_;  // [layer][pos][n_head_kv * head_dim]
-  std::vector<float> x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, logits_;
+  // [kUbatch][dim] scratch; scores_ is [threads][n_ctx]; out_ is [kUbatch][n_vocab].
+  std::vector<float> x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, out_, logits_;
   std::vector<uint8_t> act_;  // activations quantized for the current matmul
 };
 

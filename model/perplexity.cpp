@@ -23,21 +23,23 @@ Result<PerplexityResult> perplexity(const Model& m, const std::string& text, int
   for (int c = 0; c < r.n_chunks; ++c) {
     ctx.reset();
     const size_t start = static_cast<size_t>(c) * n_ctx;
-    for (int j = 0; j < n_ctx - 1; ++j) {
-      const TokenId t = (j == 0 && m.vocab().add_bos()) ? m.vocab().bos() : tokens[start + j];
-      if (Status s = ctx.eval(t); !s) return s.error();
-      if (j < first) continue;
+    std::vector<TokenId> chunk(tokens.begin() + start, tokens.begin() + start + n_ctx - 1);
+    if (m.vocab().add_bos()) chunk[0] = m.vocab().bos();
+    // The first half only fills the cache; the second half's logits are scored.
+    if (Status s = ctx.eval(std::span<const TokenId>(chunk).first(first)); !s) return s.error();
+    auto score = [&](size_t i, const float* l) {
+      const size_t j = first + i;
       // log-softmax of the next token, the sum of exponentials in double as llama.cpp does
-      const std::vector<float>& l = ctx.logits();
       float mx = l[0];
-      for (int64_t i = 1; i < n_vocab; ++i) mx = std::max(mx, l[i]);
+      for (int64_t v = 1; v < n_vocab; ++v) mx = std::max(mx, l[v]);
       double sum = 0;
-      for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(l[i] - mx);
+      for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(l[v] - mx);
       const double lp = l[tokens[start + j + 1]] - mx - std::log(sum);
       nll -= lp;
       nll2 += lp * lp;
       ++r.tokens_scored;
-    }
+    };
+    if (Status s = ctx.eval(std::span<const TokenId>(chunk).subspan(first), score); !s) return s.error();
     r.running_ppl.push_back(std::exp(nll / r.tokens_scored));
     if (on_chunk) on_chunk(c, r.running_ppl.back());
   }

@@ -522,7 +522,9 @@ struct ApiServer::Impl {
       res.status = 405;
       res.set_content("405 method not allowed", "text/plain");
     };
-    for (const auto& [path, methods] : known) {
+    for (const auto& entry : known) {
+      const std::string& path = entry.first;
+      const auto& methods = entry.second;  // (a named reference: clang 14 cannot capture structured bindings)
       auto has = [&](const char* m) { return std::find(methods.begin(), methods.end(), m) != methods.end(); };
       if (!has("GET") && !has("HEAD") && path.find("blobs") == std::string::npos) http.Get(path, not_allowed);
       if (!has("POST")) http.Post(path, not_allowed);

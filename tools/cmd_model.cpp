@@ -248,12 +248,13 @@ int cmd_eval(const Args& args) {
       return 1;
     }
   }
-  for (model::TokenId t : ids.value()) {
-    if (Status s = ctx.eval(t); !s) {
-      std::fprintf(stderr, "hearth eval: %s\n", s.message().c_str());
-      return 1;
-    }
-    if (out.is_open()) out.write(reinterpret_cast<const char*>(ctx.logits().data()), ctx.logits().size() * sizeof(float));
+  const size_t n_vocab = ctx.logits().size();
+  auto write = [&](size_t, const float* l) { out.write(reinterpret_cast<const char*>(l), n_vocab * sizeof(float)); };
+  if (Status s = out.is_open() ? ctx.eval(std::span<const model::TokenId>(ids.value()), write)
+                               : ctx.eval(std::span<const model::TokenId>(ids.value()));
+      !s) {
+    std::fprintf(stderr, "hearth eval: %s\n", s.message().c_str());
+    return 1;
   }
   if (out.is_open() && !out.flush()) {
     std::fprintf(stderr, "hearth eval: writing '%s' failed\n", logits_out.c_str());
@@ -442,12 +443,13 @@ int cmd_bench_model(const Args& args) {
   using clk = std::chrono::steady_clock;
   for (int r = 0; r < std::max(1, reps); ++r) {
     model::Context ctx(*m.value(), pp + tg, threads);
+    std::vector<model::TokenId> prompt(static_cast<size_t>(pp));
+    for (auto& t : prompt) t = static_cast<model::TokenId>(rng() % n_vocab);
     auto t0 = clk::now();
-    for (int i = 0; i < pp; ++i)
-      if (Status s = ctx.eval(static_cast<model::TokenId>(rng() % n_vocab)); !s) {
-        std::fprintf(stderr, "hearth bench model: %s\n", s.message().c_str());
-        return 1;
-      }
+    if (Status s = ctx.eval(std::span<const model::TokenId>(prompt)); !s) {
+      std::fprintf(stderr, "hearth bench model: %s\n", s.message().c_str());
+      return 1;
+    }
     if (pp > 0) pp_tps.push_back(pp / std::chrono::duration<double>(clk::now() - t0).count());
     model::Context gen(*m.value(), tg + 1, threads);
     t0 = clk::now();

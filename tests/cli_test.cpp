@@ -142,6 +142,7 @@ TEST(Cli, RunTokenizeEval) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "{\"tokens\": [432,383,286,261,376,298,315,421,395,317], \"text\": \", there was a little girl named Lily\"}\n");
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
+  EXPECT_EQ(r.err.rfind("load: ", 0), 0u) << r.err;  // the load time comes first
   CliRun t = run_hearth("tokenize " + data("models/stories260K.gguf") + " --json 'Once upon a time'");
   ASSERT_EQ(t.status, 0) << t.err;
   EXPECT_EQ(t.out, "[1,403,407,261,378]\n");

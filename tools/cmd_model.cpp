@@ -1,4 +1,5 @@
 // hearth run / eval / tokenize: the engine from the command line.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -106,11 +107,13 @@ int cmd_run(const Args& args) {
     std::fprintf(stderr, "hearth run: expected MODEL.gguf and PROMPT\n\n%s", kRunUsage);
     return 2;
   }
+  const auto t_load = std::chrono::steady_clock::now();
   auto m = model::Model::load(pos[0]);
   if (!m) {
     std::fprintf(stderr, "hearth run: %s\n", m.message().c_str());
     return 1;
   }
+  const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   const model::HParams& h = m.value()->hparams();
   n_ctx = std::max(1, std::min<int>(n_ctx, static_cast<int>(h.n_ctx_train)));
   auto prompt = m.value()->vocab().tokenize(pos[1], true, true);
@@ -139,8 +142,8 @@ int cmd_run(const Args& args) {
   } else {
     std::printf("\n");
   }
-  std::fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tokens/s); generation: %zu tokens in %.3f s (%.1f tokens/s)\n",
-               g.prompt_tokens.size(), g.prompt_seconds, g.prompt_tokens.size() / std::max(g.prompt_seconds, 1e-9),
+  std::fprintf(stderr, "load: %.3f s; prompt: %zu tokens in %.3f s (%.1f tokens/s); generation: %zu tokens in %.3f s (%.1f tokens/s)\n",
+               load_seconds, g.prompt_tokens.size(), g.prompt_seconds, g.prompt_tokens.size() / std::max(g.prompt_seconds, 1e-9),
                g.tokens.size(), g.gen_seconds, g.tokens.size() / std::max(g.gen_seconds, 1e-9));
   return 0;
 }

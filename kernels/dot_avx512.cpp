@@ -3,6 +3,8 @@
 // sums are exact; float accumulation as in the AVX2 path.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/dots.h"
 #include "quant/fp16.h"
 
@@ -57,24 +59,31 @@ HEARTH_TARGET inline __m256i q4_K_scaled(const BlockQ4_K& x, const BlockQ8_K& y,
   return acc;
 }
 
-HEARTH_TARGET inline __m256i q6_K_unsigned(const BlockQ6_K& x, const BlockQ8_K& y) {
+// The 6-bit quants (0..63) of half h of a q6_K block: four vectors of 32, in activation order.
+HEARTH_TARGET inline void q6_K_quants(const BlockQ6_K& x, int h, __m256i* q) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+  const __m256i l0 = load(x.ql + 64 * h), l1 = load(x.ql + 64 * h + 32), qh = load(x.qh + 32 * h);
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+}
+
+// The int8 scales of the 32 activations at 32 * k: lanes 0-3 group 2k, lanes 4-7 group 2k + 1.
+HEARTH_TARGET inline __m256i q6_K_scale_pair(const BlockQ6_K& x, int k) {
+  return _mm256_set_m128i(_mm_set1_epi32(x.scales[2 * k + 1]), _mm_set1_epi32(x.scales[2 * k]));
+}
+
+HEARTH_TARGET inline __m256i q6_K_unsigned(const BlockQ6_K& x, const BlockQ8_K& y) {
   __m256i acc = _mm256_setzero_si256();
   for (int h = 0; h < 2; ++h) {
-    const __m256i l0 = load(x.ql + 64 * h), l1 = load(x.ql + 64 * h + 32), qh = load(x.qh + 32 * h);
-    const __m256i q[4] = {
-        _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
-        _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
-    };
+    __m256i q[4];
+    q6_K_quants(x, h, q);
     for (int k = 0; k < 4; ++k) {
       const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k], load(y.qs + 128 * h + 32 * k));
-      const int g = 8 * h + 2 * k;  // lanes 0-3: group g, lanes 4-7: group g + 1
-      const __m256i s = _mm256_set_m128i(_mm_set1_epi32(x.scales[g + 1]), _mm_set1_epi32(x.scales[g]));
-      acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(p, s));
+      acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(p, q6_K_scale_pair(x, 4 * h + k)));
     }
   }
   return acc;
@@ -147,6 +156,49 @@ HEARTH_TARGET float dot_q4_K(int64_t n, const void* w, const void* a) {
   return hsum(acc) - mins;
 }
 
+// Several activation rows against each weight row: per block, the scales and the nibbles
+// are unpacked once and used for up to four tokens. Each (row, token) goes through the
+// same operations in the same order as dot_q4_K, so the results are identical to it.
+HEARTH_TARGET void gemm_q4_K(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
+                             int64_t r1, float* y, int64_t y_stride) {
+  const int64_t nb = n / QK_K;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* x = reinterpret_cast<const BlockQ4_K*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes);
+    for (int j0 = 0; j0 < B; j0 += 4) {
+      const int nj = std::min(4, B - j0);
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      float mins[4] = {0, 0, 0, 0};
+      for (int64_t i = 0; i < nb; ++i) {
+        uint8_t sc[8], m[8];
+        scalar::q4_k_scales(x[i].scales, sc, m);
+        __m256i lo[4], hi[4];
+        for (int c = 0; c < 4; ++c) {
+          const __m256i q = load(x[i].qs + 32 * c);
+          lo[c] = _mm256_and_si256(q, m4);
+          hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        }
+        const float dx = h2f(x[i].d), dmin = h2f(x[i].dmin);
+        for (int t = 0; t < nj; ++t) {
+          const BlockQ8_K& a = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + (j0 + t) * act_bytes)[i];
+          int32_t mi = 0;
+          for (int j = 0; j < 8; ++j) mi += m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
+          __m256i s = _mm256_setzero_si256();
+          for (int c = 0; c < 4; ++c) {
+            const __m256i l = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[c], load(a.qs + 64 * c));
+            const __m256i h = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi[c], load(a.qs + 64 * c + 32));
+            s = _mm256_add_epi32(s, _mm256_mullo_epi32(l, _mm256_set1_epi32(sc[2 * c])));
+            s = _mm256_add_epi32(s, _mm256_mullo_epi32(h, _mm256_set1_epi32(sc[2 * c + 1])));
+          }
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(a.d * dx), acc[t]);
+          mins[t] += a.d * dmin * static_cast<float>(mi);
+        }
+      }
+      for (int t = 0; t < nj; ++t) y[(j0 + t) * y_stride + r] = hsum(acc[t]) - mins[t];
+    }
+  }
+}
+
 HEARTH_TARGET int32_t block_isum_q6_K(const BlockQ6_K& x, const BlockQ8_K& y) {
   int32_t off = 0;
   for (int g = 0; g < 16; ++g) off += x.scales[g] * y.bsums[g];
@@ -166,6 +218,40 @@ HEARTH_TARGET float dot_q6_K(int64_t n, const void* w, const void* a) {
     off += d * static_cast<float>(32 * o);
   }
   return hsum(acc) - off;
+}
+
+// q6_K likewise: the 6-bit quants and the scale vectors unpacked once per block for up to
+// four tokens, each (row, token) computed in dot_q6_K's order.
+HEARTH_TARGET void gemm_q6_K(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
+                             int64_t r1, float* y, int64_t y_stride) {
+  const int64_t nb = n / QK_K;
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* x = reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes);
+    for (int j0 = 0; j0 < B; j0 += 4) {
+      const int nj = std::min(4, B - j0);
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      float off[4] = {0, 0, 0, 0};
+      for (int64_t i = 0; i < nb; ++i) {
+        __m256i q[8], sc[8];
+        q6_K_quants(x[i], 0, q);
+        q6_K_quants(x[i], 1, q + 4);
+        for (int k = 0; k < 8; ++k) sc[k] = q6_K_scale_pair(x[i], k);
+        const float dx = h2f(x[i].d);
+        for (int t = 0; t < nj; ++t) {
+          const BlockQ8_K& a = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + (j0 + t) * act_bytes)[i];
+          const float d = dx * a.d;
+          int32_t o = 0;
+          for (int g = 0; g < 16; ++g) o += x[i].scales[g] * a.bsums[g];
+          __m256i s = _mm256_setzero_si256();
+          for (int k = 0; k < 8; ++k)
+            s = _mm256_add_epi32(s, _mm256_mullo_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k], load(a.qs + 32 * k)), sc[k]));
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d), acc[t]);
+          off[t] += d * static_cast<float>(32 * o);
+        }
+      }
+      for (int t = 0; t < nj; ++t) y[(j0 + t) * y_stride + r] = hsum(acc[t]) - off[t];
+    }
+  }
 }
 
 }  // namespace hearth::kernels::avx512

@@ -18,8 +18,8 @@ constexpr KernelTraits kRows[] = {
     {GgmlType::F16, GgmlType::F16, {scalar::dot_f16, avx2::dot_f16, nullptr}},
     {GgmlType::Q8_0, GgmlType::Q8_0, {scalar::dot_q8_0, avx2::dot_q8_0, avx512::dot_q8_0}, {nullptr, nullptr, avx512::gemv_q8_0}},
     {GgmlType::Q4_0, GgmlType::Q8_0, {scalar::dot_q4_0, avx2::dot_q4_0, avx512::dot_q4_0}, {nullptr, nullptr, avx512::gemv_q4_0}},
-    {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, avx512::dot_q4_K}},
-    {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, avx512::dot_q6_K}},
+    {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, avx512::dot_q4_K}, {}, {nullptr, nullptr, avx512::gemm_q4_K}},
+    {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, avx512::dot_q6_K}, {}, {nullptr, nullptr, avx512::gemm_q6_K}},
     {GgmlType::BF16, GgmlType::BF16, {scalar::dot_bf16, nullptr, nullptr}},
     {GgmlType::Q4_1, GgmlType::Q8_1, {scalar::dot_q4_1, avx2::dot_q4_1, nullptr}},
     {GgmlType::Q5_0, GgmlType::Q8_0, {scalar::dot_q5_0, avx2::dot_q5_0, nullptr}},
@@ -90,6 +90,11 @@ GemvFn gemv_fn(GgmlType weight, Isa isa) {
   for (int i = static_cast<int>(isa); i >= 0; --i)
     if (k->gemv[i]) return k->gemv[i];
   return nullptr;
+}
+
+GemmFn gemm_fn(GgmlType weight, Isa isa) {
+  const KernelTraits* k = kernel_traits(weight);
+  return k ? k->gemm[static_cast<int>(isa)] : nullptr;
 }
 
 size_t activation_bytes(GgmlType act, int64_t n) {

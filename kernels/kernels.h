@@ -27,11 +27,17 @@ using DotFn = float (*)(int64_t n, const void* w, const void* a);
 // y[r] = W row r . a for r in [r0, r1): a whole row range at once.
 using GemvFn = void (*)(const void* W, size_t row_bytes, int64_t n, const void* a, int64_t r0, int64_t r1, float* y);
 
+// Y[j][r] = W[r] . A[j] for rows [r0, r1) and B activation rows act_bytes apart, into y
+// (y_stride floats between the rows of Y): several tokens per weight row.
+using GemmFn = void (*)(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
+                        int64_t r1, float* y, int64_t y_stride);
+
 struct KernelTraits {
   GgmlType weight;
   GgmlType activation;     // what quantize_activations() must produce for this weight type
   DotFn dot[3];            // by Isa: scalar, avx2, avx512 (nullptr: use the next lower one)
   GemvFn gemv[3] = {};     // optional multi-row GEMV by Isa (nullptr: one dot() per row)
+  GemmFn gemm[3] = {};     // optional multi-token kernel by Isa, results identical to dot()
 };
 
 // The row for a weight type, or nullptr when there is no kernel for it yet.
@@ -51,5 +57,7 @@ void gemv(DotFn dot, const void* W, size_t row_bytes, int64_t n, const void* a, 
 // The best GEMV for `weight` on `isa`: a multi-row kernel where there is one, else
 // nullptr (callers then use gemv() with dot_fn()).
 GemvFn gemv_fn(GgmlType weight, Isa isa);
+// The multi-token kernel for `weight` on exactly `isa` (no fallback), or nullptr.
+GemmFn gemm_fn(GgmlType weight, Isa isa);
 
 }  // namespace hearth::kernels

@@ -190,7 +190,9 @@ void Context::matmul(const Weight& w, const float* x, float* y, int B) {
   }
   const kernels::DotFn dot = kernels::dot_fn(t, active_isa());
   const kernels::GemvFn fast = kernels::gemv_fn(t, active_isa());
+  const kernels::GemmFn gemm = B > 1 ? kernels::gemm_fn(t, active_isa()) : nullptr;
   kernels::parallel_rows(rows, threads_, [&](int64_t b, int64_t e) {
+    if (gemm) return gemm(w.data, w.row_bytes, n, act_.data(), ab, B, b, e, y, rows);
     for (int64_t c = b; c < e; c += kChunkRows) {
       const int64_t ce = std::min(e, c + kChunkRows);
       for (int j = 0; j < B; ++j) {

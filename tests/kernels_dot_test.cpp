@@ -267,6 +267,47 @@ TEST_F(Kernels, RepackedGemvMatchesDotPerRow) {
   }
 }
 
+// The multi-token kernels give exactly dot()'s result for every (row, token), for batch
+// sizes on both sides of the four-token tile, and write only their rows.
+TEST_F(Kernels, MultiTokenKernelsEqualDotBitForBit) {
+  std::mt19937 rng(10);
+  std::normal_distribution<float> g(0.f, 1.f);
+  int tested = 0;
+  for (const KernelTraits* k : {kernel_traits(GgmlType::Q4_K), kernel_traits(GgmlType::Q6_K)}) {
+    const GemmFn gemm = gemm_fn(k->weight, Isa::Avx512);
+    ASSERT_NE(gemm, nullptr);
+    const DotFn dot = dot_fn(k->weight, Isa::Avx512);
+    const int64_t rows = 12, n = 1024;
+    std::vector<float> w(rows * n);
+    for (auto& v : w) v = g(rng) * 0.02f;
+    const size_t rb = gguf::type_bytes(k->weight, n, "w").value(), ab = activation_bytes(k->activation, n);
+    std::vector<uint8_t> wq(rb * rows);
+    ASSERT_TRUE(quantize_rows(k->weight, w.data(), wq.data(), rows, n, nullptr).ok());
+    for (int B : {1, 3, 4, 7, 9}) {
+      std::vector<uint8_t> aq(ab * B);
+      std::vector<float> x(n);
+      for (int j = 0; j < B; ++j) {
+        for (auto& v : x) v = g(rng);
+        quantize_activations(k->activation, x.data(), n, aq.data() + j * ab);
+      }
+      std::vector<float> y(B * rows, std::nanf(""));
+      gemm(wq.data(), rb, n, aq.data(), ab, B, 2, 10, y.data(), rows);
+      for (int j = 0; j < B; ++j)
+        for (int64_t r = 0; r < rows; ++r) {
+          if (r < 2 || r >= 10) {
+            EXPECT_TRUE(std::isnan(y[j * rows + r])) << "row " << r << " is outside [2, 10)";
+            continue;
+          }
+          const float want = dot(n, wq.data() + r * rb, aq.data() + j * ab);
+          EXPECT_EQ(std::memcmp(&y[j * rows + r], &want, 4), 0)
+              << gguf::type_info(k->weight).name << " B " << B << " token " << j << " row " << r << ": " << y[j * rows + r] << " vs " << want;
+          ++tested;
+        }
+    }
+  }
+  EXPECT_EQ(tested, 2 * (1 + 3 + 4 + 7 + 9) * 8);
+}
+
 }  // namespace
 }  // namespace hearth::kernels
 

@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/repack.h"
 #include "kernels/threads.h"
+#include "quant/fp16.h"
 #include "quant/quant.h"
 
 namespace hearth::model {
@@ -147,11 +149,18 @@ void Model::repack_weights() {
   }
 }
 
-Context::Context(const Model& m, int n_ctx, int threads) : m_(m), n_ctx_(n_ctx), threads_(std::max(1, threads)) {
+Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type)
+    : m_(m), n_ctx_(n_ctx), threads_(std::max(1, threads)), kv_type_(kv_type) {
   const HParams& h = m.hparams();
   const size_t kv = static_cast<size_t>(h.n_head_kv) * h.head_dim, q = static_cast<size_t>(h.n_head) * h.head_dim;
-  k_cache_.assign(static_cast<size_t>(h.n_layer) * n_ctx * kv, 0.f);
-  v_cache_.assign(k_cache_.size(), 0.f);
+  const size_t cache = static_cast<size_t>(h.n_layer) * n_ctx * kv;
+  if (kv_type == KvType::F16) {
+    k_half_.assign(cache, 0);
+    v_half_.assign(cache, 0);
+  } else {
+    k_cache_.assign(cache, 0.f);
+    v_cache_.assign(cache, 0.f);
+  }
   const size_t U = kUbatch;
   x_.resize(U * h.n_embd);
   xn_.resize(U * h.n_embd);
@@ -163,7 +172,7 @@ Context::Context(const Model& m, int n_ctx, int threads) : m_(m), n_ctx_(n_ctx),
   gate_.resize(U * h.n_ff);
   up_.resize(U * h.n_ff);
   ffn_out_.resize(U * h.n_embd);
-  scores_.resize(static_cast<size_t>(threads_) * n_ctx);
+  scores_.resize(static_cast<size_t>(threads_) * (n_ctx + h.head_dim));
   logits_.resize(h.n_vocab);
 }
 
@@ -227,21 +236,39 @@ Status Context::eval(std::span<const TokenId> tokens, const std::function<void(s
 // positions 0 … their own, each (token, head) pair on one thread with its own scores row.
 void Context::attention(int l, int B) {
   const HParams& h = m_.hparams();
+  const size_t at = static_cast<size_t>(l) * n_ctx_ * h.n_head_kv * h.head_dim;
+  if (kv_type_ == KvType::F16) attention_as(&k_half_[at], &v_half_[at], B);
+  else attention_as(&k_cache_[at], &v_cache_[at], B);
+}
+
+namespace {
+inline float cache_value(float x) { return x; }
+inline float cache_value(uint16_t x) { return quant::fp16_to_fp32(x); }
+// What a factor multiplying half-precision cache values is rounded to first.
+template <class T>
+inline float operand(float x) {
+  if constexpr (std::is_same_v<T, uint16_t>) return quant::fp16_to_fp32(quant::fp32_to_fp16(x));
+  return x;
+}
+}  // namespace
+
+template <class T>
+void Context::attention_as(const T* kc, const T* vc, int B) {
+  const HParams& h = m_.hparams();
   const int64_t hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd, nq = static_cast<int64_t>(h.n_head) * hd;
-  const float* kc = &k_cache_[(static_cast<size_t>(l) * n_ctx_) * nkv];
-  const float* vc = &v_cache_[(static_cast<size_t>(l) * n_ctx_) * nkv];
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   kernels::parallel_rows(int64_t{B} * h.n_head, threads_, [&](int64_t b, int64_t e) {
-    float* scores = &scores_[static_cast<size_t>(omp_get_thread_num()) * n_ctx_];
+    float* scores = &scores_[static_cast<size_t>(omp_get_thread_num()) * (n_ctx_ + hd)];
+    float* qh = scores + n_ctx_;
     for (int64_t task = b; task < e; ++task) {
       const int64_t j = task / h.n_head, hh = task % h.n_head, kvh = hh / h.n_gqa();
       const int pos = n_past_ + static_cast<int>(j);
-      const float* qh = &q_[j * nq + hh * hd];
+      for (int64_t i = 0; i < hd; ++i) qh[i] = operand<T>(q_[j * nq + hh * hd + i]);
       float max = -INFINITY;
       for (int t = 0; t <= pos; ++t) {
-        const float* kt = kc + static_cast<size_t>(t) * nkv + kvh * hd;
+        const T* kt = kc + static_cast<size_t>(t) * nkv + kvh * hd;
         float s = 0;
-        for (int64_t i = 0; i < hd; ++i) s += qh[i] * kt[i];
+        for (int64_t i = 0; i < hd; ++i) s += qh[i] * cache_value(kt[i]);
         scores[t] = s * scale;
         max = std::max(max, scores[t]);
       }
@@ -254,9 +281,9 @@ void Context::attention(int l, int B) {
       float* out = &att_[j * nq + hh * hd];
       std::fill(out, out + hd, 0.f);
       for (int t = 0; t <= pos; ++t) {
-        const float p = scores[t] * inv;
-        const float* vt = vc + static_cast<size_t>(t) * nkv + kvh * hd;
-        for (int64_t i = 0; i < hd; ++i) out[i] += p * vt[i];
+        const float p = operand<T>(scores[t] * inv);
+        const T* vt = vc + static_cast<size_t>(t) * nkv + kvh * hd;
+        for (int64_t i = 0; i < hd; ++i) out[i] += p * cache_value(vt[i]);
       }
     }
   });
@@ -300,8 +327,13 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
         rope(&k[hh * hd], static_cast<int>(hd), static_cast<int>(h.rope_dim), pos, h.rope_freq_base, h.rope_freq_scale, h.neox_rope);
       // Append k and v to the cache.
       const size_t at = (static_cast<size_t>(l) * n_ctx_ + pos) * nkv;
-      std::memcpy(&k_cache_[at], k, nkv * sizeof(float));
-      std::memcpy(&v_cache_[at], v, nkv * sizeof(float));
+      if (kv_type_ == KvType::F16) {
+        for (int64_t i = 0; i < nkv; ++i) k_half_[at + i] = quant::fp32_to_fp16(k[i]);
+        for (int64_t i = 0; i < nkv; ++i) v_half_[at + i] = quant::fp32_to_fp16(v[i]);
+      } else {
+        std::memcpy(&k_cache_[at], k, nkv * sizeof(float));
+        std::memcpy(&v_cache_[at], v, nkv * sizeof(float));
+      }
     }
     attention(static_cast<int>(l), B);
     matmul(L.wo, att_.data(), attn_out_.data(), B);

@@ -53,14 +53,19 @@ class Model {
   Vocab vocab_;
 };
 
-// One sequence's state: the KV cache (F32) and scratch buffers, allocated once.
+// The element type of the KV cache: F32 (no rounding; what the reference logits used) or
+// F16 (half the memory; rounded as llama.cpp does: k and v stored as halves, q and the
+// attention weights rounded to half for their products, sums in float).
+enum class KvType { F32, F16 };
+
+// One sequence's state: the KV cache and scratch buffers, allocated once.
 class Context {
  public:
   // Prompt tokens are evaluated in micro-batches of this many (llama.cpp's ubatch): each
   // weight matrix is streamed once per micro-batch instead of once per token.
   static constexpr int kUbatch = 32;
 
-  Context(const Model& m, int n_ctx, int threads);
+  Context(const Model& m, int n_ctx, int threads, KvType kv = KvType::F32);
   // Runs one token at position n_past() and appends it to the cache; the next-token
   // logits are in logits(). Error when the context is full.
   Status eval(TokenId token);
@@ -82,10 +87,14 @@ class Context {
   // Y[j] = W X[j] for the B rows of X (n = W.cols() apart) into the B rows of Y (W.rows() apart).
   void matmul(const Weight& w, const float* x, float* y, int B);
   void attention(int l, int B);
+  template <class T>
+  void attention_as(const T* kc, const T* vc, int B);
   const Model& m_;
   int n_ctx_, threads_, n_past_ = 0;
-  std::vector<float> k_cache_, v_cache_;  // [layer][pos][n_head_kv * head_dim]
-  // [kUbatch][dim] scratch; scores_ is [threads][n_ctx]; out_ is [kUbatch][n_vocab].
+  KvType kv_type_;
+  std::vector<float> k_cache_, v_cache_;     // F32: [layer][pos][n_head_kv * head_dim]
+  std::vector<uint16_t> k_half_, v_half_;    // F16: the same layout
+  // [kUbatch][dim] scratch; scores_ is [threads][n_ctx + head_dim]; out_ is [kUbatch][n_vocab].
   std::vector<float> x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, out_, logits_;
   std::vector<uint8_t> act_;  // activations quantized for the current matmul
 };

@@ -143,6 +143,12 @@ TEST(Cli, RunTokenizeEval) {
   EXPECT_EQ(r.out, "{\"tokens\": [432,383,286,261,376,298,315,421,395,317], \"text\": \", there was a little girl named Lily\"}\n");
   EXPECT_NE(r.err.find("tokens/s"), std::string::npos);
   EXPECT_EQ(r.err.rfind("load: ", 0), 0u) << r.err;  // the load time comes first
+  CliRun f16 = run_hearth("run " + data("models/stories260K.gguf") + " 'Once upon a time' -n 10 --temp 0 --json --kv-type f16");
+  ASSERT_EQ(f16.status, 0) << f16.err;
+  EXPECT_EQ(f16.out.rfind("{\"tokens\": [", 0), 0u) << f16.out;
+  CliRun badkv = run_hearth("run " + data("models/stories260K.gguf") + " hi --kv-type q4");
+  EXPECT_EQ(badkv.status, 2);
+  EXPECT_NE(badkv.err.find("--kv-type must be f32 or f16, not 'q4'"), std::string::npos) << badkv.err;
   CliRun t = run_hearth("tokenize " + data("models/stories260K.gguf") + " --json 'Once upon a time'");
   ASSERT_EQ(t.status, 0) << t.err;
   EXPECT_EQ(t.out, "[1,403,407,261,378]\n");

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -62,7 +63,10 @@ Stats compare(const std::string& model_name, const std::string& prompt) {
     EXPECT_NE(m.value()->vocab().unsupported().find("tokenizer 'gpt2' is not supported yet"), std::string::npos);
   }
 
-  Context ctx(*m.value(), static_cast<int>(tokens.size()), 2);
+  // The KV cache type the reference ran with (f32 for llama.cpp mainline, f16 for ik's qwen3).
+  std::string_view kv = meta["eval"]["kv_cache_type"];
+  EXPECT_TRUE(kv == "f32" || kv == "f16") << kv;
+  Context ctx(*m.value(), static_cast<int>(tokens.size()), 2, kv == "f16" ? KvType::F16 : KvType::F32);
   size_t next = 0;
   double sum_abs = 0, sum_ref = 0, sum_ref2 = 0;
   int same = 0;
@@ -213,27 +217,62 @@ TEST(LlamaBatch, MicroBatchesGiveTheSameLogitsAsSingleTokens) {
     const int64_t V = m.value()->hparams().n_vocab;
     std::vector<TokenId> toks;
     for (int i = 0; i < 2 * Context::kUbatch + 7; ++i) toks.push_back(static_cast<TokenId>((i * 7919 + 13) % V));
-    Context one(*m.value(), 128, 2), batch(*m.value(), 128, 2);
-    std::vector<float> want, got;
-    for (TokenId t : toks) {
-      ASSERT_TRUE(one.eval(t).ok());
-      want.insert(want.end(), one.logits().begin(), one.logits().end());
+    for (KvType kv : {KvType::F32, KvType::F16}) {
+      Context one(*m.value(), 128, 2, kv), batch(*m.value(), 128, 2, kv);
+      std::vector<float> want, got;
+      for (TokenId t : toks) {
+        ASSERT_TRUE(one.eval(t).ok());
+        want.insert(want.end(), one.logits().begin(), one.logits().end());
+      }
+      // Five tokens alone first, so the batches start at a non-zero position.
+      ASSERT_TRUE(batch.eval(std::span<const TokenId>(toks).first(5), [&](size_t, const float* l) { got.insert(got.end(), l, l + V); }).ok());
+      size_t calls = 0;
+      ASSERT_TRUE(batch
+                      .eval(std::span<const TokenId>(toks).subspan(5),
+                            [&](size_t i, const float* l) {
+                              EXPECT_EQ(i, calls++);
+                              got.insert(got.end(), l, l + V);
+                            })
+                      .ok());
+      EXPECT_EQ(batch.n_past(), static_cast<int>(toks.size()));
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << p.filename();
+      EXPECT_EQ(std::memcmp(batch.logits().data(), one.logits().data(), V * sizeof(float)), 0) << p.filename();
     }
-    // Five tokens alone first, so the batches start at a non-zero position.
-    ASSERT_TRUE(batch.eval(std::span<const TokenId>(toks).first(5), [&](size_t, const float* l) { got.insert(got.end(), l, l + V); }).ok());
-    size_t calls = 0;
-    ASSERT_TRUE(batch
-                    .eval(std::span<const TokenId>(toks).subspan(5),
-                          [&](size_t i, const float* l) {
-                            EXPECT_EQ(i, calls++);
-                            got.insert(got.end(), l, l + V);
-                          })
-                    .ok());
-    EXPECT_EQ(batch.n_past(), static_cast<int>(toks.size()));
-    ASSERT_EQ(got.size(), want.size());
-    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << p.filename();
-    EXPECT_EQ(std::memcmp(batch.logits().data(), one.logits().data(), V * sizeof(float)), 0) << p.filename();
   }
+}
+
+// The F16 cache against the F32 one on stories260K's long prompt: it must round (the
+// logits move) by about as much as llama.cpp's F16 cache moves them (the reference
+// records max |d| 0.0357 and max |d| / row range 0.00139), and keep the argmax.
+TEST(LlamaBatch, F16CacheMovesLogitsLikeLlamaCpp) {
+  const path dir = test::reference_dir() / "logits/stories260K";
+  simdjson::dom::parser parser;
+  simdjson::dom::element meta = parser.load((dir / "p2-long.json").string());
+  const double ref_max = double(meta["vs_other_kv_cache_type"]["max_abs_diff"]);
+  auto m = Model::load((test::reference_dir().parent_path() / std::string_view(meta["model"])).string());
+  ASSERT_TRUE(m.ok()) << m.message();
+  std::vector<TokenId> tokens;
+  for (auto t : meta["tokens"].get_array()) tokens.push_back(static_cast<TokenId>(int64_t(t)));
+  const int64_t V = m.value()->hparams().n_vocab;
+  std::vector<float> a, b;
+  for (auto [kv, out] : {std::pair{KvType::F32, &a}, std::pair{KvType::F16, &b}}) {
+    Context ctx(*m.value(), static_cast<int>(tokens.size()), 2, kv);
+    ASSERT_TRUE(ctx.eval(std::span<const TokenId>(tokens), [&](size_t, const float* l) { out->insert(out->end(), l, l + V); }).ok());
+  }
+  double max_abs = 0;
+  size_t same = 0;
+  for (size_t r = 0; r < tokens.size(); ++r) {
+    const float* x = &a[r * V];
+    const float* y = &b[r * V];
+    for (int64_t i = 0; i < V; ++i) max_abs = std::max(max_abs, std::fabs(double(x[i]) - y[i]));
+    same += std::max_element(x, x + V) - x == std::max_element(y, y + V) - y;
+  }
+  EXPECT_GT(max_abs, ref_max / 2) << "the F16 cache rounds less than llama.cpp's";
+  EXPECT_LT(max_abs, ref_max * 2);
+  EXPECT_GE(same, tokens.size() - 2);
+  std::printf("[ f16 kv   ] stories260K p2-long: max|d| vs f32 %.4g (llama.cpp %.4g), argmax equal %zu/%zu\n", max_abs, ref_max, same,
+              tokens.size());
 }
 
 // A micro-batched call checks all its tokens and the free space before evaluating any.

@@ -65,6 +65,7 @@ const char* kRunUsage =
     "  --repeat-penalty R  --repeat-last-n N  --presence-penalty P  --frequency-penalty P\n"
     "  --stop TEXT            stop string (repeatable)\n"
     "  --json                 print {\"tokens\": [...], \"text\": \"...\"} instead of streaming\n"
+    "  --kv-type f32|f16      KV cache element type (default f32)\n"
     "Streams the continuation to stdout; prompt and generation speed go to stderr.\n";
 
 }  // namespace
@@ -77,6 +78,7 @@ int cmd_run(const Args& args) {
   model::GenerateOptions opt;
   int n_ctx = 2048, threads = 0;
   bool json = false;
+  model::KvType kv = model::KvType::F32;
   std::vector<std::string> pos;
   Opts o{args, 0, "run"};
   for (; o.i < args.size() && !o.bad; ++o.i) {
@@ -97,7 +99,15 @@ int cmd_run(const Args& args) {
     else if (a == "--stop") {
       if (auto v = o.value()) opt.stop.push_back(*v);
     } else if (a == "--json") json = true;
-    else if (a.size() > 1 && a[0] == '-') {
+    else if (a == "--kv-type") {
+      if (auto v = o.value()) {
+        if (*v == "f16") kv = model::KvType::F16;
+        else if (*v != "f32") {
+          std::fprintf(stderr, "hearth run: --kv-type must be f32 or f16, not '%s'\n", v->c_str());
+          return 2;
+        }
+      }
+    } else if (a.size() > 1 && a[0] == '-') {
       std::fprintf(stderr, "hearth run: unknown option '%s'\n\n%s", a.c_str(), kRunUsage);
       return 2;
     } else pos.push_back(a);
@@ -121,7 +131,7 @@ int cmd_run(const Args& args) {
     std::fprintf(stderr, "hearth run: %s\n", prompt.message().c_str());
     return 1;
   }
-  model::Context ctx(*m.value(), n_ctx, threads > 0 ? threads : kernels::default_threads());
+  model::Context ctx(*m.value(), n_ctx, threads > 0 ? threads : kernels::default_threads(), kv);
   auto r = model::generate(ctx, prompt.value(), opt, [&](const std::string& s) {
     if (!json) {
       std::fwrite(s.data(), 1, s.size(), stdout);

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/dots.h"
 #include "quant/fp16.h"
@@ -45,18 +46,44 @@ HEARTH_TARGET inline __m256i q4_0_bytes(const uint8_t* qs) {
   return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
 }
 
-HEARTH_TARGET inline __m256i q4_K_scaled(const BlockQ4_K& x, const BlockQ8_K& y, const uint8_t* sc) {
+// A q4_K block's eight 6-bit scales and mins, the values of scalar::q4_k_scales, unpacked
+// four at a time from the three 32-bit words of the packed bytes.
+inline void q4_K_scales_mins(const uint8_t* s, uint8_t* sc, uint8_t* m) {
+  uint32_t u[3];
+  std::memcpy(u, s, 12);
+  const uint32_t k6 = 0x3f3f3f3f, k4 = 0x0f0f0f0f, k2 = 0x03030303;
+  const uint32_t w[4] = {u[0] & k6, (u[2] & k4) | (((u[0] >> 6) & k2) << 4), u[1] & k6,
+                         ((u[2] >> 4) & k4) | (((u[1] >> 6) & k2) << 4)};
+  std::memcpy(sc, w, 8);
+  std::memcpy(m, w + 2, 8);
+}
+
+// The nibbles of a q4_K block: lo[c] and hi[c] hold quants 64c … 64c + 31 and 64c + 32 … 64c + 63.
+HEARTH_TARGET inline void q4_K_nibbles(const BlockQ4_K& x, __m256i* lo, __m256i* hi) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256i acc = _mm256_setzero_si256();
   for (int c = 0; c < 4; ++c) {
     const __m256i q = load(x.qs + 32 * c);
-    const __m256i lo = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(q, m4), load(y.qs + 64 * c));
-    const __m256i hi = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                                           load(y.qs + 64 * c + 32));
-    acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(lo, _mm256_set1_epi32(sc[2 * c])));
-    acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(hi, _mm256_set1_epi32(sc[2 * c + 1])));
+    lo[c] = _mm256_and_si256(q, m4);
+    hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+  }
+}
+
+// sum over sub-blocks of scale x (quants . activations), as eight int32 lanes (lane k:
+// bytes 4k … 4k + 3 of every 32): maddubs pairs the products into int16 (at most
+// 2 * 15 * 128, no saturation), vpdpwssd multiplies them by the scale and accumulates.
+HEARTH_TARGET inline __m256i q4_K_isum(const __m256i* lo, const __m256i* hi, const int8_t* yq, const uint8_t* sc) {
+  __m256i acc = _mm256_setzero_si256();
+  for (int c = 0; c < 4; ++c) {
+    acc = _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(lo[c], load(yq + 64 * c)), _mm256_set1_epi16(sc[2 * c]));
+    acc = _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(hi[c], load(yq + 64 * c + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
   }
   return acc;
+}
+
+HEARTH_TARGET inline __m256i q4_K_scaled(const BlockQ4_K& x, const BlockQ8_K& y, const uint8_t* sc) {
+  __m256i lo[4], hi[4];
+  q4_K_nibbles(x, lo, hi);
+  return q4_K_isum(lo, hi, y.qs, sc);
 }
 
 // The 6-bit quants (0..63) of half h of a q6_K block: four vectors of 32, in activation order.
@@ -71,9 +98,16 @@ HEARTH_TARGET inline void q6_K_quants(const BlockQ6_K& x, int h, __m256i* q) {
                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
 }
 
-// The int8 scales of the 32 activations at 32 * k: lanes 0-3 group 2k, lanes 4-7 group 2k + 1.
+// The int8 scales of the 32 activations at 32 * k as int16 lanes: lanes 0-7 group 2k,
+// lanes 8-15 group 2k + 1 (so that int32 lane l of the products gets its group's scale).
 HEARTH_TARGET inline __m256i q6_K_scale_pair(const BlockQ6_K& x, int k) {
-  return _mm256_set_m128i(_mm_set1_epi32(x.scales[2 * k + 1]), _mm_set1_epi32(x.scales[2 * k]));
+  return _mm256_set_m128i(_mm_set1_epi16(x.scales[2 * k + 1]), _mm_set1_epi16(x.scales[2 * k]));
+}
+
+// scale x (quants . activations) for the 32 activations at 32 * k: maddubs pairs the
+// products into int16 (at most 2 * 63 * 128, no saturation), vpdpwssd applies the scale.
+HEARTH_TARGET inline __m256i q6_K_scaled_add(__m256i acc, __m256i q, const int8_t* yq, __m256i scale16) {
+  return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(q, load(yq)), scale16);
 }
 
 HEARTH_TARGET inline __m256i q6_K_unsigned(const BlockQ6_K& x, const BlockQ8_K& y) {
@@ -81,10 +115,7 @@ HEARTH_TARGET inline __m256i q6_K_unsigned(const BlockQ6_K& x, const BlockQ8_K& 
   for (int h = 0; h < 2; ++h) {
     __m256i q[4];
     q6_K_quants(x, h, q);
-    for (int k = 0; k < 4; ++k) {
-      const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k], load(y.qs + 128 * h + 32 * k));
-      acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(p, q6_K_scale_pair(x, 4 * h + k)));
-    }
+    for (int k = 0; k < 4; ++k) acc = q6_K_scaled_add(acc, q[k], y.qs + 128 * h + 32 * k, q6_K_scale_pair(x, 4 * h + k));
   }
   return acc;
 }
@@ -134,7 +165,7 @@ HEARTH_TARGET float dot_q4_0(int64_t n, const void* w, const void* a) {
 
 HEARTH_TARGET BlockSums block_isum_q4_K(const BlockQ4_K& x, const BlockQ8_K& y) {
   uint8_t sc[8], m[8];
-  scalar::q4_k_scales(x.scales, sc, m);
+  q4_K_scales_mins(x.scales, sc, m);
   int32_t mins = 0;
   for (int j = 0; j < 8; ++j) mins += m[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
   return {hsum_i32(q4_K_scaled(x, y, sc)), mins};
@@ -147,7 +178,7 @@ HEARTH_TARGET float dot_q4_K(int64_t n, const void* w, const void* a) {
   float mins = 0;
   for (int64_t i = 0; i < n / QK_K; ++i) {
     uint8_t sc[8], m[8];
-    scalar::q4_k_scales(x[i].scales, sc, m);
+    q4_K_scales_mins(x[i].scales, sc, m);
     int32_t mi = 0;
     for (int j = 0; j < 8; ++j) mi += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_K_scaled(x[i], y[i], sc)), _mm256_set1_ps(y[i].d * h2f(x[i].d)), acc);
@@ -162,7 +193,6 @@ HEARTH_TARGET float dot_q4_K(int64_t n, const void* w, const void* a) {
 HEARTH_TARGET void gemm_q4_K(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
                              int64_t r1, float* y, int64_t y_stride) {
   const int64_t nb = n / QK_K;
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
   for (int64_t r = r0; r < r1; ++r) {
     const auto* x = reinterpret_cast<const BlockQ4_K*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes);
     for (int j0 = 0; j0 < B; j0 += 4) {
@@ -171,25 +201,15 @@ HEARTH_TARGET void gemm_q4_K(const void* W, size_t row_bytes, int64_t n, const v
       float mins[4] = {0, 0, 0, 0};
       for (int64_t i = 0; i < nb; ++i) {
         uint8_t sc[8], m[8];
-        scalar::q4_k_scales(x[i].scales, sc, m);
+        q4_K_scales_mins(x[i].scales, sc, m);
         __m256i lo[4], hi[4];
-        for (int c = 0; c < 4; ++c) {
-          const __m256i q = load(x[i].qs + 32 * c);
-          lo[c] = _mm256_and_si256(q, m4);
-          hi[c] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        }
+        q4_K_nibbles(x[i], lo, hi);
         const float dx = h2f(x[i].d), dmin = h2f(x[i].dmin);
         for (int t = 0; t < nj; ++t) {
           const BlockQ8_K& a = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + (j0 + t) * act_bytes)[i];
           int32_t mi = 0;
           for (int j = 0; j < 8; ++j) mi += m[j] * (a.bsums[2 * j] + a.bsums[2 * j + 1]);
-          __m256i s = _mm256_setzero_si256();
-          for (int c = 0; c < 4; ++c) {
-            const __m256i l = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo[c], load(a.qs + 64 * c));
-            const __m256i h = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi[c], load(a.qs + 64 * c + 32));
-            s = _mm256_add_epi32(s, _mm256_mullo_epi32(l, _mm256_set1_epi32(sc[2 * c])));
-            s = _mm256_add_epi32(s, _mm256_mullo_epi32(h, _mm256_set1_epi32(sc[2 * c + 1])));
-          }
+          const __m256i s = q4_K_isum(lo, hi, a.qs, sc);
           acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(a.d * dx), acc[t]);
           mins[t] += a.d * dmin * static_cast<float>(mi);
         }
@@ -243,8 +263,7 @@ HEARTH_TARGET void gemm_q6_K(const void* W, size_t row_bytes, int64_t n, const v
           int32_t o = 0;
           for (int g = 0; g < 16; ++g) o += x[i].scales[g] * a.bsums[g];
           __m256i s = _mm256_setzero_si256();
-          for (int k = 0; k < 8; ++k)
-            s = _mm256_add_epi32(s, _mm256_mullo_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q[k], load(a.qs + 32 * k)), sc[k]));
+          for (int k = 0; k < 8; ++k) s = q6_K_scaled_add(s, q[k], a.qs + 32 * k, sc[k]);
           acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d), acc[t]);
           off[t] += d * static_cast<float>(32 * o);
         }

@@ -31,6 +31,13 @@ HEARTH_TARGET inline int32_t hsum_i32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
+// Prefetches the cache lines of the block 2 KiB ahead of p: decoding streams the weights
+// once, and the hardware prefetchers alone leave about half the bandwidth unused.
+template <size_t BlockBytes>
+inline void prefetch_ahead(const void* p) {
+  for (size_t o = 0; o < BlockBytes; o += 64) _mm_prefetch(static_cast<const char*>(p) + 2048 + o, _MM_HINT_T0);
+}
+
 HEARTH_TARGET inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 HEARTH_TARGET inline __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
@@ -177,6 +184,7 @@ HEARTH_TARGET float dot_q4_K(int64_t n, const void* w, const void* a) {
   __m256 acc = _mm256_setzero_ps();
   float mins = 0;
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    prefetch_ahead<sizeof(BlockQ4_K)>(x + i);
     uint8_t sc[8], m[8];
     q4_K_scales_mins(x[i].scales, sc, m);
     int32_t mi = 0;
@@ -231,6 +239,7 @@ HEARTH_TARGET float dot_q6_K(int64_t n, const void* w, const void* a) {
   __m256 acc = _mm256_setzero_ps();
   float off = 0;
   for (int64_t i = 0; i < n / QK_K; ++i) {
+    prefetch_ahead<sizeof(BlockQ6_K)>(x + i);
     const float d = h2f(x[i].d) * y[i].d;
     int32_t o = 0;
     for (int g = 0; g < 16; ++g) o += x[i].scales[g] * y[i].bsums[g];

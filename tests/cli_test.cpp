@@ -194,6 +194,12 @@ TEST(Cli, SynthAndBenchModel) {
   ASSERT_EQ(b.status, 0) << b.err;
   EXPECT_NE(b.out.find("\"pp\": {\"n\": 16, \"tps_mean\": "), std::string::npos) << b.out;
   EXPECT_NE(b.out.find("\"tg\": {\"n\": 8, \"tps_mean\": "), std::string::npos) << b.out;
+  CliRun b16 = run_hearth("bench model '" + out.string() + "' -p 4 -n 4 -r 1 --kv-type f16 --json");
+  ASSERT_EQ(b16.status, 0) << b16.err;
+  EXPECT_NE(b16.out.find("\"tg\": {\"n\": 4, \"tps_mean\": "), std::string::npos) << b16.out;
+  CliRun bkv = run_hearth("bench model '" + out.string() + "' --kv-type bf16");
+  EXPECT_EQ(bkv.status, 2);
+  EXPECT_NE(bkv.err.find("hearth bench model: --kv-type must be f32 or f16, not 'bf16'"), std::string::npos) << bkv.err;
   CliRun bad = run_hearth("synth --vocab " + data("models/stories260K.gguf") + " --shape 13b x.gguf");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("unknown shape '13b'"), std::string::npos);

@@ -14,7 +14,7 @@ namespace hearth::cli {
 namespace {
 
 const char* kUsage =
-    "usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
+    "usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f32|f16] [--json]\n"
     "       hearth bench kernels [--types q4_0,q8_0,...] [--isa scalar,avx2,avx512] [--threads 1,2]\n"
     "                            [--json F] [--csv F] [--plot F.svg] [--quick]\n"
     "\n"

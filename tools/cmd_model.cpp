@@ -68,6 +68,19 @@ const char* kRunUsage =
     "  --kv-type f32|f16      KV cache element type (default f32)\n"
     "Streams the continuation to stdout; prompt and generation speed go to stderr.\n";
 
+// Reads the value of --kv-type (f32 or f16) into kv; false, with a message, otherwise.
+bool kv_type_option(Opts& o, model::KvType& kv) {
+  auto v = o.value();
+  if (!v) return false;
+  if (*v == "f16") kv = model::KvType::F16;
+  else if (*v == "f32") kv = model::KvType::F32;
+  else {
+    std::fprintf(stderr, "hearth %s: --kv-type must be f32 or f16, not '%s'\n", o.verb.c_str(), v->c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int cmd_run(const Args& args) {
@@ -100,13 +113,7 @@ int cmd_run(const Args& args) {
       if (auto v = o.value()) opt.stop.push_back(*v);
     } else if (a == "--json") json = true;
     else if (a == "--kv-type") {
-      if (auto v = o.value()) {
-        if (*v == "f16") kv = model::KvType::F16;
-        else if (*v != "f32") {
-          std::fprintf(stderr, "hearth run: --kv-type must be f32 or f16, not '%s'\n", v->c_str());
-          return 2;
-        }
-      }
+      if (!kv_type_option(o, kv)) return 2;
     } else if (a.size() > 1 && a[0] == '-') {
       std::fprintf(stderr, "hearth run: unknown option '%s'\n\n%s", a.c_str(), kRunUsage);
       return 2;
@@ -423,6 +430,7 @@ int cmd_bench_model(const Args& args) {
   std::string path;
   int pp = 512, tg = 128, threads = 0, reps = 3;
   bool json = false;
+  model::KvType kv = model::KvType::F32;
   Opts o{args, 0, "bench model"};
   for (; o.i < args.size() && !o.bad; ++o.i) {
     const std::string& a = args[o.i];
@@ -431,7 +439,9 @@ int cmd_bench_model(const Args& args) {
     else if (a == "-t" || a == "--threads") o.number(threads);
     else if (a == "-r" || a == "--reps") o.number(reps);
     else if (a == "--json") json = true;
-    else if (path.empty() && !a.empty() && a[0] != '-') path = a;
+    else if (a == "--kv-type") {
+      if (!kv_type_option(o, kv)) return 2;
+    } else if (path.empty() && !a.empty() && a[0] != '-') path = a;
     else {
       std::fprintf(stderr, "hearth bench model: unexpected argument '%s'\n", a.c_str());
       return 2;
@@ -439,7 +449,7 @@ int cmd_bench_model(const Args& args) {
   }
   if (o.bad) return 2;
   if (path.empty()) {
-    std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]\n"
+    std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f32|f16] [--json]\n"
                "Prompt processing (pp) and generation (tg) tokens/s, mean +/- std over REPS, like llama-bench.\n",
                stdout);
     return 0;
@@ -455,7 +465,7 @@ int cmd_bench_model(const Args& args) {
   std::vector<double> pp_tps, tg_tps;
   using clk = std::chrono::steady_clock;
   for (int r = 0; r < std::max(1, reps); ++r) {
-    model::Context ctx(*m.value(), pp + tg, threads);
+    model::Context ctx(*m.value(), pp + tg, threads, kv);
     std::vector<model::TokenId> prompt(static_cast<size_t>(pp));
     for (auto& t : prompt) t = static_cast<model::TokenId>(rng() % n_vocab);
     auto t0 = clk::now();
@@ -464,7 +474,7 @@ int cmd_bench_model(const Args& args) {
       return 1;
     }
     if (pp > 0) pp_tps.push_back(pp / std::chrono::duration<double>(clk::now() - t0).count());
-    model::Context gen(*m.value(), tg + 1, threads);
+    model::Context gen(*m.value(), tg + 1, threads, kv);
     t0 = clk::now();
     for (int i = 0; i < tg; ++i)
       if (Status s = gen.eval(static_cast<model::TokenId>(rng() % n_vocab)); !s) {

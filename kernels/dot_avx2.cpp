@@ -3,29 +3,17 @@
 #include <immintrin.h>
 
 #include "kernels/dots.h"
+#include "kernels/simd256.h"
 #include "quant/fp16.h"
 
 namespace hearth::kernels::avx2 {
 
 using namespace hearth::quant;
+using namespace hearth::kernels::simd256;
 
 #define HEARTH_TARGET __attribute__((target("avx2,fma,f16c")))
 
 namespace {
-
-HEARTH_TARGET inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-HEARTH_TARGET inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
 
 // Eight int32 partial sums of x . y for 32 signed bytes each (|x|, |y| <= 127, or
 // x = -128 with |y| <= 127): |x| times y carrying x's sign, through maddubs.
@@ -48,10 +36,6 @@ HEARTH_TARGET inline __m256 h8(const uint16_t* p) {
 }
 
 // One half to float with F16C (exact, like fp16_to_fp32, without its branches).
-HEARTH_TARGET inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-HEARTH_TARGET inline __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-
 // sum_j sc_j * (q . y) over the 8 sub-blocks of a Q4_K block, as 8 int32 lanes.
 HEARTH_TARGET inline __m256i q4_K_scaled(const BlockQ4_K& x, const BlockQ8_K& y, const uint8_t* sc) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);

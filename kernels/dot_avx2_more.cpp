@@ -5,30 +5,17 @@
 #include <cstring>
 
 #include "kernels/dots.h"
+#include "kernels/simd256.h"
 #include "quant/fp16.h"
 
 namespace hearth::kernels::avx2 {
 
 using namespace hearth::quant;
+using namespace hearth::kernels::simd256;
 
 #define HEARTH_TARGET __attribute__((target("avx2,fma,f16c")))
 
 namespace {
-
-HEARTH_TARGET inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-HEARTH_TARGET inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-HEARTH_TARGET inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-HEARTH_TARGET inline __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // Unsigned bytes times signed bytes, summed into eight int32 (|products| small enough
 // for maddubs' 16-bit pairs: unsigned <= 31 here).

@@ -7,39 +7,17 @@
 #include <cstring>
 
 #include "kernels/dots.h"
+#include "kernels/simd256.h"
 #include "quant/fp16.h"
 
 namespace hearth::kernels::avx512 {
 
 using namespace hearth::quant;
+using namespace hearth::kernels::simd256;
 
 #define HEARTH_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace {
-
-HEARTH_TARGET inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-HEARTH_TARGET inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-
-// Prefetches the cache lines of the block 2 KiB ahead of p: decoding streams the weights
-// once, and the hardware prefetchers alone leave about half the bandwidth unused.
-template <size_t BlockBytes>
-inline void prefetch_ahead(const void* p) {
-  for (size_t o = 0; o < BlockBytes; o += 64) _mm_prefetch(static_cast<const char*>(p) + 2048 + o, _MM_HINT_T0);
-}
-
-HEARTH_TARGET inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-HEARTH_TARGET inline __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // x . y for signed bytes as eight int32 partial sums: |x| (unsigned) times y with x's sign.
 HEARTH_TARGET inline __m256i dot_i8(__m256i x, __m256i y) {

@@ -11,24 +11,17 @@
 #include <vector>
 
 #include "kernels/gemv_fast.h"
+#include "kernels/simd256.h"
 #include "quant/blocks.h"
 
 namespace hearth::kernels::avx512 {
 
 using namespace hearth::quant;
+using namespace hearth::kernels::simd256;
 
 #define HEARTH_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace {
-
-HEARTH_TARGET inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-HEARTH_TARGET inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-HEARTH_TARGET inline __m256i load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 HEARTH_TARGET inline __m256i unsigned_weights(const BlockQ4_0& x) {
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs));

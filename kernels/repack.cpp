@@ -5,21 +5,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/simd256.h"
 #include "quant/blocks.h"
 
 namespace hearth::kernels {
 
 using namespace hearth::quant;
-
-// Software prefetch of the weights 2 KiB ahead of the block being read: the hardware
-// prefetchers alone left decoding at about half the read bandwidth (Q4_0 1.1B: 24 -> 32 t/s).
-constexpr int kPrefetchBytes = 2048;
-
-// Prefetches every cache line of the block that lies kPrefetchBytes ahead of p.
-template <size_t BlockBytes>
-inline void prefetch_ahead(const uint8_t* p) {
-  for (size_t o = 0; o < BlockBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(p) + kPrefetchBytes + o, _MM_HINT_T0);
-}
+using simd256::prefetch_ahead;
 
 size_t q4_0x8_bytes(int64_t rows, int64_t n) {
   return static_cast<size_t>(rows / 8) * static_cast<size_t>(n / 32) * kQ4_0x8BlockBytes;

@@ -10,9 +10,14 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <limits>
+#include <unistd.h>
+#include <algorithm>
+#include <atomic>
 #include <sstream>
 
 #include "gguf/gguf.h"
+#include "server/create.h"
 #include "server/store.h"
 
 namespace hearth::server {
@@ -244,15 +249,128 @@ Result<ServeOptions> serve_options_from_env() {
   }
   o.models = Store::default_root();
   if (const char* k = std::getenv("HEARTH_API_KEY"); k && *k) o.api_key = k;
+  if (const char* origins = std::getenv("OLLAMA_ORIGINS"); origins && *origins) {
+    std::string all = origins;
+    for (size_t start = 0; start <= all.size();) {
+      size_t end = all.find(',', start);
+      if (end == std::string::npos) end = all.size();
+      std::string one = all.substr(start, end - start);
+      while (!one.empty() && one.front() == ' ') one.erase(0, 1);
+      while (!one.empty() && one.back() == ' ') one.pop_back();
+      if (!one.empty()) o.origins.push_back(one);
+      start = end + 1;
+    }
+  }
+  const char* noprune = std::getenv("OLLAMA_NOPRUNE");
+  o.prune = !(noprune && *noprune && std::string(noprune) != "0" && std::string(noprune) != "false");
+  if (const char* t = std::getenv("HEARTH_TEMPLATES"); t && *t) o.templates = t;
   return o;
 }
+
+// '*' matches any run of characters (gin-contrib/cors with AllowWildcard).
+bool wildcard_match(std::string_view pattern, std::string_view s) {
+  const size_t star = pattern.find('*');
+  if (star == std::string_view::npos) return pattern == s;
+  const std::string_view head = pattern.substr(0, star), rest = pattern.substr(star + 1);
+  if (s.substr(0, head.size()) != head) return false;
+  for (size_t k = head.size(); k <= s.size(); ++k)
+    if (wildcard_match(rest, s.substr(k))) return true;
+  return false;
+}
+
+bool is_loopback_host(const std::string& h) { return h == "127.0.0.1" || h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0; }
+
+// The host part of a Host header ("[::1]:11434" -> "::1", "example.com:80" -> "example.com").
+std::string host_of(std::string h) {
+  if (!h.empty() && h.front() == '[') {
+    const size_t close = h.find(']');
+    return close == std::string::npos ? h : h.substr(1, close - 1);
+  }
+  if (std::count(h.begin(), h.end(), ':') == 1) h = h.substr(0, h.find(':'));
+  return h;
+}
+
+// Ollama's allowedHostsMiddleware: names and addresses a local browser page may use.
+bool allowed_host(const std::string& header) {
+  std::string h = host_of(header);
+  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (h.empty() || h == "localhost") return true;
+  char hostname[256] = {};
+  if (gethostname(hostname, sizeof hostname - 1) == 0 && h == hostname) return true;
+  auto ends = [&](std::string_view suf) { return h.size() > suf.size() && h.compare(h.size() - suf.size(), suf.size(), suf) == 0; };
+  if (ends(".localhost") || ends(".local") || ends(".internal")) return true;
+  // IP addresses: loopback, private, unspecified.
+  unsigned a, b, c, d;
+  char tail;
+  if (std::sscanf(h.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a < 256 && b < 256 && c < 256 && d < 256) {
+    return a == 127 || a == 10 || (a == 172 && b >= 16 && b < 32) || (a == 192 && b == 168) || (a | b | c | d) == 0 ||
+           (a == 169 && b == 254);
+  }
+  if (h == "::1" || h == "::" || h.rfind("fc", 0) == 0 || h.rfind("fd", 0) == 0 || h.rfind("fe80:", 0) == 0) return true;
+  return false;
+}
+
+// JSON request bodies above this are refused unread (images in chat requests are base64).
+constexpr size_t kMaxJsonBody = size_t{64} << 20;
 
 struct ApiServer::Impl {
   ServeOptions opt;
   Store store;
   httplib::Server http;
+  std::vector<std::string> origins;  // allowed browser origins (patterns)
 
-  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models) { routes(); }
+  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models) {
+    origins = opt.origins;
+    for (const char* h : {"localhost", "127.0.0.1", "0.0.0.0"})
+      for (const char* scheme : {"http://", "https://"}) {
+        origins.push_back(std::string(scheme) + h);
+        origins.push_back(std::string(scheme) + h + ":*");
+      }
+    for (const char* p : {"app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*"}) origins.push_back(p);
+    if (opt.prune) {
+      const size_t n = store.prune(opt.prune_grace_seconds);
+      if (n && !opt.quiet) std::fprintf(stderr, "[hearth] pruned %zu unreferenced blob file(s)\n", n);
+    }
+    routes();
+  }
+
+  bool origin_allowed(const std::string& origin) const {
+    return std::any_of(origins.begin(), origins.end(), [&](const std::string& p) { return p == "*" || wildcard_match(p, origin); });
+  }
+
+  // POST /api/create: validated first (4xx, nothing written), then built with progress
+  // streamed as NDJSON (or one final object with "stream": false).
+  void create(const httplib::Request& req, httplib::Response& res) {
+    if (req.body.empty()) return error(res, 400, "missing request body");
+    auto parsed = parse_create_request(req.body);
+    if (!parsed) return error(res, 400, parsed.message());
+    auto r = std::make_shared<CreateRequest>(std::move(parsed.value()));
+    auto creator = std::make_shared<ModelCreator>(store, opt.templates);
+    if (auto e = creator->validate(*r)) return error(res, e->status, e->message);
+    if (!r->stream) {
+      std::string last;
+      Status st = creator->run(*r, [&](const std::string& line) { last = line; });
+      if (!st) return error(res, 500, st.message());
+      return json(res, 200, last);
+    }
+    res.status = 200;
+    res.set_chunked_content_provider("application/x-ndjson", [r, creator](size_t, httplib::DataSink& sink) {
+      std::atomic<bool> gone{false};
+      Status st = creator->run(
+          *r,
+          [&](const std::string& line) {
+            const std::string l = line + "\n";
+            if (!gone && !sink.write(l.data(), l.size())) gone = true;
+          },
+          &gone);
+      if (!st && !gone) {
+        const std::string l = "{\"error\":" + q(st.message()) + "}\n";
+        sink.write(l.data(), l.size());
+      }
+      sink.done();
+      return true;
+    });
+  }
 
   // `details` (and capabilities) of a model from its config blob and its GGUF header.
   std::string details(const Manifest& m, bool with_lengths, std::string* capabilities) const {
@@ -459,11 +577,13 @@ struct ApiServer::Impl {
       auto w = store.blob_writer();
       if (!w) return error(res, 500, w.message());
       Status st;
-      read([&](const char* data, size_t n) {
+      const bool complete = read([&](const char* data, size_t n) {
         st = w.value().write(data, n);
         return st.ok();
       });
       if (!st) return error(res, 500, st.message());
+      // A truncated upload (the client went away mid-body) stores nothing.
+      if (!complete) return error(res, 400, "upload of " + digest + " was incomplete");
       auto got = w.value().commit();
       if (!got) return error(res, 500, got.message());
       if (got.value() != digest)
@@ -532,8 +652,9 @@ struct ApiServer::Impl {
       http.Put(path, not_allowed);
       http.Patch(path, not_allowed);
     }
+    http.Post("/api/create", [this](Req req, Res res) { create(req, res); });
     // Inference endpoints come with the next part of the server.
-    for (const char* path : {"/api/generate", "/api/chat", "/api/create", "/api/pull", "/api/push",
+    for (const char* path : {"/api/generate", "/api/chat", "/api/pull", "/api/push",
                              "/api/embed", "/api/embeddings"})
       http.Post(path, [path](Req, Res res) { error(res, 501, std::string(path) + " is not implemented by Hearth yet"); });
 
@@ -541,6 +662,43 @@ struct ApiServer::Impl {
       if (res.status == 404 && res.body.empty()) res.set_content("404 page not found", "text/plain");
     });
     http.set_pre_routing_handler([this](Req req, Res res) {
+      // The DNS-rebinding guard, only when listening on loopback.
+      if (is_loopback_host(opt.host) && req.has_header("Host") && !allowed_host(req.get_header_value("Host"))) {
+        res.status = 403;
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      // CORS: a request from a browser page whose origin is not allowed gets 403.
+      if (req.has_header("Origin")) {
+        const std::string origin = req.get_header_value("Origin");
+        const bool same = origin == "http://" + req.get_header_value("Host") || origin == "https://" + req.get_header_value("Host");
+        if (!same && !origin_allowed(origin)) {
+          res.status = 403;
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        const bool any = std::find(opt.origins.begin(), opt.origins.end(), "*") != opt.origins.end();
+        res.set_header("Access-Control-Allow-Origin", any ? "*" : origin);
+        if (!any) res.set_header("Vary", "Origin");
+        if (req.method == "OPTIONS") {
+          res.set_header("Access-Control-Allow-Methods", "GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS");
+          res.set_header("Access-Control-Allow-Headers",
+                         "Authorization,Content-Type,User-Agent,Accept,X-Requested-With,OpenAI-Beta,x-stainless-arch,"
+                         "x-stainless-async,x-stainless-custom-poll-interval,x-stainless-helper-method,x-stainless-lang,"
+                         "x-stainless-os,x-stainless-package-version,x-stainless-poll-helper,x-stainless-retry-count,"
+                         "x-stainless-runtime,x-stainless-runtime-version,x-stainless-timeout");
+          res.set_header("Access-Control-Max-Age", "43200");
+          res.status = 204;
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
+      if (req.path.rfind("/api/blobs/", 0) != 0) {
+        const std::string len = req.get_header_value("Content-Length");
+        if ((!len.empty() && std::strtoull(len.c_str(), nullptr, 10) > kMaxJsonBody) ||
+            (len.empty() && req.has_header("Transfer-Encoding"))) {
+          error(res, 413, "request body too large (limit " + std::to_string(kMaxJsonBody >> 20) + " MiB)");
+          res.set_header("Connection", "close");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
       if (opt.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
       if (req.get_header_value("Authorization") == "Bearer " + opt.api_key) return httplib::Server::HandlerResponse::Unhandled;
       error(res, 401, "unauthorized");
@@ -550,7 +708,9 @@ struct ApiServer::Impl {
       http.set_logger([](Req req, const httplib::Response& res) {
         std::fprintf(stderr, "[hearth] %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
       });
-    http.set_payload_max_length(size_t{1} << 20);  // JSON bodies; blob uploads stream past this limit
+    // Blob uploads stream to disk whatever their size; JSON bodies are capped in the
+    // pre-routing handler (kMaxJsonBody) before they are read.
+    http.set_payload_max_length(std::numeric_limits<size_t>::max());
   }
 };
 

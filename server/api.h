@@ -1,12 +1,14 @@
-// The Ollama HTTP API on cpp-httplib: so far the model-management endpoints that need
-// no inference: /, /api/version, /api/tags, /api/ps, HEAD|POST /api/blobs/:digest,
-// /api/copy, /api/delete, /v1/models, /v1/models/{model}. Errors are {"error": "..."}
-// with Ollama's status codes and messages; unknown paths 404, wrong methods 405.
+// The Ollama HTTP API on cpp-httplib: the model-management endpoints: /, /api/version,
+// /api/tags, /api/ps, /api/show, /api/create, HEAD|POST /api/blobs/:digest, /api/copy,
+// /api/delete, /v1/models, /v1/models/{model}. Errors are {"error": "..."} with Ollama's
+// status codes and messages; unknown paths 404, wrong methods 405; CORS and the
+// DNS-rebinding Host guard as Ollama has them.
 #pragma once
 
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gguf/result.h"
 
@@ -21,6 +23,10 @@ struct ServeOptions {
   std::filesystem::path models;     // the store root
   std::string api_key;              // non-empty: require "Authorization: Bearer <key>"
   bool quiet = false;               // no access log
+  std::vector<std::string> origins; // OLLAMA_ORIGINS: extra allowed browser origins ('*' wildcards)
+  bool prune = false;               // prune unreferenced blobs at start-up (unless OLLAMA_NOPRUNE)
+  int64_t prune_grace_seconds = 3600;
+  std::filesystem::path templates;  // HEARTH_TEMPLATES: Ollama's template/ directory, for detection
 };
 
 // From OLLAMA_HOST / HEARTH_HOST ("host", "host:port", "scheme://host:port", ":port"),

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -224,16 +226,89 @@ Status Store::remove(const Manifest& m) {
   // Prune empty directories up to manifests/.
   for (fs::path d = m.path.parent_path(); d != root_ / "manifests" && fs::is_empty(d, ec); d = d.parent_path())
     fs::remove(d, ec);
+  std::vector<std::string> mine{m.config.digest};
+  for (const Layer& l : m.layers) mine.push_back(l.digest);
+  drop_unreferenced(mine);
+  return {};
+}
+
+void Store::drop_unreferenced(const std::vector<std::string>& digests) const {
   std::set<std::string> used;
   for (const Manifest& o : list()) {
     used.insert(o.config.digest);
     for (const Layer& l : o.layers) used.insert(l.digest);
   }
-  std::vector<std::string> mine{m.config.digest};
-  for (const Layer& l : m.layers) mine.push_back(l.digest);
-  for (const std::string& d : mine)
+  std::error_code ec;
+  for (const std::string& d : digests)
     if (!used.count(d) && valid_digest(d)) fs::remove(blob_path(d), ec);
-  return {};
+}
+
+fs::path Store::temp_blob_path(std::string_view tag) const {
+  static std::atomic<uint64_t> counter{0};
+  std::error_code ec;
+  fs::create_directories(root_ / "blobs", ec);
+  return root_ / "blobs" /
+         ("sha256-" + std::string(tag) + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+}
+
+Result<std::string> Store::adopt_file(const fs::path& tmp) const {
+  auto fail = [&](const std::string& why) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    return Error{why};
+  };
+  std::ifstream in(tmp, std::ios::binary);
+  if (!in) return fail("cannot read " + tmp.string());
+  Sha256 sha;
+  std::vector<char> buf(size_t{1} << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) sha.update(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) return fail("reading " + tmp.string() + " failed");
+  const std::string digest = "sha256:" + sha.hex();
+  if (::rename(tmp.c_str(), blob_path(digest).c_str()) != 0) return fail(std::string("storing the blob: ") + std::strerror(errno));
+  return digest;
+}
+
+size_t Store::prune(int64_t grace_seconds) const {
+  std::error_code ec;
+  const fs::path base = root_ / "manifests";
+  // Every manifest file must parse, or nothing is deleted: a blob is only garbage when
+  // we know every model that could use it.
+  size_t files = 0;
+  if (fs::is_directory(base, ec))
+    for (auto it = fs::recursive_directory_iterator(base, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      if (it->path().filename().string().rfind(".", 0) == 0) continue;  // our temporary files
+      ++files;
+    }
+  const std::vector<Manifest> ms = list();
+  if (ms.size() != files) return 0;
+  std::set<std::string> used;
+  for (const Manifest& m : ms) {
+    used.insert(blob_path(m.config.digest).filename().string());
+    for (const Layer& l : m.layers) used.insert(blob_path(l.digest).filename().string());
+  }
+  size_t removed = 0;
+  const auto now = fs::file_time_type::clock::now();
+  if (fs::is_directory(root_ / "blobs", ec))
+    for (const auto& e : fs::directory_iterator(root_ / "blobs", ec)) {
+      const std::string name = e.path().filename().string();
+      if (used.count(name)) continue;
+      const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - e.last_write_time(ec)).count();
+      if (age < grace_seconds) continue;
+      if (fs::remove(e.path(), ec)) ++removed;
+    }
+  // Empty manifest directories, deepest first.
+  std::vector<fs::path> dirs;
+  if (fs::is_directory(base, ec))
+    for (auto it = fs::recursive_directory_iterator(base, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
+      if (it->is_directory(ec)) dirs.push_back(it->path());
+  std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) { return a.string().size() > b.string().size(); });
+  for (const fs::path& d : dirs)
+    if (fs::is_empty(d, ec)) fs::remove(d, ec);
+  return removed;
 }
 
 Status Store::copy(const Manifest& m, const ModelName& to) {

@@ -85,7 +85,21 @@ class Store {
   Result<BlobWriter> blob_writer() const;
   Result<std::string> write_blob_bytes(std::string_view bytes) const;
 
+  // Moves a finished file (written in blobs/ under a temporary name) into the store under
+  // its digest, which is returned ("sha256:<hex>"). On error the file is removed.
+  Result<std::string> adopt_file(const std::filesystem::path& tmp) const;
+  // A temporary path in blobs/ for a file that adopt_file() will take (prune removes
+  // leftovers after the grace period).
+  std::filesystem::path temp_blob_path(std::string_view tag) const;
+
   Status write_manifest(const ModelName& name, const std::string& json);
+  // Removes those of `digests` that no manifest references.
+  void drop_unreferenced(const std::vector<std::string>& digests) const;
+  // Start-up pruning as Ollama does it: when every manifest parses, blob files older than
+  // `grace_seconds` that no manifest references (or whose names are not digests: leftovers
+  // of interrupted uploads) are deleted, then empty manifest directories. Returns how many
+  // files went.
+  size_t prune(int64_t grace_seconds) const;
   // Removes the manifest, then blobs no other manifest references, then empty dirs.
   Status remove(const Manifest& m);
   // Byte copy of the manifest to `to` (overwrites).

@@ -1,0 +1,71 @@
+// A real server on a free loopback port over a store in a temporary directory, and
+// cpp-httplib as the client; shared by the server test files.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <memory>
+#include <thread>
+
+#include "server/api.h"
+#include "server/store.h"
+#include "testdata.h"
+
+namespace hearth::server {
+
+using test::fs::path;
+
+// Writes a model into `store` the way Ollama's create does: GGUF blob, config blob,
+// manifest. Returns the manifest's digest.
+inline const std::string kConfig =
+    R"({"model_format":"gguf","model_family":"llama","model_families":["llama"],"model_type":"292.80K","file_type":"F32","architecture":"amd64","os":"linux"})";
+
+inline std::string add_model(Store& store, const std::string& name, const path& gguf_file) {
+  auto model = store.write_blob_bytes(test::read_text(gguf_file));
+  EXPECT_TRUE(model.ok());
+  const std::string& config = kConfig;
+  auto cfg = store.write_blob_bytes(config);
+  EXPECT_TRUE(cfg.ok());
+  const std::string manifest =
+      "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\",\"config\":{"
+      "\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"digest\":\"" + cfg.value() + "\",\"size\":" +
+      std::to_string(config.size()) + "},\"layers\":[{\"mediaType\":\"application/vnd.ollama.image.model\",\"digest\":\"" +
+      model.value() + "\",\"size\":" + std::to_string(test::fs::file_size(gguf_file)) + "}]}\n";
+  EXPECT_TRUE(store.write_manifest(ModelName::parse(name), manifest).ok());
+  return sha256_hex(manifest);
+}
+
+class Server : public ::testing::Test {
+ public:
+  // Options a derived fixture may change before SetUp.
+  ServeOptions options_;
+
+ protected:
+  void SetUp() override {
+    ServeOptions o = options_;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.models = dir_.path();
+    o.quiet = true;
+    o.api_key = api_key_;
+    srv_ = std::make_unique<ApiServer>(o);
+    auto port = srv_->bind();
+    ASSERT_TRUE(port.ok()) << port.message();
+    port_ = port.value();
+    thread_ = std::thread([this] { srv_->run(); });
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+  }
+  void TearDown() override {
+    srv_->stop();
+    thread_.join();
+  }
+  test::TempDir dir_;
+  std::string api_key_;
+  std::unique_ptr<ApiServer> srv_;
+  std::thread thread_;
+  int port_ = 0;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+}  // namespace hearth::server

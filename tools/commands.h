@@ -19,5 +19,7 @@ int cmd_perplexity(const Args& args);
 int cmd_synth(const Args& args);
 int cmd_bench_model(const Args& args);
 int cmd_serve(const Args& args);
+// create, list/ls, ps, show, cp, rm: clients of a running server.
+int cmd_client(const std::string& verb, const Args& args);
 
 }  // namespace hearth::cli

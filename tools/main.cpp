@@ -12,6 +12,10 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  serve                                 the Ollama API on OLLAMA_HOST (127.0.0.1:11434)\n"
+    "  create NAME [-f Modelfile] [-q TYPE]  create a model on the server from a Modelfile\n"
+    "  list | ps                             models on the server | models loaded\n"
+    "  show NAME [--modelfile|--template|--parameters|--license|--system]\n"
+    "  cp SRC DST | rm NAME...               copy | delete models on the server\n"
     "  gguf info FILE [--json] [--tensors]   describe a GGUF file (header, metadata, tensors)\n"
     "  quantize IN OUT TYPE [THREADS] [opts] quantize a GGUF model as llama-quantize does\n"
     "  run MODEL.gguf PROMPT [opts]          generate text (streams; tokens/s on stderr)\n"
@@ -40,6 +44,8 @@ int main(int argc, char** argv) {
   }
   if (verb == "gguf") return hearth::cli::cmd_gguf(rest);
   if (verb == "serve") return hearth::cli::cmd_serve(rest);
+  for (const char* v : {"create", "list", "ls", "ps", "show", "cp", "rm"})
+    if (verb == v) return hearth::cli::cmd_client(verb, rest);
   if (verb == "quantize") return hearth::cli::cmd_quantize(rest);
   if (verb == "bench") return hearth::cli::cmd_bench(rest);
   if (verb == "run") return hearth::cli::cmd_run(rest);

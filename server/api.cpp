@@ -18,6 +18,7 @@
 
 #include "gguf/gguf.h"
 #include "server/create.h"
+#include "server/gotemplate.h"
 #include "server/store.h"
 
 namespace hearth::server {
@@ -26,28 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // A JSON string as Go's encoding/json writes it (HTML-safe escapes included).
-std::string q(std::string_view s) {
-  std::string o = "\"";
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '"') o += "\\\"";
-    else if (c == '\\') o += "\\\\";
-    else if (c == '\n') o += "\\n";
-    else if (c == '\r') o += "\\r";
-    else if (c == '\t') o += "\\t";
-    else if (c == '<') o += "\\u003c";
-    else if (c == '>') o += "\\u003e";
-    else if (c == '&') o += "\\u0026";
-    else if (c < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-    } else {
-      o += static_cast<char>(c);
-    }
-  }
-  return o + "\"";
-}
+std::string q(std::string_view s) { return tmpl::json_quote(s); }
 
 void json(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
@@ -111,32 +91,29 @@ class Body {
   }
   bool flag(std::string_view key) const {
     bool out = false;
-    simdjson::dom::object obj;
-    if (doc_.get(obj)) return out;
-    for (auto field : obj) {
-      std::string_view k = field.key;
-      bool same = k.size() == key.size();
-      for (size_t i = 0; same && i < k.size(); ++i) same = std::tolower(static_cast<unsigned char>(k[i])) == key[i];
-      bool v;
-      if (same && !field.value.get(v)) out = v;
-    }
+    each(key, [&](simdjson::dom::element v) { bool b; if (!v.get(b)) out = b; });
     return out;
   }
   std::string str(std::string_view key) const {
     std::string out;
-    simdjson::dom::object obj;
-    if (doc_.get(obj)) return out;
-    for (auto field : obj) {
-      std::string_view k = field.key;
-      bool same = k.size() == key.size();
-      for (size_t i = 0; same && i < k.size(); ++i) same = std::tolower(static_cast<unsigned char>(k[i])) == key[i];
-      std::string_view v;
-      if (same && !field.value.get(v)) out = v;
-    }
+    each(key, [&](simdjson::dom::element v) { std::string_view sv; if (!v.get(sv)) out = sv; });
     return out;
   }
 
  private:
+  // Calls f on every top-level value whose key equals `key` (lower case) ignoring case,
+  // in order, so the last duplicate wins.
+  template <class F>
+  void each(std::string_view key, F f) const {
+    simdjson::dom::object obj;
+    if (doc_.get(obj)) return;
+    for (auto field : obj) {
+      std::string_view k = field.key;
+      bool same = k.size() == key.size();
+      for (size_t i = 0; same && i < k.size(); ++i) same = std::tolower(static_cast<unsigned char>(k[i])) == key[i];
+      if (same) f(field.value);
+    }
+  }
   simdjson::dom::parser parser_;
   simdjson::dom::element doc_;
   std::string text_;
@@ -194,26 +171,6 @@ std::string value_json(const gguf::Value& v, bool verbose) {
     }
   }
   return o + "]";
-}
-
-// Go's strconv.Quote for the %#v of a string (no HTML escaping, unlike JSON).
-std::string go_quote(std::string_view s) {
-  std::string o = "\"";
-  for (unsigned char c : s) {
-    if (c == '"') o += "\\\"";
-    else if (c == '\\') o += "\\\\";
-    else if (c == '\n') o += "\\n";
-    else if (c == '\t') o += "\\t";
-    else if (c == '\r') o += "\\r";
-    else if (c < 0x20 || c == 0x7f) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\x%02x", c);
-      o += b;
-    } else {
-      o += static_cast<char>(c);
-    }
-  }
-  return o + "\"";
 }
 
 std::string upper(std::string s) {
@@ -494,7 +451,7 @@ struct ApiServer::Impl {
           auto line = [&](simdjson::dom::element v) {
             std::string val;
             std::string_view sv;
-            if (!v.get(sv)) val = go_quote(sv);
+            if (!v.get(sv)) val = tmpl::go_quote(sv);
             else val = simdjson::minify(v);
             char key[64];
             std::snprintf(key, sizeof key, "%-30s", std::string(f.key).c_str());

@@ -29,7 +29,7 @@ constexpr const char* kLicense = "application/vnd.ollama.image.license";
 constexpr const char* kParams = "application/vnd.ollama.image.params";
 constexpr const char* kMessages = "application/vnd.ollama.image.messages";
 
-std::string jstr(std::string_view s) { return tmpl::to_json(Value::str(std::string(s))); }
+std::string jstr(std::string_view s) { return tmpl::json_quote(s); }
 std::string status_line(const std::string& s) { return "{\"status\":" + jstr(s) + "}"; }
 
 std::string slurp(const fs::path& p) {
@@ -252,10 +252,8 @@ std::optional<CreateError> ModelCreator::validate(const CreateRequest& r) {
     if (!float_source(source_type)) return CreateError{400, "quantization is only supported for F16, BF16 and F32 models"};
   }
   if (r.parameters.kind == Value::Kind::Map)
-    for (const auto& [k, val] : *r.parameters.map) {
-      if (!known_option(k)) return CreateError{400, "unknown parameter '" + k + "'"};
-      (void)val;
-    }
+    for (const auto& entry : *r.parameters.map)
+      if (!known_option(entry.first)) return CreateError{400, "unknown parameter '" + entry.first + "'"};
   return std::nullopt;
 }
 
@@ -297,7 +295,7 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
       if (!facts) return facts.error();
       Layer l;
       l.media_type = list == &r.adapters ? kAdapter : facts.value().media;
-      l.digest = "sha256:" + store_.blob_path(digest).filename().string().substr(7);
+      l.digest = Store::canonical_digest(digest);
       l.size = static_cast<int64_t>(fs::file_size(store_.blob_path(digest)));
       if (l.media_type == kModel) {
         // A new model replaces the base's.
@@ -450,14 +448,13 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
   if (!cfg_digest) return cfg_digest.error();
 
   // 5. Progress per layer, the manifest, and the old manifest's leftovers.
-  std::set<std::string> before;
   for (const Layer& l : layers) {
     if (!detected.empty() && l.media_type == kTemplate) {
       progress(status_line("using autodetected template " + detected));
       continue;
     }
     const bool reused = (base && std::any_of(base->layers.begin(), base->layers.end(), [&](const Layer& b) { return b.digest == l.digest; })) ||
-                        std::any_of(r.files.begin(), r.files.end(), [&](const auto& f) { return "sha256:" + store_.blob_path(f.second).filename().string().substr(7) == l.digest; });
+                        std::any_of(r.files.begin(), r.files.end(), [&](const auto& f) { return Store::canonical_digest(f.second) == l.digest; });
     progress(status_line((reused ? "using existing layer " : "creating new layer ") + l.digest));
   }
   std::string manifest = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","

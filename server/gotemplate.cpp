@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include "model/unicode.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -86,8 +88,10 @@ std::string go_float(double d, char verb) {
 // %v of a float64 is the shortest %g.
 std::string go_float_v(double d) { return go_float(d, 'g'); }
 
-void json_string(std::string& o, std::string_view s) {
-  o += '"';
+}  // namespace
+
+std::string json_quote(std::string_view s) {
+  std::string o = "\"";
   for (unsigned char c : s) {
     switch (c) {
       case '"': o += "\\\""; break;
@@ -108,8 +112,29 @@ void json_string(std::string& o, std::string_view s) {
         }
     }
   }
-  o += '"';
+  return o + '"';
 }
+
+std::string go_quote(std::string_view s) {
+  std::string o = "\"";
+  for (unsigned char c : s) {
+    if (c == '"') o += "\\\"";
+    else if (c == '\\') o += "\\\\";
+    else if (c == '\n') o += "\\n";
+    else if (c == '\t') o += "\\t";
+    else if (c == '\r') o += "\\r";
+    else if (c < 0x20 || c == 0x7f) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\x%02x", c);
+      o += b;
+    } else {
+      o += static_cast<char>(c);
+    }
+  }
+  return o + "\"";
+}
+
+namespace {
 
 void json_into(std::string& o, const Value& v) {
   switch (v.kind) {
@@ -125,7 +150,7 @@ void json_into(std::string& o, const Value& v) {
       o += s;
       break;
     }
-    case Value::Kind::String: json_string(o, v.s); break;
+    case Value::Kind::String: o += json_quote(v.s); break;
     case Value::Kind::List: {
       o += '[';
       for (size_t k = 0; k < v.list->size(); ++k) {
@@ -141,7 +166,7 @@ void json_into(std::string& o, const Value& v) {
       for (const auto& [k, e] : *v.map) {
         if (!first) o += ',';
         first = false;
-        json_string(o, k);
+        o += json_quote(k);
         o += ':';
         json_into(o, e);
       }
@@ -277,7 +302,7 @@ struct Token {
   std::string text;
   Value value;  // String/Number/Bool constants
   int line;
-  bool glued = false;  // no space before it (a field glued to the term before: $x.A, (…).A)
+  bool glued = false;  // Field only: no space before it (a chain on the term before: $x.A, (…).A)
 };
 
 struct ParseError {
@@ -320,23 +345,7 @@ bool unquote(std::string_view s, std::string& out) {
           cp = cp * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
         }
         k += n;
-        if (c == 'x') {
-          out += static_cast<char>(cp);
-        } else if (cp < 0x80) {
-          out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-          out += static_cast<char>(0xC0 | (cp >> 6));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-          out += static_cast<char>(0xE0 | (cp >> 12));
-          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-          out += static_cast<char>(0xF0 | (cp >> 18));
-          out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-          out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-          out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
+        out += c == 'x' ? std::string(1, static_cast<char>(cp)) : model::encode_utf8(cp);
         break;
       }
       default: return false;
@@ -358,8 +367,8 @@ std::vector<Token> lex(std::string_view src) {
     std::string_view text = src.substr(p, open == std::string_view::npos ? std::string_view::npos : open - p);
     const int text_line = line;
     count_lines(text);
-    const bool trim_left = open != std::string_view::npos && open + 3 < src.size() + 1 && src.substr(open).size() >= 4 &&
-                           src[open + 2] == '-' && is_space(src[open + 3]);
+    const bool trim_left = open != std::string_view::npos && open + 3 < src.size() && src[open + 2] == '-' &&
+                           is_space(src[open + 3]);
     std::string t(text);
     if (trim_next) {
       size_t k = 0;
@@ -394,8 +403,6 @@ std::vector<Token> lex(std::string_view src) {
     // Inside an action.
     int paren = 0;
     for (;;) {
-      const size_t before = out.size();
-      const bool glued = p > 0 && !is_space(src[p - 1]);
       if (p >= src.size()) throw ParseError{line, "unclosed action"};
       const char c = src[p];
       if (is_space(c)) {
@@ -409,21 +416,10 @@ std::vector<Token> lex(std::string_view src) {
           trim_next = true;
           break;
         }
-        if (c == '\n' && paren == 0) {
-          // Newlines are allowed inside actions since Go 1.16; keep going.
-        }
         count_lines(src.substr(p, r - p));
         p = r;
         continue;
       }
-      struct Mark {
-        std::vector<Token>& out;
-        size_t before;
-        bool glued;
-        ~Mark() {
-          if (out.size() > before) out[before].glued = glued;
-        }
-      } mark{out, before, glued};
       if (src.substr(p, 2) == "}}") {
         if (paren > 0) throw ParseError{line, "unclosed left paren"};
         out.push_back({Tok::Right, "}}", {}, line});
@@ -507,7 +503,8 @@ std::vector<Token> lex(std::string_view src) {
         if (r == p + 1) {
           out.push_back({Tok::Dot, ".", {}, line});
         } else {
-          out.push_back({Tok::Field, std::string(src.substr(p + 1, r - p - 1)), {}, line});
+          const bool glued = !is_space(src[p - 1]);  // p > 0: an action starts with "{{"
+          out.push_back({Tok::Field, std::string(src.substr(p + 1, r - p - 1)), {}, line, glued});
         }
         p = r;
         continue;
@@ -873,21 +870,7 @@ std::string sprintf_go(const std::string& f, const std::vector<Value>& args) {
     switch (verb) {
       case 'v': s = format(v); break;
       case 's': s = v.kind == Value::Kind::String || !v.printed.empty() ? format(v) : bad(); break;
-      case 'q': {
-        if (v.kind != Value::Kind::String) { s = bad(); break; }
-        s = "\"";
-        for (unsigned char c : v.s) {
-          if (c == '"') s += "\\\"";
-          else if (c == '\\') s += "\\\\";
-          else if (c == '\n') s += "\\n";
-          else if (c == '\t') s += "\\t";
-          else if (c == '\r') s += "\\r";
-          else if (c < 0x20 || c == 0x7f) { char b[8]; std::snprintf(b, sizeof b, "\\x%02x", c); s += b; }
-          else s += static_cast<char>(c);
-        }
-        s += "\"";
-        break;
-      }
+      case 'q': s = v.kind == Value::Kind::String ? go_quote(v.s) : bad(); break;
       case 't': s = v.kind == Value::Kind::Bool ? format(v) : bad(); break;
       case 'd': case 'x': case 'X': case 'c': {
         if (v.kind != Value::Kind::Int) {
@@ -1039,11 +1022,9 @@ class Exec {
 
   Flow walk_range(const Node& n, const Value& dot) {
     const size_t mark = vars_.size();
-    Pipe p = n.pipe;
-    const std::vector<std::string> decl = p.decl;
-    const bool assign = p.assign;
-    p.decl.clear();
-    const Value v = eval_pipe(p, dot);
+    const std::vector<std::string>& decl = n.pipe.decl;
+    const bool assign = n.pipe.assign;
+    const Value v = eval_pipe(n.pipe, dot, /*declare=*/false);  // range binds them per element
     auto each = [&](const Value& key, const Value& elem) {
       const size_t inner = vars_.size();
       if (decl.size() == 1) set_var(decl[0], elem, assign);
@@ -1107,14 +1088,15 @@ class Exec {
     return v;
   }
 
-  Value eval_pipe(const Pipe& p, const Value& dot) {
+  Value eval_pipe(const Pipe& p, const Value& dot, bool declare = true) {
     Value v;
     bool have = false;
     for (const Cmd& c : p.cmds) {
       v = eval_cmd(c, dot, have ? &v : nullptr, p.line);
       have = true;
     }
-    for (const std::string& d : p.decl) set_var(d, v, p.assign);
+    if (declare)
+      for (const std::string& d : p.decl) set_var(d, v, p.assign);
     return v;
   }
 

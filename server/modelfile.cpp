@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "model/unicode.h"
+
 namespace hearth::server {
 
 namespace {
@@ -44,21 +46,7 @@ std::string utf16_to_utf8(std::string_view s, bool big_endian) {
         k += 2;
       }
     }
-    if (cp < 0x80) {
-      o += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      o += static_cast<char>(0xC0 | (cp >> 6));
-      o += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      o += static_cast<char>(0xE0 | (cp >> 12));
-      o += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      o += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      o += static_cast<char>(0xF0 | (cp >> 18));
-      o += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      o += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      o += static_cast<char>(0x80 | (cp & 0x3F));
-    }
+    o += model::encode_utf8(cp);
   }
   return o;
 }

@@ -129,6 +129,8 @@ bool Store::valid_digest(std::string_view d) {
   return true;
 }
 
+std::string Store::canonical_digest(std::string_view d) { return "sha256:" + std::string(d.substr(7)); }
+
 fs::path Store::blob_path(std::string_view digest) const {
   if (!valid_digest(digest)) return {};
   return root_ / "blobs" / ("sha256-" + std::string(digest.substr(7)));

@@ -63,6 +63,8 @@ class Store {
   // "sha256:<hex>" or "sha256-<hex>" (64 hex digits) -> blobs/sha256-<hex>; empty if malformed.
   std::filesystem::path blob_path(std::string_view digest) const;
   static bool valid_digest(std::string_view digest);
+  // "sha256:<hex>" for either spelling of a valid digest.
+  static std::string canonical_digest(std::string_view digest);
   bool has_blob(std::string_view digest) const;
   // Writes a blob while hashing it: write() any number of times, then commit() stores it
   // under its actual digest ("sha256:<hex>", returned). Destroyed uncommitted, it leaves

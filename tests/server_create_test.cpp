@@ -132,8 +132,8 @@ TEST_F(Create, FromAnExistingModelMergesParametersAndDropsReplacedLayers) {
   EXPECT_EQ(blob(child.layer("application/vnd.ollama.image.system")->digest), "one");
   EXPECT_EQ(child.layer("application/vnd.ollama.image.model")->from, "base:latest");
 
-  // Re-creating "base" with a new system prompt removes the old one's blob (no other
-  // model uses it? "child" does, so it stays); a blob only the old manifest used goes.
+  // Re-creating "base" with a new system prompt keeps the old prompt's blob while
+  // "child" uses it; a blob that only the replaced manifest used is deleted.
   const std::string old_system = manifest("base").layer("application/vnd.ollama.image.system")->digest;
   auto c = post(R"({"model":"base","from":"base","system":"two","stream":false})");
   ASSERT_TRUE(c);

@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using server::tmpl::Value;
 
-std::string jstr(const std::string& s) { return server::tmpl::to_json(Value::str(s)); }
+std::string jstr(const std::string& s) { return server::tmpl::json_quote(s); }
 
 struct Client {
   std::unique_ptr<httplib::Client> http;
@@ -253,8 +253,6 @@ int cmd_create(const Args& args) {
 
   // Progress lines as they come; the last says success or carries the error.
   std::string pending, error, last_status;
-  int http_status = 0;
-  std::string error_body;
   httplib::Request req;
   req.method = "POST";
   req.path = "/api/create";
@@ -286,12 +284,11 @@ int cmd_create(const Args& args) {
   };
   auto r = c.value().http->send(req);
   if (!r) return fail(describe(r, c.value()));
-  http_status = r->status;
-  if (http_status != 200) {
+  if (r->status != 200) {
     // The body of an error response went through the receiver.
     auto v = server::tmpl::from_json(pending);
     return fail(v && v.value().field("error").kind == Value::Kind::String ? v.value().field("error").s
-                                                                          : "HTTP " + std::to_string(http_status));
+                                                                          : "HTTP " + std::to_string(r->status));
   }
   if (!error.empty()) return fail(error);
   if (last_status != "success") return fail("the server ended the stream without success");

@@ -15,6 +15,10 @@ enum class PreTokenizer {
   Starcoder,  // starcoder, refact, command-r, smollm: each digit apart, then Gpt2
   Llama3,     // llama-bpe: case-insensitive contractions, [^\r\n\p{L}\p{N}]?\p{L}+, \p{N}{1,3}, ...
   Qwen2,      // as Llama3 with single digits
+  DeepseekLlm,    // newlines, cased letters, ASCII/CJK punctuation, trailing space, CJK, numbers
+  DeepseekCoder,  // newlines, \s?\p{L}+, \s?\p{P}+, CJK, each digit apart
+  Falcon,         // punctuation and ASCII symbols, then Gpt2, then digits in threes
+  Default,        // llama.cpp's default (gpt-neox and a GGUF without tokenizer.ggml.pre)
 };
 
 // The pre-tokenizer a GGUF's tokenizer.ggml.pre names, or false if Hearth lacks it.

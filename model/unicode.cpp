@@ -9,12 +9,21 @@ namespace {
 struct CodeRange {
   uint32_t first, last;
 };
+struct CodeMap {
+  uint32_t first, last, image;
+};
 #include "model/unicode_tables.inc"
 
 template <size_t N>
 bool in(const CodeRange (&t)[N], uint32_t cp) {
   auto it = std::upper_bound(std::begin(t), std::end(t), cp, [](uint32_t v, const CodeRange& r) { return v < r.first; });
   return it != std::begin(t) && cp <= (it - 1)->last;
+}
+
+template <size_t N>
+uint32_t map(const CodeMap (&t)[N], uint32_t cp) {
+  auto it = std::upper_bound(std::begin(t), std::end(t), cp, [](uint32_t v, const CodeMap& r) { return v < r.first; });
+  return it != std::begin(t) && cp <= (it - 1)->last ? (it - 1)->image : cp;
 }
 
 // byte -> code point of the GPT-2 mapping, and back.
@@ -63,6 +72,10 @@ bool is_letter(uint32_t cp) { return cp != 0xFFFFFFFFu && in(kLetter, cp); }
 bool is_number(uint32_t cp) { return cp != 0xFFFFFFFFu && in(kNumber, cp); }
 bool is_punct(uint32_t cp) { return cp != 0xFFFFFFFFu && in(kPunct, cp); }
 bool is_space(uint32_t cp) { return cp != 0xFFFFFFFFu && in(kSpace, cp); }
+bool is_symbol(uint32_t cp) { return cp != 0xFFFFFFFFu && in(kSymbol, cp); }
+bool is_control(uint32_t cp) { return cp != 0xFFFFFFFFu && in(kControl, cp); }
+uint32_t to_lower(uint32_t cp) { return map(kLower, cp); }
+uint32_t nfd_first(uint32_t cp) { return map(kNfdFirst, cp); }
 
 std::string encode_utf8(uint32_t cp) {
   std::string s;

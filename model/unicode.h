@@ -20,7 +20,14 @@ std::vector<CodePoint> decode_utf8(std::string_view s);
 bool is_letter(uint32_t cp);
 bool is_number(uint32_t cp);
 bool is_punct(uint32_t cp);
-bool is_space(uint32_t cp);
+bool is_space(uint32_t cp);    // White_Space
+bool is_symbol(uint32_t cp);   // S*
+bool is_control(uint32_t cp);  // Cc, Cf, Co, Cs
+// The simple lowercase mapping (the code point itself when it has none or several).
+uint32_t to_lower(uint32_t cp);
+// The first code point of the canonical decomposition (NFD), as llama.cpp's WordPiece
+// normalizes: accents dropped, a Hangul syllable reduced to its leading jamo.
+uint32_t nfd_first(uint32_t cp);
 std::string encode_utf8(uint32_t cp);
 
 // GPT-2's reversible byte <-> printable code point mapping.

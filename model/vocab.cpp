@@ -63,8 +63,10 @@ Result<Vocab> Vocab::from_gguf(const gguf::GgufFile& f) {
     auto merges = f.metadata.get_array("tokenizer.ggml.merges", gguf::ValueType::STRING);
     if (!merges) return Error{f.name() + ": " + merges.message()};
     for (size_t i = 0; i < merges.value()->strings.size(); ++i) v.merges_.add(merges.value()->strings[i], static_cast<int>(i));
+  } else if (v.model_ == "bert") {
+    v.wpm_ = true;
   } else if (v.model_ != "llama") {
-    v.unsupported_ = f.name() + ": tokenizer '" + v.model_ + "' is not supported yet (supported: llama, gpt2)";
+    v.unsupported_ = f.name() + ": tokenizer '" + v.model_ + "' is not supported yet (supported: llama, gpt2, bert)";
   }
   auto toks = f.metadata.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING);
   if (!toks) return Error{f.name() + ": " + toks.message()};
@@ -97,15 +99,24 @@ Result<Vocab> Vocab::from_gguf(const gguf::GgufFile& f) {
     if (id.value() >= n) return Error{f.name() + ": key '" + std::string(key) + "' is " + std::to_string(id.value()) + ", outside the vocabulary of " + std::to_string(n)};
     return static_cast<TokenId>(id.value());
   };
-  // Defaults as llama.cpp's: SentencePiece 1/2/0, BPE 11/11/none.
+  // Defaults as llama.cpp's: SentencePiece 1/2/0, BPE 11/11/none, WordPiece
+  // [CLS] 101 (begins a sequence), [SEP] 102 (ends one), [UNK] 100.
   auto bos = id_key("tokenizer.ggml.bos_token_id", v.bpe_ ? 11 : 1), eos = id_key("tokenizer.ggml.eos_token_id", v.bpe_ ? 11 : 2),
        unk = id_key("tokenizer.ggml.unknown_token_id", v.bpe_ ? -1 : 0), eot = id_key("tokenizer.ggml.eot_token_id", -1);
-  for (auto* r : {&bos, &eos, &unk, &eot})
+  if (v.wpm_) {
+    bos = id_key("tokenizer.ggml.cls_token_id", 101);
+    eos = id_key("tokenizer.ggml.eos_token_id", -1);
+    unk = id_key("tokenizer.ggml.unknown_token_id", 100);
+  }
+  auto sep = id_key("tokenizer.ggml.seperator_token_id", v.wpm_ ? 102 : -1);
+  for (auto* r : {&bos, &eos, &unk, &eot, &sep})
     if (!*r) return r->error();
   v.bos_ = bos.value();
   v.eos_ = eos.value();
   v.unk_ = unk.value();
   v.eot_ = eot.value();
+  v.sep_ = sep.value();
+  for (const std::string& t : v.text_) v.max_token_len_ = std::max(v.max_token_len_, t.size());
   auto flag = [&](const char* key, bool fallback) {
     auto b = f.metadata.get<bool>(key);
     return b.ok() ? b.value() : fallback;
@@ -259,6 +270,59 @@ Status Vocab::tokenize_spm(std::string_view text, std::vector<TokenId>& out) con
   return {};
 }
 
+// WordPiece as llama.cpp's BERT tokenizer: each code point reduced to the first of its
+// NFD decomposition and lowercased, controls dropped; words split at white space, with
+// punctuation, ASCII symbols and CJK ideographs as words of their own; each word, with
+// the "▁" that marks a word start, taken greedily as the longest tokens from the left,
+// and [UNK] for a word that cannot be spelled completely.
+Status Vocab::tokenize_wpm(std::string_view text, std::vector<TokenId>& out) const {
+  auto chinese = [](uint32_t c) {
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+  };
+  std::vector<std::string> words(1);
+  for (const CodePoint& cp : decode_utf8(text)) {
+    if (cp.cp == 0xFFFFFFFFu) continue;  // invalid UTF-8 (llama.cpp's U+FFFD, dropped)
+    const uint32_t c = nfd_first(cp.cp);
+    if (is_space(c)) {
+      if (!words.back().empty()) words.emplace_back();
+      continue;
+    }
+    if (c == 0 || c == 0xFFFD || is_control(c)) continue;
+    const std::string s = encode_utf8(to_lower(c));
+    if (is_punct(c) || (c < 0x7F && is_symbol(c)) || chinese(c)) {
+      if (!words.back().empty()) words.emplace_back();
+      words.back() = s;
+      words.emplace_back();
+    } else {
+      words.back() += s;
+    }
+  }
+  for (const std::string& w : words) {
+    if (w.empty()) continue;
+    const std::string word = std::string(kSpace) + w;
+    const size_t n = word.size(), start = out.size();
+    for (size_t i = 0; i < n;) {
+      size_t j = std::min(n, i + max_token_len_ + 1);
+      TokenId id = -1;
+      for (; j > i; --j)
+        if ((id = find(std::string_view(word).substr(i, j - i))) >= 0) break;
+      if (id < 0) {
+        out.resize(start);
+        break;
+      }
+      out.push_back(id);
+      i = j;
+    }
+    if (out.size() == start) {
+      if (unk_ < 0) return Error{"word '" + w + "' cannot be tokenized: the vocabulary has no [UNK] token"};
+      out.push_back(unk_);
+    }
+  }
+  return {};
+}
+
 // Byte-level BPE: pre-tokenize, map each word's bytes to GPT-2's characters, merge.
 Status Vocab::tokenize_bpe(std::string_view text, std::vector<TokenId>& out) const {
   for (std::string_view word : pretokenize(pre_, text)) {
@@ -296,8 +360,9 @@ Result<std::vector<TokenId>> Vocab::tokenize(std::string_view text, bool add_spe
       prev_special = true;
       continue;
     }
-    if (bpe_) {
-      if (Status st = tokenize_bpe(text.substr(fr.offset, fr.length), out); !st) return st.error();
+    if (bpe_ || wpm_) {
+      std::string_view raw = text.substr(fr.offset, fr.length);
+      if (Status st = bpe_ ? tokenize_bpe(raw, out) : tokenize_wpm(raw, out); !st) return st.error();
       prev_special = false;
       continue;
     }
@@ -308,6 +373,7 @@ Result<std::vector<TokenId>> Vocab::tokenize(std::string_view text, bool add_spe
     prev_special = false;
   }
   if (add_special && add_eos_ && eos_ >= 0) out.push_back(eos_);
+  if (add_special && wpm_ && sep_ >= 0) out.push_back(sep_);
   return out;
 }
 

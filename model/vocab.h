@@ -2,8 +2,8 @@
 //
 // SentencePiece-style ("llama": llama 2, mistral, phi-3, the stories models) with byte
 // fallback and the leading-space rule, and byte-level BPE ("gpt2": llama 3, qwen2,
-// gpt-2, starcoder, ...) with its pre-tokenizers; special-token splitting for both, as
-// llama.cpp does it. WordPiece and the rarer pre-tokenizers are still to come.
+// gpt-2, starcoder, deepseek, falcon, ...) with its pre-tokenizers, and WordPiece
+// ("bert"); special-token splitting for all, as llama.cpp does it.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +54,7 @@ class Vocab {
   std::vector<Fragment> split_special(std::string_view text, bool parse_special) const;
   Status tokenize_spm(std::string_view text, std::vector<TokenId>& out) const;
   Status tokenize_bpe(std::string_view text, std::vector<TokenId>& out) const;
+  Status tokenize_wpm(std::string_view text, std::vector<TokenId>& out) const;
   Result<TokenId> byte_token(uint8_t b) const;
   TokenId find(std::string_view s) const;
 
@@ -64,9 +65,10 @@ class Vocab {
   std::vector<bool> rstrip_;
   std::unordered_map<std::string, TokenId> id_of_;
   std::vector<TokenId> specials_;  // control/user-defined/unknown, longest text first
-  TokenId bos_ = -1, eos_ = -1, eot_ = -1, unk_ = -1;
+  TokenId bos_ = -1, eos_ = -1, eot_ = -1, unk_ = -1, sep_ = -1;
+  size_t max_token_len_ = 0;
   bool add_bos_ = true, add_eos_ = false, add_space_prefix_ = true;
-  bool bpe_ = false, ignore_merges_ = false;
+  bool bpe_ = false, wpm_ = false, ignore_merges_ = false;
   PreTokenizer pre_ = PreTokenizer::Gpt2;
   BpeMerges merges_;
 };

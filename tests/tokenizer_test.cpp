@@ -1,6 +1,7 @@
 // Tokenizers against llama.cpp's own tokenization (../shared/reference/tokenize): for
-// every SentencePiece vocabulary, the 46 texts of the vocab suites and the 20 tricky
-// strings, with and without BOS and special-token parsing, and every token's piece.
+// every vocabulary (SentencePiece, byte-level BPE with each pre-tokenizer, WordPiece),
+// the 46 texts of the vocab suites and the 20 tricky strings, with and without BOS and
+// special-token parsing, and every token's piece; and the .inp/.out suites.
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -96,7 +97,8 @@ TEST(Tokenizer, SentencePieceVocabulariesMatchLlamaCpp) {
 TEST(Tokenizer, ByteLevelBpeVocabulariesMatchLlamaCpp) {
   int files = 0, cases = 0;
   for (const char* name : {"ggml-vocab-gpt-2", "ggml-vocab-mpt", "ggml-vocab-starcoder", "ggml-vocab-refact",
-                           "synth-gpt2-2048-qwen2pre"}) {
+                           "synth-gpt2-2048-qwen2pre", "ggml-vocab-deepseek-coder", "ggml-vocab-deepseek-llm",
+                           "ggml-vocab-falcon", "ggml-vocab-gpt-neox"}) {
     for (const char* dir : {"tokenize/inp/", "tokenize/tricky/"}) {
       path p = test::reference_dir() / (std::string(dir) + name + ".json");
       if (!test::fs::exists(p)) continue;
@@ -105,41 +107,64 @@ TEST(Tokenizer, ByteLevelBpeVocabulariesMatchLlamaCpp) {
       ++files;
     }
   }
-  EXPECT_EQ(files, 7);
-  EXPECT_GE(cases, 5 * 46 + 2 * 20);
+  EXPECT_EQ(files, 13);
+  EXPECT_GE(cases, 9 * 46 + 4 * 20);
 }
 
-// The .inp/.out suites of llama.cpp's test-tokenizer-0 (raw: no BOS, no special parsing).
-TEST(Tokenizer, LlamaSpmSuite) {
-  path base = test::testdata_dir() / "vocab/ggml-vocab-llama-spm.gguf";
-  auto f = gguf::GgufFile::open(base.string());
-  ASSERT_TRUE(f.ok());
-  auto v = Vocab::from_gguf(f.value());
-  ASSERT_TRUE(v.ok()) << v.message();
-  std::string inp = test::read_text(base.string() + ".inp"), out = test::read_text(base.string() + ".out");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> texts;
-  for (size_t pos = 0;;) {
-    size_t q = inp.find(sep, pos);
-    if (q == std::string::npos) break;
-    texts.push_back(inp.substr(pos, q - pos));
-    pos = q + sep.size();
+TEST(Tokenizer, WordPieceVocabularyMatchesLlamaCpp) {
+  int files = 0, cases = 0;
+  for (const char* dir : {"tokenize/inp/", "tokenize/tricky/"}) {
+    path p = test::reference_dir() / (std::string(dir) + "ggml-vocab-bert-bge.json");
+    SCOPED_TRACE(p.string());
+    ASSERT_TRUE(test::fs::exists(p));
+    cases += check_reference(p);
+    ++files;
   }
-  std::vector<std::vector<TokenId>> expected;
-  std::stringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
-    std::vector<TokenId> ids;
-    std::stringstream ls(line);
-    for (TokenId id; ls >> id;) ids.push_back(id);
-    expected.push_back(ids);
+  EXPECT_EQ(files, 2);
+  EXPECT_GE(cases, 46 + 20);
+}
+
+// The .inp/.out suites of llama.cpp's test-tokenizer-0 (raw: no BOS, no special
+// parsing), for every vocabulary in testdata/vocab that has one.
+TEST(Tokenizer, EveryVocabSuite) {
+  int suites = 0;
+  for (const auto& entry : test::fs::directory_iterator(test::testdata_dir() / "vocab")) {
+    const path out_path = entry.path();
+    if (out_path.extension() != ".out") continue;
+    const std::string gguf_path = out_path.parent_path() / out_path.stem();  // x.gguf.out -> x.gguf
+    SCOPED_TRACE(gguf_path);
+    auto f = gguf::GgufFile::open(gguf_path);
+    ASSERT_TRUE(f.ok()) << f.message();
+    auto v = Vocab::from_gguf(f.value());
+    ASSERT_TRUE(v.ok()) << v.message();
+    std::string inp = test::read_text(gguf_path + ".inp"), out = test::read_text(out_path.string());
+    const std::string sep = "\n__ggml_vocab_test__\n";
+    std::vector<std::string> texts;
+    for (size_t pos = 0;;) {
+      size_t q = inp.find(sep, pos);
+      if (q == std::string::npos) break;
+      texts.push_back(inp.substr(pos, q - pos));
+      pos = q + sep.size();
+    }
+    std::vector<std::vector<TokenId>> expected;
+    std::stringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      std::vector<TokenId> ids;
+      std::stringstream ls(line);
+      for (TokenId id; ls >> id;) ids.push_back(id);
+      expected.push_back(ids);
+    }
+    ASSERT_EQ(texts.size(), 46u);
+    ASSERT_EQ(expected.size(), texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) {
+      auto got = v.value().tokenize(texts[i], false, false);
+      ASSERT_TRUE(got.ok()) << got.message();
+      EXPECT_EQ(got.value(), expected[i]) << "text " << i << ": '" << texts[i] << "'";
+    }
+    ++suites;
   }
-  ASSERT_EQ(texts.size(), 46u);
-  ASSERT_EQ(expected.size(), texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) {
-    auto got = v.value().tokenize(texts[i], false, false);
-    ASSERT_TRUE(got.ok()) << got.message();
-    EXPECT_EQ(got.value(), expected[i]) << "text " << i << ": '" << texts[i] << "'";
-  }
+  // bert-bge, deepseek-coder, deepseek-llm, falcon, gpt-2, llama-spm, mpt, phi-3, refact, starcoder
+  EXPECT_EQ(suites, 10);
 }
 
 }  // namespace

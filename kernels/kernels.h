@@ -48,8 +48,9 @@ DotFn dot_fn(GgmlType weight, Isa isa);
 // Bytes of n activations of type `act`.
 size_t activation_bytes(GgmlType act, int64_t n);
 // Quantizes (or copies) n floats to the activation type (llama.cpp's reference
-// rounding, so activations match what llama.cpp's CPU backend computes).
-void quantize_activations(GgmlType act, const float* x, int64_t n, void* out);
+// rounding, so activations match what llama.cpp's CPU backend computes). The SIMD
+// paths give the same bytes as the scalar one.
+void quantize_activations(GgmlType act, const float* x, int64_t n, void* out, Isa isa = active_isa());
 
 // y[r] = dot(W row r, a) for r in [row_begin, row_end). W rows are row_bytes apart.
 void gemv(DotFn dot, const void* W, size_t row_bytes, int64_t n, const void* a, int64_t row_begin, int64_t row_end,

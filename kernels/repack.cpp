@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/simd256.h"
 #include "quant/blocks.h"
@@ -132,6 +133,130 @@ void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int
       _mm256_storeu_ps(y + 8 * g, acc);
     }
   }
+}
+
+namespace {
+
+#define HEARTH_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+// One activation column of a GEMM over repacked rows, with what the kernels need per
+// block computed once per call.
+struct Column {
+  const BlockQ8_0* a;
+  const int32_t* corr;  // q4_0: -8 * sum(y) per block
+  const uint8_t* yu;    // q8_0: y + 128 per block (32 bytes each)
+  const float* ad;      // activation scale per block
+  float* y;
+};
+
+// NC columns against group g of eight q4_0 rows: each block's nibbles are unpacked once
+// for all NC columns; per column the arithmetic is gemv_q4_0x8's, so results are equal.
+template <int NC>
+HEARTH_VNNI void tile_q4_0x8(const uint8_t* blk, int64_t nb, const Column* col, int64_t g) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[NC];
+  for (int j = 0; j < NC; ++j) acc[j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, blk += kQ4_0x8BlockBytes) {
+    prefetch_ahead<kQ4_0x8BlockBytes>(blk);
+    __m256i w[8];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+      w[2 * c] = _mm256_and_si256(v, m4);
+      w[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    for (int j = 0; j < NC; ++j) {
+      const int8_t* yq = col[j].a[b].qs;
+      __m256i isum = _mm256_set1_epi32(col[j].corr[b]);
+      for (int c = 0; c < 4; ++c) {
+        int32_t ylo, yhi;
+        std::memcpy(&ylo, yq + 4 * c, 4);
+        std::memcpy(&yhi, yq + 16 + 4 * c, 4);
+        isum = _mm256_dpbusd_epi32(isum, w[2 * c], _mm256_set1_epi32(ylo));
+        isum = _mm256_dpbusd_epi32(isum, w[2 * c + 1], _mm256_set1_epi32(yhi));
+      }
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(col[j].ad[b])), acc[j]);
+    }
+  }
+  for (int j = 0; j < NC; ++j) _mm256_storeu_ps(col[j].y + 8 * g, acc[j]);
+}
+
+template <int NC>
+HEARTH_VNNI void tile_q8_0x8(const uint8_t* blk, int64_t nb, const Column* col, int64_t g) {
+  __m256 acc[NC];
+  for (int j = 0; j < NC; ++j) acc[j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, blk += kQ8_0x8BlockBytes) {
+    prefetch_ahead<kQ8_0x8BlockBytes>(blk);
+    __m256i w[8];
+    for (int c = 0; c < 8; ++c) w[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 32 * c));
+    const __m256i wsum = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
+    const __m256i base = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(wsum, 7));
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    for (int j = 0; j < NC; ++j) {
+      const uint8_t* yb = col[j].yu + b * 32;
+      __m256i isum = base;
+      for (int c = 0; c < 8; ++c) {
+        int32_t y4;
+        std::memcpy(&y4, yb + 4 * c, 4);
+        isum = _mm256_dpbusd_epi32(isum, _mm256_set1_epi32(y4), w[c]);
+      }
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(col[j].ad[b])), acc[j]);
+    }
+  }
+  for (int j = 0; j < NC; ++j) _mm256_storeu_ps(col[j].y + 8 * g, acc[j]);
+}
+
+using TileFn = void (*)(const uint8_t*, int64_t, const Column*, int64_t);
+
+// Groups [g0, g1) against B columns, eight columns per pass over a group's blocks (the
+// group's weights stay in L1 across the passes).
+void gemm_tiles(const TileFn* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const std::vector<Column>& cols,
+                int64_t g0, int64_t g1) {
+  const int B = static_cast<int>(cols.size());
+  for (int64_t g = g0; g < g1; ++g)
+    for (int j = 0; j < B; j += 8) tiles[std::min(8, B - j) - 1](packed + static_cast<size_t>(g) * group_bytes, nb, &cols[j], g);
+}
+
+}  // namespace
+
+HEARTH_VNNI void gemm_q4_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
+                             float* y, int64_t y_stride) {
+  static constexpr TileFn kTiles[8] = {tile_q4_0x8<1>, tile_q4_0x8<2>, tile_q4_0x8<3>, tile_q4_0x8<4>,
+                                       tile_q4_0x8<5>, tile_q4_0x8<6>, tile_q4_0x8<7>, tile_q4_0x8<8>};
+  const int64_t nb = n / 32;
+  std::vector<int32_t> corr(static_cast<size_t>(B) * nb);
+  std::vector<float> ad(static_cast<size_t>(B) * nb);
+  std::vector<Column> cols(static_cast<size_t>(B));
+  for (int j = 0; j < B; ++j) {
+    const auto* a = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(act) + j * act_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      int32_t sum = 0;
+      for (int i = 0; i < 32; ++i) sum += a[b].qs[i];
+      corr[j * nb + b] = -8 * sum;
+      ad[j * nb + b] = _cvtsh_ss(a[b].d);
+    }
+    cols[j] = {a, &corr[j * nb], nullptr, &ad[j * nb], y + j * y_stride};
+  }
+  gemm_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ4_0x8BlockBytes, nb, cols, g0, g1);
+}
+
+HEARTH_VNNI void gemm_q8_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
+                             float* y, int64_t y_stride) {
+  static constexpr TileFn kTiles[8] = {tile_q8_0x8<1>, tile_q8_0x8<2>, tile_q8_0x8<3>, tile_q8_0x8<4>,
+                                       tile_q8_0x8<5>, tile_q8_0x8<6>, tile_q8_0x8<7>, tile_q8_0x8<8>};
+  const int64_t nb = n / 32;
+  std::vector<uint8_t> yu(static_cast<size_t>(B) * nb * 32);
+  std::vector<float> ad(static_cast<size_t>(B) * nb);
+  std::vector<Column> cols(static_cast<size_t>(B));
+  for (int j = 0; j < B; ++j) {
+    const auto* a = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(act) + j * act_bytes);
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int i = 0; i < 32; ++i) yu[(j * nb + b) * 32 + i] = static_cast<uint8_t>(a[b].qs[i] ^ 0x80);
+      ad[j * nb + b] = _cvtsh_ss(a[b].d);
+    }
+    cols[j] = {a, nullptr, &yu[j * nb * 32], &ad[j * nb], y + j * y_stride};
+  }
+  gemm_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ8_0x8BlockBytes, nb, cols, g0, g1);
 }
 
 }  // namespace hearth::kernels

@@ -30,4 +30,13 @@ size_t q8_0x8_bytes(int64_t rows, int64_t n);
 void repack_q8_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out);
 void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
 
+// GEMM over the repacked forms for prompt processing: groups [g0, g1) against B
+// activation rows act_bytes apart, into y (row j of Y at y + j * y_stride). Each block
+// of weights is unpacked once for up to eight activation rows; every result equals the
+// GEMV's bit for bit. AVX-512 VNNI; the caller checks the ISA.
+void gemm_q4_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
+                 int64_t y_stride);
+void gemm_q8_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
+                 int64_t y_stride);
+
 }  // namespace hearth::kernels

@@ -75,7 +75,6 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
     if (!t) return Error{f.name() + ": " + t.message()};
     if (t.value() == "linear") h.rope_scaling = RopeScaling::Linear;
     else if (t.value() == "yarn") h.rope_scaling = RopeScaling::Yarn;
-    else if (t.value() == "llama3") h.rope_scaling = RopeScaling::Llama3;
     else if (t.value() != "none") return Error{f.name() + ": unknown rope.scaling.type '" + t.value() + "'"};
   }
   if (h.rope_scaling != RopeScaling::None) {
@@ -84,7 +83,12 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
     if (factor.value() <= 0) return Error{f.name() + ": rope.scaling.factor must be positive"};
     h.rope_freq_scale = 1.f / factor.value();
     auto orig = f.metadata.get_uint(a + "rope.scaling.original_context_length");
-    h.rope_orig_ctx = orig.ok() ? static_cast<uint32_t>(orig.value()) : 0;
+    h.rope_orig_ctx = orig.ok() && orig.value() > 0 ? static_cast<uint32_t>(orig.value()) : h.n_ctx_train;
+    auto fast = optional_float(f, a + "rope.scaling.yarn_beta_fast", 32.f), slow = optional_float(f, a + "rope.scaling.yarn_beta_slow", 1.f);
+    if (!fast) return fast.error();
+    if (!slow) return slow.error();
+    h.yarn_beta_fast = fast.value();
+    h.yarn_beta_slow = slow.value();
   }
   h.neox_rope = h.arch != "llama";
   if (f.metadata.contains(a + "vocab_size")) {

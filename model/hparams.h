@@ -9,7 +9,9 @@
 
 namespace hearth::model {
 
-enum class RopeScaling { None, Linear, Yarn, Llama3 };
+// Llama 3.1-style scaling is not a type: such files carry per-pair frequency factors in
+// the rope_freqs.weight tensor (bound by the model).
+enum class RopeScaling { None, Linear, Yarn };
 
 struct HParams {
   std::string arch;            // "llama", "qwen2", "qwen3"
@@ -25,7 +27,8 @@ struct HParams {
   float rope_freq_base = 10000.f;
   float rope_freq_scale = 1.f; // 1 / rope.scaling.factor for linear scaling
   RopeScaling rope_scaling = RopeScaling::None;
-  uint32_t rope_orig_ctx = 0;
+  uint32_t rope_orig_ctx = 0;   // YaRN: rope.scaling.original_context_length, default n_ctx_train
+  float yarn_beta_fast = 32.f, yarn_beta_slow = 1.f;
   float rms_eps = 1e-5f;
   bool neox_rope = false;      // qwen2/qwen3 rotate dim i with i + d/2; llama pairs neighbours
   bool tied_embeddings = false;  // no output.weight: token_embd is reused

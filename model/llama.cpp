@@ -9,6 +9,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/ops.h"
 #include "kernels/repack.h"
 #include "kernels/threads.h"
 #include "quant/fp16.h"
@@ -58,20 +59,6 @@ void rms_norm(const float* x, const float* w, float* out, int64_t n, float eps) 
 }
 
 const float* f32(const Weight& w) { return reinterpret_cast<const float*>(w.data); }
-
-// Rotates pairs of one head by position-dependent angles: (2i, 2i+1) for llama,
-// (i, i + n_rot/2) for NeoX-style models (qwen).
-void rope(float* v, int head_dim, int n_rot, int pos, float base, float freq_scale, bool neox) {
-  for (int i = 0; i < n_rot / 2; ++i) {
-    const float theta = freq_scale * static_cast<float>(pos) * std::pow(base, -2.0f * i / n_rot);
-    const float c = std::cos(theta), s = std::sin(theta);
-    const int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
-    const float x0 = v[a], x1 = v[b];
-    v[a] = x0 * c - x1 * s;
-    v[b] = x0 * s + x1 * c;
-  }
-  (void)head_dim;
-}
 
 // Tells the kernel that the mapped pages of a repacked matrix are not needed: the packed
 // copy replaces them in the resident set (they are read back from the file if ever
@@ -129,6 +116,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
         return Error{file.name() + ": tensor '" + w->info->name + "' must be f32"};
   }
   if (m->output_norm.info->type != gguf::GgmlType::F32) return Error{file.name() + ": tensor 'output_norm.weight' must be f32"};
+  if (Status s = bind(file, "rope_freqs.weight", {h.rope_dim / 2}, m->rope_freqs, true); !s) return s.error();
+  if (m->rope_freqs.info && m->rope_freqs.info->type != gguf::GgmlType::F32)
+    return Error{file.name() + ": tensor 'rope_freqs.weight' must be f32"};
   m->repack_weights();
   return m;
 }
@@ -149,6 +139,9 @@ void Model::repack_weights() {
   }
 }
 
+// Floats of attention scratch per thread: the scores and one head of q.
+size_t Context::scratch_per_thread() const { return static_cast<size_t>(n_ctx_) + m_.hparams().head_dim; }
+
 Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type)
     : m_(m), n_ctx_(n_ctx), threads_(std::max(1, threads)), kv_type_(kv_type) {
   const HParams& h = m.hparams();
@@ -162,6 +155,15 @@ Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type)
     v_cache_.assign(cache, 0.f);
   }
   const size_t U = kUbatch;
+  rope_.n_rot = static_cast<int>(h.rope_dim);
+  rope_.freq_base = h.rope_freq_base;
+  rope_.freq_scale = h.rope_freq_scale;
+  rope_.ext_factor = h.rope_scaling == RopeScaling::Yarn ? 1.f : 0.f;
+  rope_.n_ctx_orig = static_cast<int>(h.rope_orig_ctx ? h.rope_orig_ctx : h.n_ctx_train);
+  rope_.beta_fast = h.yarn_beta_fast;
+  rope_.beta_slow = h.yarn_beta_slow;
+  rope_.freq_factors = m.rope_freqs.info ? f32(m.rope_freqs) : nullptr;
+  rope_cs_.resize(U * h.rope_dim);
   x_.resize(U * h.n_embd);
   xn_.resize(U * h.n_embd);
   q_.resize(U * q);
@@ -172,7 +174,7 @@ Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type)
   gate_.resize(U * h.n_ff);
   up_.resize(U * h.n_ff);
   ffn_out_.resize(U * h.n_embd);
-  scores_.resize(static_cast<size_t>(threads_) * (n_ctx + h.head_dim));
+  scores_.resize(static_cast<size_t>(threads_) * scratch_per_thread());
   logits_.resize(h.n_vocab);
 }
 
@@ -188,6 +190,13 @@ void Context::matmul(const Weight& w, const float* x, float* y, int B) {
   act_.resize(ab * B);
   for (int j = 0; j < B; ++j) kernels::quantize_activations(k->activation, x + j * n, n, act_.data() + j * ab);
   constexpr int64_t kChunkRows = 128;  // a multiple of 8 (packed groups) and 4 (row tiles)
+  if (w.packed && B > 1) {
+    const auto packed_gemm = t == gguf::GgmlType::Q4_0 ? kernels::gemm_q4_0x8 : kernels::gemm_q8_0x8;
+    kernels::parallel_rows(rows / kernels::kRepackRows, threads_, [&](int64_t b, int64_t e) {
+      packed_gemm(w.packed, n, act_.data(), ab, B, b, e, y, rows);
+    });
+    return;
+  }
   if (w.packed) {
     const auto packed_gemv = t == gguf::GgmlType::Q4_0 ? kernels::gemv_q4_0x8 : kernels::gemv_q8_0x8;
     kernels::parallel_rows(rows / kernels::kRepackRows, threads_, [&](int64_t b, int64_t e) {
@@ -236,55 +245,33 @@ Status Context::eval(std::span<const TokenId> tokens, const std::function<void(s
 // positions 0 … their own, each (token, head) pair on one thread with its own scores row.
 void Context::attention(int l, int B) {
   const HParams& h = m_.hparams();
-  const size_t at = static_cast<size_t>(l) * n_ctx_ * h.n_head_kv * h.head_dim;
-  if (kv_type_ == KvType::F16) attention_as(&k_half_[at], &v_half_[at], B);
-  else attention_as(&k_cache_[at], &v_cache_[at], B);
-}
-
-namespace {
-inline float cache_value(float x) { return x; }
-inline float cache_value(uint16_t x) { return quant::fp16_to_fp32(x); }
-// What a factor multiplying half-precision cache values is rounded to first.
-template <class T>
-inline float operand(float x) {
-  if constexpr (std::is_same_v<T, uint16_t>) return quant::fp16_to_fp32(quant::fp32_to_fp16(x));
-  return x;
-}
-}  // namespace
-
-template <class T>
-void Context::attention_as(const T* kc, const T* vc, int B) {
-  const HParams& h = m_.hparams();
+  const bool half = kv_type_ == KvType::F16;
   const int64_t hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd, nq = static_cast<int64_t>(h.n_head) * hd;
+  const size_t layer = static_cast<size_t>(l) * n_ctx_ * nkv;
+  const void* kc = half ? static_cast<const void*>(&k_half_[layer]) : &k_cache_[layer];
+  const void* vc = half ? static_cast<const void*>(&v_half_[layer]) : &v_cache_[layer];
+  const size_t esize = half ? sizeof(uint16_t) : sizeof(float);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const size_t per_thread = scratch_per_thread();
   kernels::parallel_rows(int64_t{B} * h.n_head, threads_, [&](int64_t b, int64_t e) {
-    float* scores = &scores_[static_cast<size_t>(omp_get_thread_num()) * (n_ctx_ + hd)];
+    float* scores = &scores_[static_cast<size_t>(omp_get_thread_num()) * per_thread];
     float* qh = scores + n_ctx_;
     for (int64_t task = b; task < e; ++task) {
       const int64_t j = task / h.n_head, hh = task % h.n_head, kvh = hh / h.n_gqa();
-      const int pos = n_past_ + static_cast<int>(j);
-      for (int64_t i = 0; i < hd; ++i) qh[i] = operand<T>(q_[j * nq + hh * hd + i]);
+      const int n = n_past_ + static_cast<int>(j) + 1;  // positions 0 … this token's
+      // With an F16 cache, q and the weights are rounded to half for their products, as
+      // llama.cpp's F16 matmuls do; sums stay in float.
+      std::copy(&q_[j * nq + hh * hd], &q_[j * nq + hh * hd] + hd, qh);
+      if (half) kernels::round_to_half(qh, hd);
+      kernels::attn_scores(qh, static_cast<const uint8_t*>(kc) + kvh * hd * esize, nkv, half, hd, n, scale, scores);
       float max = -INFINITY;
-      for (int t = 0; t <= pos; ++t) {
-        const T* kt = kc + static_cast<size_t>(t) * nkv + kvh * hd;
-        float s = 0;
-        for (int64_t i = 0; i < hd; ++i) s += qh[i] * cache_value(kt[i]);
-        scores[t] = s * scale;
-        max = std::max(max, scores[t]);
-      }
-      double sum = 0;
-      for (int t = 0; t <= pos; ++t) {
-        scores[t] = std::exp(scores[t] - max);
-        sum += scores[t];
-      }
-      const float inv = static_cast<float>(1.0 / sum);
-      float* out = &att_[j * nq + hh * hd];
-      std::fill(out, out + hd, 0.f);
-      for (int t = 0; t <= pos; ++t) {
-        const float p = operand<T>(scores[t] * inv);
-        const T* vt = vc + static_cast<size_t>(t) * nkv + kvh * hd;
-        for (int64_t i = 0; i < hd; ++i) out[i] += p * cache_value(vt[i]);
-      }
+      for (int t = 0; t < n; ++t) max = std::max(max, scores[t]);
+      const float inv = 1.0f / kernels::exp_shifted(scores, n, max);
+      for (int t = 0; t < n; ++t) scores[t] *= inv;
+      if (half) kernels::round_to_half(scores, n);
+      // V is stored transposed: each output value is one dot product over positions.
+      kernels::attn_values(scores, static_cast<const uint8_t*>(vc) + kvh * hd * n_ctx_ * esize, n_ctx_, half, hd, n,
+                           &att_[j * nq + hh * hd]);
     }
   });
 }
@@ -299,6 +286,10 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
   const Weight& te = m_.tok_embd;
   for (int j = 0; j < B; ++j)
     HEARTH_CHECK(quant::dequantize(te.info->type, te.data + static_cast<size_t>(tokens[j]) * te.row_bytes, &x_[j * E], E).ok());
+
+  // The rotation angles of each token's position, shared by every layer and head.
+  const int n_rot = static_cast<int>(h.rope_dim);
+  for (int j = 0; j < B; ++j) kernels::rope_cache(rope_, n_past_ + j, &rope_cs_[static_cast<size_t>(j) * n_rot]);
 
   for (uint32_t l = 0; l < h.n_layer; ++l) {
     const LayerWeights& L = m_.layers[l];
@@ -321,18 +312,19 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
       }
       // Rotary position embedding on every head of q and k.
       const int pos = n_past_ + j;
-      for (uint32_t hh = 0; hh < h.n_head; ++hh)
-        rope(&q[hh * hd], static_cast<int>(hd), static_cast<int>(h.rope_dim), pos, h.rope_freq_base, h.rope_freq_scale, h.neox_rope);
-      for (uint32_t hh = 0; hh < h.n_head_kv; ++hh)
-        rope(&k[hh * hd], static_cast<int>(hd), static_cast<int>(h.rope_dim), pos, h.rope_freq_base, h.rope_freq_scale, h.neox_rope);
+      const float* cs = &rope_cs_[static_cast<size_t>(j) * n_rot];
+      for (uint32_t hh = 0; hh < h.n_head; ++hh) kernels::rope_apply(&q[hh * hd], cs, n_rot, h.neox_rope);
+      for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) kernels::rope_apply(&k[hh * hd], cs, n_rot, h.neox_rope);
       // Append k and v to the cache.
       const size_t at = (static_cast<size_t>(l) * n_ctx_ + pos) * nkv;
+      // V transposed: value i of every position contiguous.
+      const size_t vt = static_cast<size_t>(l) * n_ctx_ * nkv + pos;
       if (kv_type_ == KvType::F16) {
         for (int64_t i = 0; i < nkv; ++i) k_half_[at + i] = quant::fp32_to_fp16(k[i]);
-        for (int64_t i = 0; i < nkv; ++i) v_half_[at + i] = quant::fp32_to_fp16(v[i]);
+        for (int64_t i = 0; i < nkv; ++i) v_half_[vt + static_cast<size_t>(i) * n_ctx_] = quant::fp32_to_fp16(v[i]);
       } else {
         std::memcpy(&k_cache_[at], k, nkv * sizeof(float));
-        std::memcpy(&v_cache_[at], v, nkv * sizeof(float));
+        for (int64_t i = 0; i < nkv; ++i) v_cache_[vt + static_cast<size_t>(i) * n_ctx_] = v[i];
       }
     }
     attention(static_cast<int>(l), B);
@@ -342,7 +334,7 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
     for (int j = 0; j < B; ++j) rms_norm(&x_[j * E], f32(L.ffn_norm), &xn_[j * E], E, eps);
     matmul(L.w_gate, xn_.data(), gate_.data(), B);
     matmul(L.w_up, xn_.data(), up_.data(), B);
-    for (int64_t i = 0; i < B * F; ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
+    kernels::swiglu(gate_.data(), up_.data(), B * F);
     matmul(L.w_down, gate_.data(), ffn_out_.data(), B);
     for (int64_t i = 0; i < B * E; ++i) x_[i] += ffn_out_[i];
   }

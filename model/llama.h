@@ -11,6 +11,7 @@
 
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
+#include "kernels/ops.h"
 #include "model/hparams.h"
 #include "model/vocab.h"
 
@@ -42,6 +43,7 @@ class Model {
   const gguf::GgufFile& file() const { return file_; }
 
   Weight tok_embd, output_norm, output;
+  Weight rope_freqs;  // optional: llama 3.1-style per-pair frequency factors (f32, rope_dim / 2)
   std::vector<LayerWeights> layers;
 
  private:
@@ -53,9 +55,10 @@ class Model {
   Vocab vocab_;
 };
 
-// The element type of the KV cache: F32 (no rounding; what the reference logits used) or
-// F16 (half the memory; rounded as llama.cpp does: k and v stored as halves, q and the
-// attention weights rounded to half for their products, sums in float).
+// The element type of the KV cache: F16 by default, as llama.cpp's (half the memory;
+// rounded as llama.cpp does: k and v stored as halves, q and the attention weights
+// rounded to half for their products, sums in float), or F32 (no rounding; what the
+// reference logits were made with).
 enum class KvType { F32, F16 };
 
 // One sequence's state: the KV cache and scratch buffers, allocated once.
@@ -65,7 +68,7 @@ class Context {
   // weight matrix is streamed once per micro-batch instead of once per token.
   static constexpr int kUbatch = 32;
 
-  Context(const Model& m, int n_ctx, int threads, KvType kv = KvType::F32);
+  Context(const Model& m, int n_ctx, int threads, KvType kv = KvType::F16);
   // Runs one token at position n_past() and appends it to the cache; the next-token
   // logits are in logits(). Error when the context is full.
   Status eval(TokenId token);
@@ -87,15 +90,19 @@ class Context {
   // Y[j] = W X[j] for the B rows of X (n = W.cols() apart) into the B rows of Y (W.rows() apart).
   void matmul(const Weight& w, const float* x, float* y, int B);
   void attention(int l, int B);
-  template <class T>
-  void attention_as(const T* kc, const T* vc, int B);
+  size_t scratch_per_thread() const;
+  kernels::RopeParams rope_;
   const Model& m_;
   int n_ctx_, threads_, n_past_ = 0;
   KvType kv_type_;
-  std::vector<float> k_cache_, v_cache_;     // F32: [layer][pos][n_head_kv * head_dim]
-  std::vector<uint16_t> k_half_, v_half_;    // F16: the same layout
+  // F32 (k_cache_, v_cache_) or F16 (k_half_, v_half_): K as [layer][pos][n_head_kv *
+  // head_dim], V transposed as [layer][n_head_kv * head_dim][pos] (llama.cpp's layout
+  // without flash attention), so attention's weighted sum is one dot product per value.
+  std::vector<float> k_cache_, v_cache_;
+  std::vector<uint16_t> k_half_, v_half_;
   // [kUbatch][dim] scratch; scores_ is [threads][n_ctx + head_dim]; out_ is [kUbatch][n_vocab].
-  std::vector<float> x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, out_, logits_;
+  // rope_cs_: [kUbatch][rope_dim] cos/sin of each micro-batch token's angles.
+  std::vector<float> rope_cs_, x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, out_, logits_;
   std::vector<uint8_t> act_;  // activations quantized for the current matmul
 };
 

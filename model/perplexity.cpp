@@ -5,7 +5,7 @@
 namespace hearth::model {
 
 Result<PerplexityResult> perplexity(const Model& m, const std::string& text, int n_ctx, int max_chunks, int threads,
-                                    const std::function<void(int, double)>& on_chunk) {
+                                    const std::function<void(int, double)>& on_chunk, KvType kv) {
   if (n_ctx < 4) return Error{"the context must be at least 4 tokens, not " + std::to_string(n_ctx)};
   auto toks = m.vocab().tokenize(text, true, true);
   if (!toks) return toks.error();
@@ -19,7 +19,7 @@ Result<PerplexityResult> perplexity(const Model& m, const std::string& text, int
   const int first = n_ctx / 2;
   const int64_t n_vocab = m.hparams().n_vocab;
   double nll = 0, nll2 = 0;
-  Context ctx(m, n_ctx, threads);
+  Context ctx(m, n_ctx, threads, kv);
   for (int c = 0; c < r.n_chunks; ++c) {
     ctx.reset();
     const size_t start = static_cast<size_t>(c) * n_ctx;

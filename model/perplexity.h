@@ -21,6 +21,6 @@ struct PerplexityResult {
 
 // max_chunks < 0: all the chunks the text has.
 Result<PerplexityResult> perplexity(const Model& m, const std::string& text, int n_ctx, int max_chunks, int threads,
-                                    const std::function<void(int chunk, double ppl)>& on_chunk = {});
+                                    const std::function<void(int chunk, double ppl)>& on_chunk = {}, KvType kv = KvType::F16);
 
 }  // namespace hearth::model

@@ -148,13 +148,13 @@ TEST(Cli, RunTokenizeEval) {
   EXPECT_EQ(f16.out.rfind("{\"tokens\": [", 0), 0u) << f16.out;
   CliRun badkv = run_hearth("run " + data("models/stories260K.gguf") + " hi --kv-type q4");
   EXPECT_EQ(badkv.status, 2);
-  EXPECT_NE(badkv.err.find("--kv-type must be f32 or f16, not 'q4'"), std::string::npos) << badkv.err;
+  EXPECT_NE(badkv.err.find("--kv-type must be f16 or f32, not 'q4'"), std::string::npos) << badkv.err;
   CliRun t = run_hearth("tokenize " + data("models/stories260K.gguf") + " --json 'Once upon a time'");
   ASSERT_EQ(t.status, 0) << t.err;
   EXPECT_EQ(t.out, "[1,403,407,261,378]\n");
   test::TempDir tmp;
   auto bin = tmp.path() / "l.bin";
-  CliRun e = run_hearth("eval " + data("models/stories260K.gguf") + " --prompt 'Once upon a time' --logits '" + bin.string() + "'");
+  CliRun e = run_hearth("eval " + data("models/stories260K.gguf") + " --prompt 'Once upon a time' --kv-type f32 --logits '" + bin.string() + "'");
   ASSERT_EQ(e.status, 0) << e.err;
   EXPECT_EQ(e.out, "[1,403,407,261,378]\n");
   auto got = test::read_bytes(bin);
@@ -199,7 +199,7 @@ TEST(Cli, SynthAndBenchModel) {
   EXPECT_NE(b16.out.find("\"tg\": {\"n\": 4, \"tps_mean\": "), std::string::npos) << b16.out;
   CliRun bkv = run_hearth("bench model '" + out.string() + "' --kv-type bf16");
   EXPECT_EQ(bkv.status, 2);
-  EXPECT_NE(bkv.err.find("hearth bench model: --kv-type must be f32 or f16, not 'bf16'"), std::string::npos) << bkv.err;
+  EXPECT_NE(bkv.err.find("hearth bench model: --kv-type must be f16 or f32, not 'bf16'"), std::string::npos) << bkv.err;
   CliRun bad = run_hearth("synth --vocab " + data("models/stories260K.gguf") + " --shape 13b x.gguf");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("unknown shape '13b'"), std::string::npos);

@@ -26,7 +26,7 @@ TEST(Generate, GreedyContinuationsMatchLlamaCpp) {
       auto toks = m.value()->vocab().tokenize(prompt, true, true);
       ASSERT_TRUE(toks.ok()) << toks.message();
       ASSERT_EQ(toks.value(), want_prompt);
-      Context ctx(*m.value(), 256, 2);
+      Context ctx(*m.value(), 256, 2, KvType::F32);  // the reference's cache
       GenerateOptions opt;
       opt.sampling.temperature = 0;
       opt.sampling.repeat_penalty = 1.0f;
@@ -108,12 +108,16 @@ TEST(Utf8Stream, NeverSplitsACharacter) {
 namespace hearth::model {
 namespace {
 
-// llama-perplexity's results with an F32 KV cache (../shared/reference/perplexity).
+// llama-perplexity's results with an F32 and with its default F16 KV cache
+// (../shared/reference/perplexity), each against ours with the same cache type.
 TEST(Perplexity, MatchesLlamaPerplexity) {
   int checked = 0;
   for (const char* ref : {"stories260K.tinystories_sample.ascii.f32kv", "stories260K.tinystories_sample.f32kv",
                           "TinyStories-656K.f16.tinystories_sample.ascii.f32kv",
-                          "TinyStories-656K-Q8_0.tinystories_sample.ascii.f32kv"}) {
+                          "TinyStories-656K-Q8_0.tinystories_sample.ascii.f32kv",
+                          "stories260K.tinystories_sample.ascii.default-f16kv", "stories260K.tinystories_sample.default-f16kv",
+                          "TinyStories-656K.f16.tinystories_sample.ascii.default-f16kv",
+                          "TinyStories-656K-Q8_0.tinystories_sample.ascii.default-f16kv"}) {
     SCOPED_TRACE(ref);
     simdjson::dom::parser parser;
     simdjson::dom::element j = parser.load((test::reference_dir() / "perplexity" / (std::string(ref) + ".json")).string());
@@ -123,20 +127,22 @@ TEST(Perplexity, MatchesLlamaPerplexity) {
     auto m = Model::load((test::reference_dir().parent_path() / model_rel).string());
     ASSERT_TRUE(m.ok()) << m.message();
     const std::string text = test::read_text(test::reference_dir().parent_path() / text_rel);
-    auto r = perplexity(*m.value(), text, static_cast<int>(n_ctx), -1, 2);
+    const KvType kv = std::string_view(ref).ends_with("f32kv") ? KvType::F32 : KvType::F16;
+    auto r = perplexity(*m.value(), text, static_cast<int>(n_ctx), -1, 2, {}, kv);
     ASSERT_TRUE(r.ok()) << r.message();
     EXPECT_EQ(r.value().n_chunks, chunks);
     // f32 weights: equal to the 4-5 printed digits. f16 and q8_0: llama.cpp evaluates a
     // chunk in one batch and we token by token, which rounds activations differently
     // (its own batch vs token-by-token logits differ by up to 0.08 on this model).
-    const double rel = std::string_view(ref).find("stories260K") == 0 ? 1e-4 : 1e-3;
+    // (The bar is 0.5 %; the q8_0 model with an F16 cache lands within 0.15 %.)
+    const double rel = std::string_view(ref).find("stories260K") == 0 ? 1e-4 : 2e-3;
     EXPECT_NEAR(r.value().ppl, want_ppl, rel * want_ppl);
     EXPECT_NEAR(r.value().ppl_err, want_err, rel * want_err);
     std::printf("[ ppl      ] %-52s %.4f +/- %.5f (llama.cpp %.4f +/- %.5f)\n", ref, r.value().ppl, r.value().ppl_err,
                 want_ppl, want_err);
     ++checked;
   }
-  EXPECT_EQ(checked, 4);
+  EXPECT_EQ(checked, 8);
 }
 
 }  // namespace

@@ -294,3 +294,92 @@ TEST(LlamaBatch, RejectsBadTokensAndOverflowBeforeEvaluating) {
 
 }  // namespace
 }  // namespace hearth::model
+
+#include "gguf/writer.h"
+
+namespace hearth::model {
+namespace {
+
+// synth-llama-256.F32 rewritten with extra metadata and, optionally, a rope_freqs tensor.
+path rope_variant(const test::TempDir& dir, const std::string& name, const std::vector<std::pair<std::string, gguf::Value>>& md_extra,
+                  const std::vector<float>* freqs) {
+  auto f = gguf::GgufFile::open((test::reference_dir() / "logits/models/synth-llama-256.F32.gguf").string());
+  EXPECT_TRUE(f.ok());
+  gguf::Metadata md = f.value().metadata;
+  for (const auto& [k, v] : md_extra) md.set(k, v);
+  gguf::GgufWriter w(md);
+  for (const auto& t : f.value().tensors) EXPECT_TRUE(w.add_tensor(t.name, t.type, t.shape(), f.value().tensor_data(t)).ok());
+  if (freqs) {
+    const uint64_t shape[] = {freqs->size()};
+    EXPECT_TRUE(w.add_tensor("rope_freqs.weight", gguf::GgmlType::F32, shape,
+                             {reinterpret_cast<const uint8_t*>(freqs->data()), freqs->size() * sizeof(float)})
+                    .ok());
+  }
+  path p = dir.path() / (name + ".gguf");
+  EXPECT_TRUE(w.write(p.string()).ok());
+  return p;
+}
+
+std::vector<float> all_logits(const path& p, std::string* error = nullptr) {
+  auto m = Model::load(p.string());
+  if (!m.ok()) {
+    if (error) *error = m.message();
+    return {};
+  }
+  std::vector<TokenId> toks;
+  for (int i = 0; i < 40; ++i) toks.push_back(static_cast<TokenId>((i * 37 + 5) % m.value()->hparams().n_vocab));
+  Context ctx(*m.value(), 64, 2);
+  std::vector<float> out;
+  const int64_t V = m.value()->hparams().n_vocab;
+  EXPECT_TRUE(ctx.eval(std::span<const TokenId>(toks), [&](size_t, const float* l) { out.insert(out.end(), l, l + V); }).ok());
+  return out;
+}
+
+// RoPE scaling as the model file asks for it: YaRN with factor 1 (up to rounding) and
+// rope_freqs of ones change nothing; rope_freqs of 2 is linear scaling by 2 exactly; YaRN with factor 4
+// leaves position 0 (no rotation, a single key) alone and moves every later position;
+// a rope_freqs tensor of the wrong shape is refused by name.
+TEST(LlamaRope, ScalingFromTheModelFile) {
+  test::TempDir dir;
+  const std::vector<float> base = all_logits(test::reference_dir() / "logits/models/synth-llama-256.F32.gguf");
+  ASSERT_FALSE(base.empty());
+  auto f = gguf::GgufFile::open((test::reference_dir() / "logits/models/synth-llama-256.F32.gguf").string());
+  auto hp = read_hparams(f.value());
+  ASSERT_TRUE(hp.ok());
+  const size_t pairs = hp.value().rope_dim / 2, V = hp.value().n_vocab;
+
+  const std::vector<float> yarn1 = all_logits(rope_variant(
+      dir, "yarn1", {{"llama.rope.scaling.type", gguf::Value::string("yarn")}, {"llama.rope.scaling.factor", gguf::Value::of<float>(1.f)}},
+      nullptr));
+  // (t (1 - ramp) + t ramp may differ from t in its last bit, as in ggml.)
+  ASSERT_EQ(yarn1.size(), base.size());
+  for (size_t i = 0; i < base.size(); ++i) ASSERT_NEAR(yarn1[i], base[i], 1e-4) << i;
+  const std::vector<float> ones(pairs, 1.f), twos(pairs, 2.f);
+  EXPECT_EQ(all_logits(rope_variant(dir, "ones", {}, &ones)), base);
+  const std::vector<float> by_freqs = all_logits(rope_variant(dir, "twos", {}, &twos));
+  const std::vector<float> linear2 = all_logits(rope_variant(
+      dir, "linear2",
+      {{"llama.rope.scaling.type", gguf::Value::string("linear")}, {"llama.rope.scaling.factor", gguf::Value::of<float>(2.f)}}, nullptr));
+  EXPECT_EQ(by_freqs, linear2);
+  EXPECT_NE(linear2, base);
+
+  const std::vector<float> yarn4 = all_logits(rope_variant(dir, "yarn4",
+                                                           {{"llama.rope.scaling.type", gguf::Value::string("yarn")},
+                                                            {"llama.rope.scaling.factor", gguf::Value::of<float>(4.f)},
+                                                            {"llama.rope.scaling.original_context_length", gguf::Value::of<uint32_t>(64)}},
+                                                           nullptr));
+  ASSERT_EQ(yarn4.size(), base.size());
+  EXPECT_TRUE(std::equal(yarn4.begin(), yarn4.begin() + V, base.begin())) << "position 0 has nothing to rotate against";
+  for (size_t r = 1; r < base.size() / V; ++r)
+    EXPECT_FALSE(std::equal(yarn4.begin() + r * V, yarn4.begin() + (r + 1) * V, base.begin() + r * V)) << "position " << r;
+
+  const std::vector<float> short_freqs(pairs - 1, 1.f);
+  std::string err;
+  EXPECT_TRUE(all_logits(rope_variant(dir, "bad", {}, &short_freqs), &err).empty());
+  EXPECT_NE(err.find("tensor 'rope_freqs.weight' has shape [" + std::to_string(pairs - 1) + "], expected [" + std::to_string(pairs) + "]"),
+            std::string::npos)
+      << err;
+}
+
+}  // namespace
+}  // namespace hearth::model

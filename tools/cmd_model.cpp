@@ -65,7 +65,7 @@ const char* kRunUsage =
     "  --repeat-penalty R  --repeat-last-n N  --presence-penalty P  --frequency-penalty P\n"
     "  --stop TEXT            stop string (repeatable)\n"
     "  --json                 print {\"tokens\": [...], \"text\": \"...\"} instead of streaming\n"
-    "  --kv-type f32|f16      KV cache element type (default f32)\n"
+    "  --kv-type f16|f32      KV cache element type (default f16, as llama.cpp)\n"
     "Streams the continuation to stdout; prompt and generation speed go to stderr.\n";
 
 // Reads the value of --kv-type (f32 or f16) into kv; false, with a message, otherwise.
@@ -75,7 +75,7 @@ bool kv_type_option(Opts& o, model::KvType& kv) {
   if (*v == "f16") kv = model::KvType::F16;
   else if (*v == "f32") kv = model::KvType::F32;
   else {
-    std::fprintf(stderr, "hearth %s: --kv-type must be f32 or f16, not '%s'\n", o.verb.c_str(), v->c_str());
+    std::fprintf(stderr, "hearth %s: --kv-type must be f16 or f32, not '%s'\n", o.verb.c_str(), v->c_str());
     return false;
   }
   return true;
@@ -91,7 +91,7 @@ int cmd_run(const Args& args) {
   model::GenerateOptions opt;
   int n_ctx = 2048, threads = 0;
   bool json = false;
-  model::KvType kv = model::KvType::F32;
+  model::KvType kv = model::KvType::F16;
   std::vector<std::string> pos;
   Opts o{args, 0, "run"};
   for (; o.i < args.size() && !o.bad; ++o.i) {
@@ -208,6 +208,7 @@ int cmd_tokenize(const Args& args) {
 int cmd_eval(const Args& args) {
   std::string model_path, prompt, logits_out;
   bool have_prompt = false;
+  model::KvType kv = model::KvType::F16;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto val = [&]() -> std::optional<std::string> {
@@ -236,6 +237,10 @@ int cmd_eval(const Args& args) {
       auto v = val();
       if (!v) return 2;
       logits_out = *v;
+    } else if (a == "--kv-type") {
+      Opts o{args, i, "eval"};
+      if (!kv_type_option(o, kv)) return 2;
+      i = o.i;
     } else if (model_path.empty() && a[0] != '-') {
       model_path = a;
     } else {
@@ -244,8 +249,9 @@ int cmd_eval(const Args& args) {
     }
   }
   if (model_path.empty() || !have_prompt) {
-    std::fputs("usage: hearth eval MODEL.gguf (--prompt TEXT | --prompt-file F) [--logits OUT.bin]\n"
-               "Prints the prompt's token ids; --logits writes float32 [n_tokens x n_vocab] little-endian.\n",
+    std::fputs("usage: hearth eval MODEL.gguf (--prompt TEXT | --prompt-file F) [--logits OUT.bin] [--kv-type f16|f32]\n"
+               "Prints the prompt's token ids; --logits writes float32 [n_tokens x n_vocab] little-endian.\n"
+               "The reference logits in ../shared/reference/logits were made with --kv-type f32.\n",
                args.empty() ? stdout : stderr);
     return args.empty() ? 0 : 2;
   }
@@ -259,7 +265,7 @@ int cmd_eval(const Args& args) {
     std::fprintf(stderr, "hearth eval: %s\n", ids.message().c_str());
     return 1;
   }
-  model::Context ctx(*m.value(), static_cast<int>(ids.value().size()), kernels::default_threads());
+  model::Context ctx(*m.value(), static_cast<int>(ids.value().size()), kernels::default_threads(), kv);
   std::ofstream out;
   if (!logits_out.empty()) {
     out.open(logits_out, std::ios::binary | std::ios::trunc);
@@ -294,6 +300,7 @@ int cmd_perplexity(const Args& args) {
   std::string model_path, text_path;
   int n_ctx = 512, chunks = -1, threads = 0;
   bool json = false;
+  model::KvType kv = model::KvType::F16;
   Opts o{args, 0, "perplexity"};
   for (; o.i < args.size() && !o.bad; ++o.i) {
     const std::string& a = args[o.i];
@@ -303,7 +310,9 @@ int cmd_perplexity(const Args& args) {
     else if (a == "--chunks") o.number(chunks);
     else if (a == "-t" || a == "--threads") o.number(threads);
     else if (a == "--json") json = true;
-    else if (model_path.empty() && !a.empty() && a[0] != '-') model_path = a;
+    else if (a == "--kv-type") {
+      if (!kv_type_option(o, kv)) return 2;
+    } else if (model_path.empty() && !a.empty() && a[0] != '-') model_path = a;
     else {
       std::fprintf(stderr, "hearth perplexity: unexpected argument '%s'\n", a.c_str());
       return 2;
@@ -311,7 +320,7 @@ int cmd_perplexity(const Args& args) {
   }
   if (o.bad) return 2;
   if (model_path.empty() || text_path.empty()) {
-    std::fputs("usage: hearth perplexity MODEL.gguf -f TEXT [-c CTX (512)] [--chunks N] [-t THREADS] [--json]\n"
+    std::fputs("usage: hearth perplexity MODEL.gguf -f TEXT [-c CTX (512)] [--chunks N] [-t THREADS] [--kv-type f16|f32] [--json]\n"
                "Computed as llama-perplexity does: BOS per chunk, the second half of each chunk scored.\n",
                args.empty() ? stdout : stderr);
     return args.empty() ? 0 : 2;
@@ -331,7 +340,8 @@ int cmd_perplexity(const Args& args) {
   auto r = model::perplexity(*m.value(), ss.str(), n_ctx, chunks, threads > 0 ? threads : kernels::default_threads(),
                              [&](int c, double p) {
                                if (!json) std::fprintf(stderr, "[%d]%.4f,", c + 1, p);
-                             });
+                             },
+                             kv);
   if (!r) {
     std::fprintf(stderr, "\nhearth perplexity: %s\n", r.message().c_str());
     return 1;
@@ -430,7 +440,7 @@ int cmd_bench_model(const Args& args) {
   std::string path;
   int pp = 512, tg = 128, threads = 0, reps = 3;
   bool json = false;
-  model::KvType kv = model::KvType::F32;
+  model::KvType kv = model::KvType::F16;
   Opts o{args, 0, "bench model"};
   for (; o.i < args.size() && !o.bad; ++o.i) {
     const std::string& a = args[o.i];
@@ -449,7 +459,7 @@ int cmd_bench_model(const Args& args) {
   }
   if (o.bad) return 2;
   if (path.empty()) {
-    std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f32|f16] [--json]\n"
+    std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f16|f32] [--json]\n"
                "Prompt processing (pp) and generation (tg) tokens/s, mean +/- std over REPS, like llama-bench.\n",
                stdout);
     return 0;

@@ -1,0 +1,242 @@
+#include "kernels/ops.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/simd256.h"
+#include "quant/fp16.h"
+
+namespace hearth::kernels {
+namespace {
+
+float exp_shifted_scalar(float* x, int64_t n, float max) {
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - max));
+  return sum;
+}
+
+#define HEARTH_TARGET __attribute__((target("avx2,fma,f16c")))
+
+// exp(v) for v <= 0: v = k ln2 + r with |r| <= ln2/2, e^r by its Taylor polynomial to
+// r^6 (error below r^7/7! ~ 1.2e-7 relative), times 2^k put into the exponent bits.
+// Below -87.3 (where 2^k would be subnormal) the result is 0.
+HEARTH_TARGET inline __m256 exp_neg(__m256 v) {
+  const __m256 lo = _mm256_set1_ps(-87.3f);
+  const __m256 under = _mm256_cmp_ps(v, lo, _CMP_LT_OQ);
+  v = _mm256_max_ps(v, lo);
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), v);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187045e-06f), r);
+  __m256 p = _mm256_set1_ps(1.f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+HEARTH_TARGET float exp_shifted_avx2(float* x, int64_t n, float max) {
+  const __m256 m = _mm256_set1_ps(max);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(x + i), m));
+    _mm256_storeu_ps(x + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  float sum = simd256::hsum(acc);
+  if (i < n) {
+    // The tail through the same polynomial, so every element is computed alike.
+    alignas(32) float t[8];
+    for (int k = 0; k < 8; ++k) t[k] = i + k < n ? x[i + k] - max : -100.f;
+    _mm256_store_ps(t, exp_neg(_mm256_load_ps(t)));
+    for (int k = 0; i + k < n; ++k) sum += (x[i + k] = t[k]);
+  }
+  return sum;
+}
+
+void swiglu_scalar(float* g, const float* u, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+// silu through e = exp(-|x|), which cannot overflow: x / (1 + e) for x >= 0 and
+// x e / (1 + e) for x < 0.
+HEARTH_TARGET void swiglu_avx2(float* g, const float* u, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.f), sign = _mm256_set1_ps(-0.f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    const __m256 e = exp_neg(_mm256_or_ps(x, sign));  // exp(-|x|)
+    const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    const __m256 num = _mm256_blendv_ps(x, _mm256_mul_ps(x, e), neg);
+    _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(num, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+  }
+  swiglu_scalar(g + i, u + i, n - i);
+}
+
+float cache_at(const void* base, bool half, size_t i) {
+  return half ? quant::fp16_to_fp32(static_cast<const uint16_t*>(base)[i]) : static_cast<const float*>(base)[i];
+}
+
+void attn_scores_scalar(const float* q, const void* k, size_t k_stride, bool half, int64_t hd, int64_t n, float scale, float* out) {
+  for (int64_t t = 0; t < n; ++t) {
+    float s = 0;
+    for (int64_t i = 0; i < hd; ++i) s += q[i] * cache_at(k, half, t * k_stride + i);
+    out[t] = s * scale;
+  }
+}
+
+void attn_values_scalar(const float* p, const void* vt, size_t v_stride, bool half, int64_t hd, int64_t n, float* out) {
+  for (int64_t i = 0; i < hd; ++i) {
+    float s = 0;
+    for (int64_t t = 0; t < n; ++t) s += p[t] * cache_at(vt, half, i * v_stride + t);
+    out[i] = s;
+  }
+}
+
+HEARTH_TARGET inline __m256 load8(const void* base, bool half, size_t i) {
+  if (half) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(base) + i)));
+  return _mm256_loadu_ps(static_cast<const float*>(base) + i);
+}
+
+// Four horizontal sums at once: lane k of the result is the sum of a[k]'s lanes.
+HEARTH_TARGET inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  const __m256 s01 = _mm256_hadd_ps(a0, a1), s23 = _mm256_hadd_ps(a2, a3);
+  const __m256 s = _mm256_hadd_ps(s01, s23);
+  return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+// Scores four positions at a time (q held in registers when hd <= 128).
+HEARTH_TARGET void attn_scores_avx2(const float* q, const void* k, size_t ks, bool half, int64_t hd, int64_t n, float scale,
+                                    float* out) {
+  if (hd % 8 != 0 || hd > 128) return attn_scores_scalar(q, k, ks, half, hd, n, scale, out);
+  __m256 qv[16];
+  const int64_t nv = hd / 8;
+  for (int64_t v = 0; v < nv; ++v) qv[v] = _mm256_loadu_ps(q + 8 * v);
+  const __m128 sc = _mm_set1_ps(scale);
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t v = 0; v < nv; ++v) {
+      a0 = _mm256_fmadd_ps(qv[v], load8(k, half, (t + 0) * ks + 8 * v), a0);
+      a1 = _mm256_fmadd_ps(qv[v], load8(k, half, (t + 1) * ks + 8 * v), a1);
+      a2 = _mm256_fmadd_ps(qv[v], load8(k, half, (t + 2) * ks + 8 * v), a2);
+      a3 = _mm256_fmadd_ps(qv[v], load8(k, half, (t + 3) * ks + 8 * v), a3);
+    }
+    _mm_storeu_ps(out + t, _mm_mul_ps(hsum4(a0, a1, a2, a3), sc));
+  }
+  for (; t < n; ++t) {
+    __m256 a = _mm256_setzero_ps();
+    for (int64_t v = 0; v < nv; ++v) a = _mm256_fmadd_ps(qv[v], load8(k, half, t * ks + 8 * v), a);
+    out[t] = simd256::hsum(a) * scale;
+  }
+}
+
+// Four output values at a time, each a dot product over the positions.
+HEARTH_TARGET void attn_values_avx2(const float* p, const void* vt, size_t vs, bool half, int64_t hd, int64_t n, float* out) {
+  const int64_t n8 = n / 8 * 8;
+  int64_t i = 0;
+  for (; i + 4 <= hd; i += 4) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t t = 0; t < n8; t += 8) {
+      const __m256 pv = _mm256_loadu_ps(p + t);
+      a0 = _mm256_fmadd_ps(pv, load8(vt, half, (i + 0) * vs + t), a0);
+      a1 = _mm256_fmadd_ps(pv, load8(vt, half, (i + 1) * vs + t), a1);
+      a2 = _mm256_fmadd_ps(pv, load8(vt, half, (i + 2) * vs + t), a2);
+      a3 = _mm256_fmadd_ps(pv, load8(vt, half, (i + 3) * vs + t), a3);
+    }
+    alignas(16) float r[4];
+    _mm_store_ps(r, hsum4(a0, a1, a2, a3));
+    for (int k = 0; k < 4; ++k) {
+      for (int64_t t = n8; t < n; ++t) r[k] += p[t] * cache_at(vt, half, (i + k) * vs + t);
+      out[i + k] = r[k];
+    }
+  }
+  if (i < hd) attn_values_scalar(p, static_cast<const uint8_t*>(vt) + i * vs * (half ? 2 : 4), vs, half, hd - i, n, out + i);
+}
+
+HEARTH_TARGET void round_to_half_avx2(float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+  for (; i < n; ++i) x[i] = quant::fp16_to_fp32(quant::fp32_to_fp16(x[i]));
+}
+
+// ggml's YaRN: the ramp between the dimensions that keep their extrapolated angle and
+// those fully interpolated.
+float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base) {
+  return n_dims * std::log(n_ctx_orig / (n_rot * 2 * 3.14159265358979323846f)) / (2 * std::log(base));
+}
+
+}  // namespace
+
+float exp_shifted(float* x, int64_t n, float max, Isa isa) {
+  if (isa >= Isa::Avx2) return exp_shifted_avx2(x, n, max);
+  return exp_shifted_scalar(x, n, max);
+}
+
+void attn_scores(const float* q, const void* k, size_t k_stride, bool half, int64_t hd, int64_t n, float scale, float* scores,
+                 Isa isa) {
+  if (isa >= Isa::Avx2) return attn_scores_avx2(q, k, k_stride, half, hd, n, scale, scores);
+  attn_scores_scalar(q, k, k_stride, half, hd, n, scale, scores);
+}
+
+void attn_values(const float* p, const void* vt, size_t v_stride, bool half, int64_t hd, int64_t n, float* out, Isa isa) {
+  if (isa >= Isa::Avx2) return attn_values_avx2(p, vt, v_stride, half, hd, n, out);
+  attn_values_scalar(p, vt, v_stride, half, hd, n, out);
+}
+
+void round_to_half(float* x, int64_t n, Isa isa) {
+  if (isa >= Isa::Avx2) return round_to_half_avx2(x, n);
+  for (int64_t i = 0; i < n; ++i) x[i] = quant::fp16_to_fp32(quant::fp32_to_fp16(x[i]));
+}
+
+void swiglu(float* gate, const float* up, int64_t n, Isa isa) {
+  if (isa >= Isa::Avx2) return swiglu_avx2(gate, up, n);
+  swiglu_scalar(gate, up, n);
+}
+
+void rope_cache(const RopeParams& p, int pos, float* cs) {
+  const float theta_scale = std::pow(p.freq_base, -2.0f / static_cast<float>(p.n_rot));
+  float corr[2] = {0, 0};
+  float mscale = p.attn_factor;
+  if (p.ext_factor != 0.f) {
+    const float start = std::floor(yarn_corr_dim(p.n_rot, p.n_ctx_orig, p.beta_fast, p.freq_base));
+    const float end = std::ceil(yarn_corr_dim(p.n_rot, p.n_ctx_orig, p.beta_slow, p.freq_base));
+    corr[0] = std::max(0.f, start);
+    corr[1] = std::min(static_cast<float>(p.n_rot - 1), end);
+    mscale *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
+  }
+  float theta = static_cast<float>(pos);
+  for (int i0 = 0; i0 < p.n_rot; i0 += 2) {
+    const float extrap = theta / (p.freq_factors ? p.freq_factors[i0 / 2] : 1.0f);
+    const float interp = p.freq_scale * extrap;
+    float t = interp;
+    if (p.ext_factor != 0.f) {
+      const float y = (static_cast<float>(i0 / 2) - corr[0]) / std::max(0.001f, corr[1] - corr[0]);
+      const float ramp = (1 - std::min(1.f, std::max(0.f, y))) * p.ext_factor;
+      t = interp * (1 - ramp) + extrap * ramp;
+    }
+    cs[i0] = std::cos(t) * mscale;
+    cs[i0 + 1] = std::sin(t) * mscale;
+    theta *= theta_scale;
+  }
+}
+
+void rope_apply(float* v, const float* cs, int n_rot, bool neox) {
+  const int half = n_rot / 2;
+  for (int i = 0; i < half; ++i) {
+    const float c = cs[2 * i], s = cs[2 * i + 1];
+    const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+    const float x0 = v[a], x1 = v[b];
+    v[a] = x0 * c - x1 * s;
+    v[b] = x0 * s + x1 * c;
+  }
+}
+
+}  // namespace hearth::kernels

@@ -1,0 +1,235 @@
+// The transformer ops besides matmul (kernels/ops.h) and the repacked GEMMs, each SIMD
+// path against its scalar reference: activations' bytes identical, the GEMMs equal to
+// the GEMV bit for bit, float results within a bound derived from the inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
+#include "kernels/repack.h"
+#include "quant/blocks.h"
+#include "quant/fp16.h"
+#include "quant/quant.h"
+
+namespace hearth::kernels {
+namespace {
+
+constexpr float kEps = std::numeric_limits<float>::epsilon();
+
+class Ops : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(static_cast<int>(cpu_isa()), static_cast<int>(Isa::Avx512)) << "these tests run every ISA: need AVX-512 VNNI";
+  }
+};
+
+// Q8_0 activations: the AVX2 quantizer writes the scalar one's bytes, including values
+// that sit exactly on a rounding tie and all-zero blocks.
+TEST_F(Ops, Q8_0ActivationsEqualScalarBytes) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> g(0.f, 1.f);
+  const int64_t n = 32 * 64;
+  std::vector<float> x(n);
+  for (auto& v : x) v = g(rng);
+  for (int i = 0; i < 32; ++i) x[i] = 0.f;                                          // block 0: zeros
+  for (int i = 32; i < 64; ++i) x[i] = (i % 2 ? 0.5f : -0.5f) + float(i - 48);      // block 1: ties x * 127/amax
+  for (int i = 64; i < 96; ++i) x[i] = (i - 80) * (127.f / 16.f) / 127.f * 2.5f;   // block 2: k + 0.5 steps
+  std::vector<uint8_t> a(activation_bytes(GgmlType::Q8_0, n)), b(a.size());
+  quantize_activations(GgmlType::Q8_0, x.data(), n, a.data(), Isa::Scalar);
+  quantize_activations(GgmlType::Q8_0, x.data(), n, b.data(), Isa::Avx2);
+  EXPECT_EQ(a, b);
+}
+
+// The repacked GEMMs equal the repacked GEMVs bit for bit, for every column count
+// around the eight-column tile, and write only their groups' rows.
+TEST_F(Ops, RepackedGemmEqualsGemvBitForBit) {
+  std::mt19937 rng(22);
+  std::normal_distribution<float> g(0.f, 1.f);
+  const int64_t rows = 40, n = 32 * 20;
+  struct Packed {
+    GgmlType type;
+    size_t (*bytes)(int64_t, int64_t);
+    void (*repack)(const void*, size_t, int64_t, int64_t, void*);
+    void (*gemv)(const void*, int64_t, const void*, int64_t, int64_t, float*);
+    void (*gemm)(const void*, int64_t, const void*, size_t, int, int64_t, int64_t, float*, int64_t);
+  };
+  for (const Packed& k : {Packed{GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8, gemm_q4_0x8},
+                          Packed{GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8, gemm_q8_0x8}}) {
+    std::vector<float> w(rows * n);
+    for (auto& v : w) v = g(rng) * 0.02f;
+    const size_t rb = gguf::type_bytes(k.type, n, "w").value();
+    std::vector<uint8_t> wq(rb * rows), packed(k.bytes(rows, n));
+    ASSERT_TRUE(quant::quantize_rows(k.type, w.data(), wq.data(), rows, n, nullptr).ok());
+    k.repack(wq.data(), rb, rows, n, packed.data());
+    for (int B : {1, 2, 7, 8, 9, 17}) {
+      const size_t ab = activation_bytes(GgmlType::Q8_0, n);
+      std::vector<float> x(B * n);
+      for (auto& v : x) v = g(rng);
+      std::vector<uint8_t> act(ab * B);
+      for (int j = 0; j < B; ++j) quantize_activations(GgmlType::Q8_0, x.data() + j * n, n, act.data() + j * ab);
+      std::vector<float> y(B * rows, std::nanf(""));
+      k.gemm(packed.data(), n, act.data(), ab, B, 1, 4, y.data(), rows);
+      for (int j = 0; j < B; ++j) {
+        std::vector<float> want(rows, std::nanf(""));
+        k.gemv(packed.data(), n, act.data() + j * ab, 1, 4, want.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          if (r < 8 || r >= 32) {
+            EXPECT_TRUE(std::isnan(y[j * rows + r])) << "row " << r << " is outside groups [1, 4)";
+            continue;
+          }
+          EXPECT_EQ(y[j * rows + r], want[r]) << gguf::type_info(k.type).name << " B " << B << " column " << j << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+// exp(x - max) and its sum: within 4 ulp of std::exp element-wise (including the
+// tail that is not a multiple of eight and arguments past the underflow).
+TEST_F(Ops, ExpShiftedMatchesStdExp) {
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> u(-30.f, 5.f);
+  for (int64_t n : {1, 7, 8, 29, 300}) {
+    std::vector<float> x(n);
+    for (auto& v : x) v = u(rng);
+    if (n > 3) x[2] = -200.f;
+    const float max = *std::max_element(x.begin(), x.end());
+    std::vector<float> a = x, b = x;
+    const float sa = exp_shifted(a.data(), n, max, Isa::Scalar), sb = exp_shifted(b.data(), n, max, Isa::Avx2);
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(b[i], a[i], 4 * kEps * a[i] + 1e-38f) << "n " << n << " i " << i << " x " << x[i] - max;
+    EXPECT_NEAR(sb, sa, n * kEps * sa);
+  }
+}
+
+TEST_F(Ops, SwigluMatchesScalar) {
+  std::mt19937 rng(24);
+  std::uniform_real_distribution<float> u(-100.f, 100.f);
+  const int64_t n = 1000 + 5;
+  std::vector<float> gte(n), up(n);
+  for (auto& v : gte) v = u(rng) * (u(rng) > 0 ? 1.f : 0.01f);
+  for (auto& v : up) v = u(rng);
+  std::vector<float> a = gte, b = gte;
+  swiglu(a.data(), up.data(), n, Isa::Scalar);
+  swiglu(b.data(), up.data(), n, Isa::Avx2);
+  for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(b[i], a[i], 8 * kEps * std::fabs(a[i]) + 1e-30f) << "x " << gte[i];
+}
+
+// Attention scores and weighted values over F32 and F16 caches against the scalar
+// reference, within n * eps * sum |products|; positions not a multiple of four or eight.
+TEST_F(Ops, AttentionMatchesScalar) {
+  std::mt19937 rng(25);
+  std::normal_distribution<float> g(0.f, 1.f);
+  const int64_t hd = 64, stride = 3 * hd, n_ctx = 45;
+  for (bool half : {false, true}) {
+    std::vector<float> kf(n_ctx * stride), vf(hd * n_ctx), q(hd), p(n_ctx);
+    for (auto& v : kf) v = g(rng);
+    for (auto& v : vf) v = g(rng);
+    for (auto& v : q) v = g(rng);
+    for (auto& v : p) v = std::fabs(g(rng));
+    std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+    for (size_t i = 0; i < kf.size(); ++i) kh[i] = quant::fp32_to_fp16(kf[i]);
+    for (size_t i = 0; i < vf.size(); ++i) vh[i] = quant::fp32_to_fp16(vf[i]);
+    const void* k = half ? static_cast<const void*>(kh.data()) : kf.data();
+    const void* v = half ? static_cast<const void*>(vh.data()) : vf.data();
+    auto kv = [&](const std::vector<float>& f, const std::vector<uint16_t>& h, size_t i) { return half ? quant::fp16_to_fp32(h[i]) : f[i]; };
+    for (int64_t n : {1, 5, 8, 45}) {
+      std::vector<float> sa(n, std::nanf("")), sb(n, std::nanf(""));
+      attn_scores(q.data(), k, stride, half, hd, n, 0.125f, sa.data(), Isa::Scalar);
+      attn_scores(q.data(), k, stride, half, hd, n, 0.125f, sb.data(), Isa::Avx2);
+      for (int64_t t = 0; t < n; ++t) {
+        double mag = 0;
+        for (int64_t i = 0; i < hd; ++i) mag += std::fabs(q[i] * kv(kf, kh, t * stride + i));
+        EXPECT_NEAR(sb[t], sa[t], hd * kEps * mag * 0.125) << "half " << half << " t " << t;
+      }
+      std::vector<float> oa(hd + 1, std::nanf("")), ob(hd + 1, std::nanf(""));
+      attn_values(p.data(), v, n_ctx, half, hd, n, oa.data(), Isa::Scalar);
+      attn_values(p.data(), v, n_ctx, half, hd, n, ob.data(), Isa::Avx2);
+      EXPECT_TRUE(std::isnan(ob[hd])) << "wrote past hd";
+      for (int64_t i = 0; i < hd; ++i) {
+        double mag = 0;
+        for (int64_t t = 0; t < n; ++t) mag += std::fabs(p[t] * kv(vf, vh, i * n_ctx + t));
+        EXPECT_NEAR(ob[i], oa[i], n * kEps * mag) << "half " << half << " i " << i;
+      }
+    }
+  }
+}
+
+// Rounding to half: F16C and the scalar conversion agree on every value, subnormal
+// halves and overflow to infinity included.
+TEST_F(Ops, RoundToHalfEqualsScalar) {
+  std::mt19937 rng(26);
+  std::vector<float> x;
+  for (int e = -30; e <= 17; ++e)
+    for (int i = 0; i < 40; ++i) x.push_back(std::ldexp(1.f + float(rng() % 4096) / 4096.f, e) * (i % 2 ? -1.f : 1.f));
+  x.push_back(65520.f);
+  x.push_back(1e-8f);
+  std::vector<float> a = x, b = x;
+  round_to_half(a.data(), static_cast<int64_t>(a.size()), Isa::Scalar);
+  round_to_half(b.data(), static_cast<int64_t>(b.size()), Isa::Avx2);
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(a[i], b[i]) << x[i];
+}
+
+// RoPE: without scaling the angles are pos * base^(-2i/n); linear scaling divides them
+// by the factor; rope_freqs divide pair i's angle by its factor; YaRN with factor 1 is
+// the unscaled rotation, and otherwise keeps the fastest pairs (extrapolated) and
+// interpolates the slowest, with the magnitude 1 + 0.1 ln(factor). Checked against
+// float64 evaluations of those definitions.
+TEST(Rope, AnglesFollowTheDefinitions) {
+  const int n_rot = 64, pos = 37;
+  std::vector<float> cs(n_rot);
+  auto angle = [&](int i, double base) { return pos * std::pow(base, -2.0 * i / n_rot); };
+  RopeParams p;
+  p.n_rot = n_rot;
+  rope_cache(p, pos, cs.data());
+  for (int i = 0; i < n_rot / 2; ++i) {
+    EXPECT_NEAR(cs[2 * i], std::cos(angle(i, 10000)), 2e-4) << i;
+    EXPECT_NEAR(cs[2 * i + 1], std::sin(angle(i, 10000)), 2e-4) << i;
+  }
+  p.freq_scale = 0.25f;
+  rope_cache(p, pos, cs.data());
+  for (int i = 0; i < n_rot / 2; ++i) EXPECT_NEAR(cs[2 * i + 1], std::sin(angle(i, 10000) / 4), 2e-4) << i;
+  std::vector<float> ff(n_rot / 2);
+  for (int i = 0; i < n_rot / 2; ++i) ff[i] = 1.f + i % 3;
+  p.freq_scale = 1.f;
+  p.freq_factors = ff.data();
+  rope_cache(p, pos, cs.data());
+  for (int i = 0; i < n_rot / 2; ++i) EXPECT_NEAR(cs[2 * i + 1], std::sin(angle(i, 10000) / ff[i]), 2e-4) << i;
+  // YaRN, factor 1: no change.
+  p.freq_factors = nullptr;
+  p.ext_factor = 1.f;
+  p.n_ctx_orig = 4096;
+  std::vector<float> plain(n_rot);
+  RopeParams q;
+  q.n_rot = n_rot;
+  rope_cache(q, pos, plain.data());
+  rope_cache(p, pos, cs.data());
+  for (int i = 0; i < n_rot; ++i) EXPECT_FLOAT_EQ(cs[i], plain[i]) << i;
+  // YaRN, factor 4: pair 0 (fastest) extrapolated, the last pair interpolated, all
+  // scaled by mscale.
+  p.freq_scale = 0.25f;
+  rope_cache(p, pos, cs.data());
+  const double mscale = 1 + 0.1 * std::log(4.0);
+  EXPECT_NEAR(cs[0], std::cos(angle(0, 10000)) * mscale, 2e-4);
+  EXPECT_NEAR(cs[1], std::sin(angle(0, 10000)) * mscale, 2e-4);
+  EXPECT_NEAR(cs[n_rot - 1], std::sin(angle(n_rot / 2 - 1, 10000) / 4) * mscale, 2e-4);
+  // Applying the rotation: normal pairs neighbours, NeoX pairs i with i + n/2; the
+  // vector's length is kept (mscale 1).
+  std::vector<float> v(n_rot), w;
+  for (int i = 0; i < n_rot; ++i) v[i] = float(i % 7) - 3.f;
+  for (bool neox : {false, true}) {
+    w = v;
+    rope_apply(w.data(), plain.data(), n_rot, neox);
+    double l0 = 0, l1 = 0;
+    for (int i = 0; i < n_rot; ++i) l0 += v[i] * v[i], l1 += w[i] * w[i];
+    EXPECT_NEAR(l1, l0, 1e-3 * l0);
+    const int a = neox ? 1 : 2, b = neox ? 1 + n_rot / 2 : 3;  // pair 1
+    EXPECT_NEAR(w[a], v[a] * plain[2] - v[b] * plain[3], 1e-5);
+    EXPECT_NEAR(w[b], v[a] * plain[3] + v[b] * plain[2], 1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace hearth::kernels

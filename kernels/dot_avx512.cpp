@@ -173,18 +173,23 @@ HEARTH_TARGET float dot_q4_K(int64_t n, const void* w, const void* a) {
   return hsum(acc) - mins;
 }
 
+// Tokens per pass of the multi-token kernels: a block's unpacked weights (eight vectors)
+// and eight accumulators fit the 32 vector registers AVX-512 VL gives.
+constexpr int kTokens = 8;
+
 // Several activation rows against each weight row: per block, the scales and the nibbles
-// are unpacked once and used for up to four tokens. Each (row, token) goes through the
+// are unpacked once and used for up to kTokens tokens. Each (row, token) goes through the
 // same operations in the same order as dot_q4_K, so the results are identical to it.
 HEARTH_TARGET void gemm_q4_K(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
                              int64_t r1, float* y, int64_t y_stride) {
   const int64_t nb = n / QK_K;
   for (int64_t r = r0; r < r1; ++r) {
     const auto* x = reinterpret_cast<const BlockQ4_K*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes);
-    for (int j0 = 0; j0 < B; j0 += 4) {
-      const int nj = std::min(4, B - j0);
-      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-      float mins[4] = {0, 0, 0, 0};
+    for (int j0 = 0; j0 < B; j0 += kTokens) {
+      const int nj = std::min(kTokens, B - j0);
+      __m256 acc[kTokens];
+      for (__m256& v : acc) v = _mm256_setzero_ps();
+      float mins[kTokens] = {};
       for (int64_t i = 0; i < nb; ++i) {
         uint8_t sc[8], m[8];
         q4_K_scales_mins(x[i].scales, sc, m);
@@ -228,16 +233,17 @@ HEARTH_TARGET float dot_q6_K(int64_t n, const void* w, const void* a) {
 }
 
 // q6_K likewise: the 6-bit quants and the scale vectors unpacked once per block for up to
-// four tokens, each (row, token) computed in dot_q6_K's order.
+// kTokens tokens, each (row, token) computed in dot_q6_K's order.
 HEARTH_TARGET void gemm_q6_K(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
                              int64_t r1, float* y, int64_t y_stride) {
   const int64_t nb = n / QK_K;
   for (int64_t r = r0; r < r1; ++r) {
     const auto* x = reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes);
-    for (int j0 = 0; j0 < B; j0 += 4) {
-      const int nj = std::min(4, B - j0);
-      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-      float off[4] = {0, 0, 0, 0};
+    for (int j0 = 0; j0 < B; j0 += kTokens) {
+      const int nj = std::min(kTokens, B - j0);
+      __m256 acc[kTokens];
+      for (__m256& v : acc) v = _mm256_setzero_ps();
+      float off[kTokens] = {};
       for (int64_t i = 0; i < nb; ++i) {
         __m256i q[8], sc[8];
         q6_K_quants(x[i], 0, q);

@@ -268,7 +268,7 @@ TEST_F(Kernels, RepackedGemvMatchesDotPerRow) {
 }
 
 // The multi-token kernels give exactly dot()'s result for every (row, token), for batch
-// sizes on both sides of the four-token tile, and write only their rows.
+// sizes on both sides of the eight-token tile, and write only their rows.
 TEST_F(Kernels, MultiTokenKernelsEqualDotBitForBit) {
   std::mt19937 rng(10);
   std::normal_distribution<float> g(0.f, 1.f);
@@ -283,7 +283,7 @@ TEST_F(Kernels, MultiTokenKernelsEqualDotBitForBit) {
     const size_t rb = gguf::type_bytes(k->weight, n, "w").value(), ab = activation_bytes(k->activation, n);
     std::vector<uint8_t> wq(rb * rows);
     ASSERT_TRUE(quantize_rows(k->weight, w.data(), wq.data(), rows, n, nullptr).ok());
-    for (int B : {1, 3, 4, 7, 9}) {
+    for (int B : {1, 3, 4, 7, 8, 9, 17}) {
       std::vector<uint8_t> aq(ab * B);
       std::vector<float> x(n);
       for (int j = 0; j < B; ++j) {
@@ -305,7 +305,7 @@ TEST_F(Kernels, MultiTokenKernelsEqualDotBitForBit) {
         }
     }
   }
-  EXPECT_EQ(tested, 2 * (1 + 3 + 4 + 7 + 9) * 8);
+  EXPECT_EQ(tested, 2 * (1 + 3 + 4 + 7 + 8 + 9 + 17) * 8);
 }
 
 }  // namespace

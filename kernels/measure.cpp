@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 
+#include "kernels/repack.h"
 #include "kernels/threads.h"
 #include "quant/quant.h"
 
@@ -129,6 +130,18 @@ std::vector<float> random_floats(int64_t n, uint32_t seed) {
   return v;
 }
 
+
+// The repacked form of a q4_0 or q8_0 matrix where the engine would use one (AVX-512,
+// rows a multiple of eight), else empty.
+std::vector<uint8_t> repacked(GgmlType type, Isa isa, const uint8_t* W, size_t rb, int64_t rows, int64_t cols) {
+  std::vector<uint8_t> P;
+  if (isa != Isa::Avx512 || rows % kRepackRows != 0 || (type != GgmlType::Q4_0 && type != GgmlType::Q8_0)) return P;
+  const bool q4 = type == GgmlType::Q4_0;
+  P.resize(q4 ? q4_0x8_bytes(rows, cols) : q8_0x8_bytes(rows, cols));
+  (q4 ? repack_q4_0x8 : repack_q8_0x8)(W, rb, rows, cols, P.data());
+  return P;
+}
+
 }  // namespace
 
 MachineLimits measure_machine(int threads, double seconds_each) {
@@ -169,18 +182,30 @@ Result<KernelResult> bench_gemv(GgmlType type, Isa isa, int threads, int64_t row
   const KernelTraits* k = kernel_traits(type);
   const DotFn dot = dot_fn(type, isa);
   if (!k || !dot) return Error{"no kernel for " + std::string(gguf::type_info(type).name)};
+  auto rb_or = gguf::type_bytes(type, static_cast<uint64_t>(cols), "bench matrix row");
+  if (!rb_or) return rb_or.error();
+  // Enough copies of the matrix, used in turn, that together they are far larger than
+  // any last-level cache (a 4096 x 14336 q4_0 matrix alone, 33 MB, would mostly stay in
+  // a big L3 between calls).
+  const int64_t copies = std::max<int64_t>(1, (int64_t{512} << 20) / static_cast<int64_t>(rb_or.value() * rows));
   size_t rb = 0;
-  auto W = random_matrix(type, rows, cols, rb);
+  auto W = random_matrix(type, rows * copies, cols, rb);
   if (!W) return W.error();
   const std::vector<float> x = random_floats(cols, 7);
   std::vector<uint8_t> a(activation_bytes(k->activation, cols));
   std::vector<float> y(static_cast<size_t>(rows));
   const GemvFn fast = gemv_fn(type, isa);
+  // The engine's decode path: q4_0 and q8_0 repacked eight rows at a time on AVX-512.
+  const std::vector<uint8_t> P = repacked(type, isa, W.value().get(), rb, rows * copies, cols);
+  const auto packed_gemv = type == GgmlType::Q4_0 ? gemv_q4_0x8 : gemv_q8_0x8;
+  int64_t call = 0;
   const double t = timed(seconds, [&] {
-    quantize_activations(k->activation, x.data(), cols, a.data());
-    parallel_rows(rows, threads, [&](int64_t b, int64_t e) {
-      if (fast) fast(W.value().get(), rb, cols, a.data(), b, e, y.data());
-      else gemv(dot, W.value().get(), rb, cols, a.data(), b, e, y.data());
+    const int64_t c = call++ % copies;
+    quantize_activations(k->activation, x.data(), cols, a.data(), isa);
+    parallel_rows(P.empty() ? rows : rows / kRepackRows, threads, [&](int64_t b, int64_t e) {
+      if (!P.empty()) packed_gemv(P.data() + P.size() / copies * c, cols, a.data(), b, e, y.data());
+      else if (fast) fast(W.value().get() + rb * rows * c, rb, cols, a.data(), b, e, y.data());
+      else gemv(dot, W.value().get() + rb * rows * c, rb, cols, a.data(), b, e, y.data());
     });
   });
   KernelResult r{"gemv", std::string(gguf::type_info(type).name), std::string(isa_name(isa)), threads, rows, cols, 1, t};
@@ -201,12 +226,28 @@ Result<KernelResult> bench_gemm(GgmlType type, Isa isa, int threads, int64_t row
   const size_t ab = activation_bytes(k->activation, cols);
   std::vector<uint8_t> a(ab * static_cast<size_t>(batch));
   std::vector<float> y(static_cast<size_t>(rows * batch));
+  // The engine's prompt path: 32 columns at a time (its micro-batch) through the
+  // repacked eight-column GEMM (q4_0, q8_0 on AVX-512), the multi-token kernel (q4_K,
+  // q6_K), or else one dot product per (row, column).
+  const std::vector<uint8_t> P = repacked(type, isa, W.value().get(), rb, rows, cols);
+  const bool packed = !P.empty();
+  const auto packed_gemm = type == GgmlType::Q4_0 ? gemm_q4_0x8 : gemm_q8_0x8;
+  const GemmFn multi = gemm_fn(type, isa);
+  constexpr int64_t kMicroBatch = 32;
   const double t = timed(seconds, [&] {
-    for (int64_t j = 0; j < batch; ++j) quantize_activations(k->activation, x.data() + j * cols, cols, a.data() + j * ab);
-    parallel_rows(rows, threads, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        const uint8_t* wr = W.value().get() + r * rb;
-        for (int64_t j = 0; j < batch; ++j) y[j * rows + r] = dot(cols, wr, a.data() + j * ab);
+    for (int64_t j = 0; j < batch; ++j) quantize_activations(k->activation, x.data() + j * cols, cols, a.data() + j * ab, isa);
+    parallel_rows(packed ? rows / kRepackRows : rows, threads, [&](int64_t b, int64_t e) {
+      for (int64_t j0 = 0; j0 < batch; j0 += kMicroBatch) {
+        const int B = static_cast<int>(std::min(kMicroBatch, batch - j0));
+        const uint8_t* act = a.data() + j0 * ab;
+        if (packed) {
+          packed_gemm(P.data(), cols, act, ab, B, b, e, y.data() + j0 * rows, rows);
+        } else if (multi) {
+          multi(W.value().get(), rb, cols, act, ab, B, b, e, y.data() + j0 * rows, rows);
+        } else {
+          for (int64_t r = b; r < e; ++r)
+            for (int j = 0; j < B; ++j) y[(j0 + j) * rows + r] = dot(cols, W.value().get() + r * rb, act + j * ab);
+        }
       }
     });
   });

@@ -131,14 +131,14 @@ std::vector<float> random_floats(int64_t n, uint32_t seed) {
 }
 
 
-// The repacked form of a q4_0 or q8_0 matrix where the engine would use one (AVX-512,
-// rows a multiple of eight), else empty.
+// The repacked form of a matrix where the engine would use one (repacked_traits, rows a
+// multiple of eight), else empty.
 std::vector<uint8_t> repacked(GgmlType type, Isa isa, const uint8_t* W, size_t rb, int64_t rows, int64_t cols) {
   std::vector<uint8_t> P;
-  if (isa != Isa::Avx512 || rows % kRepackRows != 0 || (type != GgmlType::Q4_0 && type != GgmlType::Q8_0)) return P;
-  const bool q4 = type == GgmlType::Q4_0;
-  P.resize(q4 ? q4_0x8_bytes(rows, cols) : q8_0x8_bytes(rows, cols));
-  (q4 ? repack_q4_0x8 : repack_q8_0x8)(W, rb, rows, cols, P.data());
+  const RepackedTraits* r = repacked_traits(type, isa);
+  if (!r || rows % kRepackRows != 0) return P;
+  P.resize(r->bytes(rows, cols));
+  r->repack(W, rb, rows, cols, P.data());
   return P;
 }
 
@@ -195,9 +195,9 @@ Result<KernelResult> bench_gemv(GgmlType type, Isa isa, int threads, int64_t row
   std::vector<uint8_t> a(activation_bytes(k->activation, cols));
   std::vector<float> y(static_cast<size_t>(rows));
   const GemvFn fast = gemv_fn(type, isa);
-  // The engine's decode path: q4_0 and q8_0 repacked eight rows at a time on AVX-512.
+  // The engine's decode path: the repacked eight-row GEMV where there is one.
   const std::vector<uint8_t> P = repacked(type, isa, W.value().get(), rb, rows * copies, cols);
-  const auto packed_gemv = type == GgmlType::Q4_0 ? gemv_q4_0x8 : gemv_q8_0x8;
+  const auto packed_gemv = P.empty() ? nullptr : repacked_traits(type, isa)->gemv;
   int64_t call = 0;
   const double t = timed(seconds, [&] {
     const int64_t c = call++ % copies;
@@ -227,11 +227,11 @@ Result<KernelResult> bench_gemm(GgmlType type, Isa isa, int threads, int64_t row
   std::vector<uint8_t> a(ab * static_cast<size_t>(batch));
   std::vector<float> y(static_cast<size_t>(rows * batch));
   // The engine's prompt path: 32 columns at a time (its micro-batch) through the
-  // repacked eight-column GEMM (q4_0, q8_0 on AVX-512), the multi-token kernel (q4_K,
-  // q6_K), or else one dot product per (row, column).
+  // repacked GEMM (q4_0, q8_0, q4_K on AVX-512), the multi-token kernel (q6_K), or else
+  // one dot product per (row, column).
   const std::vector<uint8_t> P = repacked(type, isa, W.value().get(), rb, rows, cols);
   const bool packed = !P.empty();
-  const auto packed_gemm = type == GgmlType::Q4_0 ? gemm_q4_0x8 : gemm_q8_0x8;
+  const auto packed_gemm = packed ? repacked_traits(type, isa)->gemm : nullptr;
   const GemmFn multi = gemm_fn(type, isa);
   constexpr int64_t kMicroBatch = 32;
   const double t = timed(seconds, [&] {

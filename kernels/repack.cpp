@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/dots.h"
 #include "kernels/simd256.h"
 #include "quant/blocks.h"
 
@@ -13,6 +14,8 @@ namespace hearth::kernels {
 
 using namespace hearth::quant;
 using simd256::prefetch_ahead;
+
+#define HEARTH_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 size_t q4_0x8_bytes(int64_t rows, int64_t n) {
   return static_cast<size_t>(rows / 8) * static_cast<size_t>(n / 32) * kQ4_0x8BlockBytes;
@@ -41,8 +44,7 @@ void repack_q4_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
   });
 }
 
-__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
-void gemv_q4_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
+HEARTH_VNNI void gemv_q4_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
   const int64_t nb = n / 32;
   const auto* a = static_cast<const BlockQ8_0*>(act);
   const auto* p = static_cast<const uint8_t*>(packed);
@@ -97,8 +99,7 @@ void repack_q8_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
   });
 }
 
-__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
-void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
+HEARTH_VNNI void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
   const int64_t nb = n / 32;
   const auto* a = static_cast<const BlockQ8_0*>(act);
   const auto* p = static_cast<const uint8_t*>(packed);
@@ -136,8 +137,6 @@ void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int
 }
 
 namespace {
-
-#define HEARTH_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
 // One activation column of a GEMM over repacked rows, with what the kernels need per
 // block computed once per call.
@@ -257,6 +256,118 @@ HEARTH_VNNI void gemm_q8_0x8(const void* packed, int64_t n, const void* act, siz
     cols[j] = {a, nullptr, &yu[j * nb * 32], &ad[j * nb], y + j * y_stride};
   }
   gemm_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ8_0x8BlockBytes, nb, cols, g0, g1);
+}
+
+size_t q4_Kx8_bytes(int64_t rows, int64_t n) {
+  return static_cast<size_t>(rows / 8) * static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes;
+}
+
+void repack_q4_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
+  const int64_t nb = n / QK_K;
+  for (int64_t g = 0; g < rows / 8; ++g)
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* dst = static_cast<uint8_t*>(out) + (static_cast<size_t>(g) * nb + b) * kQ4_Kx8BlockBytes;
+      for (int r = 0; r < 8; ++r) {
+        const auto& blk = reinterpret_cast<const BlockQ4_K*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes)[b];
+        std::memcpy(dst + 2 * r, &blk.d, 2);
+        std::memcpy(dst + 16 + 2 * r, &blk.dmin, 2);
+        uint8_t sc[8], m[8];
+        scalar::q4_k_scales(blk.scales, sc, m);
+        for (int j = 0; j < 8; ++j) {
+          dst[32 + 8 * j + r] = sc[j];
+          dst[96 + 8 * j + r] = m[j];
+        }
+        for (int c = 0; c < 4; ++c)
+          for (int k = 0; k < 8; ++k) std::memcpy(dst + 160 + 256 * c + 32 * k + 4 * r, blk.qs + 32 * c + 4 * k, 4);
+      }
+    }
+}
+
+namespace {
+
+// NC tokens against group g of eight q4_K rows, all super-blocks: per sub-block the
+// integer dot (vpdpbusd on the nibbles), times the rows' scales, summed over the block;
+// the mins against the activations' 16-element sums; both scaled once per block.
+template <int NC>
+HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[NC], accm[NC];
+  for (int t = 0; t < NC; ++t) acc[t] = accm[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i, blk += kQ4_Kx8BlockBytes) {
+    prefetch_ahead<kQ4_Kx8BlockBytes>(blk);
+    __m256i tot[NC];
+    for (int t = 0; t < NC; ++t) tot[t] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      __m256i lo[NC], hi[NC];
+      for (int t = 0; t < NC; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
+      for (int k = 0; k < 8; ++k) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 160 + 256 * c + 32 * k));
+        const __m256i wl = _mm256_and_si256(v, m4), wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        for (int t = 0; t < NC; ++t) {
+          int32_t yl, yh;
+          std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
+          std::memcpy(&yh, a[t][i].qs + 64 * c + 32 + 4 * k, 4);
+          lo[t] = _mm256_dpbusd_epi32(lo[t], wl, _mm256_set1_epi32(yl));
+          hi[t] = _mm256_dpbusd_epi32(hi[t], wh, _mm256_set1_epi32(yh));
+        }
+      }
+      const __m256i sl = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 32 + 16 * c)));
+      const __m256i sh = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 32 + 16 * c + 8)));
+      for (int t = 0; t < NC; ++t)
+        tot[t] = _mm256_add_epi32(tot[t], _mm256_add_epi32(_mm256_mullo_epi32(lo[t], sl), _mm256_mullo_epi32(hi[t], sh)));
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
+    for (int t = 0; t < NC; ++t) {
+      __m256i msum = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        const __m256i mj = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 96 + 8 * j)));
+        msum = _mm256_add_epi32(msum, _mm256_mullo_epi32(mj, _mm256_set1_epi32(a[t][i].bsums[2 * j] + a[t][i].bsums[2 * j + 1])));
+      }
+      const __m256 ad = _mm256_set1_ps(a[t][i].d);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[t]), _mm256_mul_ps(d, ad), acc[t]);
+      accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, ad), accm[t]);
+    }
+  }
+  for (int t = 0; t < NC; ++t) _mm256_storeu_ps(y[t] + 8 * g, _mm256_sub_ps(acc[t], accm[t]));
+}
+
+}  // namespace
+
+HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
+  const int64_t nb = n / QK_K;
+  const auto* a = static_cast<const BlockQ8_K*>(act);
+  const auto* p = static_cast<const uint8_t*>(packed);
+  for (int64_t g = g0; g < g1; ++g) tile_q4_Kx8<1>(p + static_cast<size_t>(g) * nb * kQ4_Kx8BlockBytes, nb, &a, &y, g);
+}
+
+HEARTH_VNNI void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
+                             float* y, int64_t y_stride) {
+  using Tile = void (*)(const uint8_t*, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
+  static constexpr Tile kTiles[4] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>};
+  const int64_t nb = n / QK_K;
+  std::vector<const BlockQ8_K*> a(static_cast<size_t>(B));
+  std::vector<float*> out(static_cast<size_t>(B));
+  for (int j = 0; j < B; ++j) {
+    a[j] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + j * act_bytes);
+    out[j] = y + j * y_stride;
+  }
+  const auto* p = static_cast<const uint8_t*>(packed);
+  for (int64_t g = g0; g < g1; ++g)
+    for (int j = 0; j < B; j += 4)
+      kTiles[std::min(4, B - j) - 1](p + static_cast<size_t>(g) * nb * kQ4_Kx8BlockBytes, nb, &a[j], &out[j], g);
+}
+
+const RepackedTraits* repacked_traits(gguf::GgmlType type, Isa isa) {
+  static constexpr RepackedTraits kRows[] = {
+      {gguf::GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8, gemm_q4_0x8},
+      {gguf::GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8, gemm_q8_0x8},
+      {gguf::GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8, gemm_q4_Kx8},
+  };
+  if (isa < Isa::Avx512) return nullptr;
+  for (const RepackedTraits& r : kRows)
+    if (r.type == type) return &r;
+  return nullptr;
 }
 
 }  // namespace hearth::kernels

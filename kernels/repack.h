@@ -8,6 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gguf/types.h"
+#include "quant/cpu.h"
+
 namespace hearth::kernels {
 
 inline constexpr int kRepackRows = 8;
@@ -38,5 +41,29 @@ void gemm_q4_0x8(const void* packed, int64_t n, const void* act, size_t act_byte
                  int64_t y_stride);
 void gemm_q8_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
                  int64_t y_stride);
+
+// Q4_K the same way, per group of eight rows and super-block of 256 columns: the rows'
+// d and dmin as halves (16 + 16 bytes), their eight 6-bit scales and mins unpacked to a
+// byte each, sub-block-major (64 + 64 bytes), then the nibbles interleaved four bytes per
+// row (1024 bytes). Against Q8_K activations; the GEMV and GEMM do the same arithmetic
+// per (row, token), so their results are equal bit for bit.
+inline constexpr size_t kQ4_Kx8BlockBytes = 16 + 16 + 64 + 64 + 1024;
+size_t q4_Kx8_bytes(int64_t rows, int64_t n);
+void repack_q4_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out);
+void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
+void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
+                 int64_t y_stride);
+
+// One row per repacked weight type: what the engine and the benchmarks call.
+struct RepackedTraits {
+  gguf::GgmlType type;
+  size_t (*bytes)(int64_t rows, int64_t n);
+  void (*repack)(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out);
+  void (*gemv)(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
+  void (*gemm)(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
+               int64_t y_stride);
+};
+// The repacked form for a weight type on `isa` (AVX-512 VNNI only), or nullptr.
+const RepackedTraits* repacked_traits(gguf::GgmlType type, Isa isa);
 
 }  // namespace hearth::kernels

@@ -124,17 +124,16 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
 }
 
 void Model::repack_weights() {
-  if (active_isa() < Isa::Avx512) return;
   std::vector<Weight*> ws{&output};
   for (LayerWeights& L : layers)
     for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) ws.push_back(w);
   for (Weight* w : ws) {
-    const gguf::GgmlType t = w->info->type;
-    if ((t != gguf::GgmlType::Q4_0 && t != gguf::GgmlType::Q8_0) || w->rows() % kernels::kRepackRows != 0) continue;
-    const bool q4 = t == gguf::GgmlType::Q4_0;
-    packed_.emplace_back(new uint8_t[q4 ? kernels::q4_0x8_bytes(w->rows(), w->cols()) : kernels::q8_0x8_bytes(w->rows(), w->cols())]);
-    (q4 ? kernels::repack_q4_0x8 : kernels::repack_q8_0x8)(w->data, w->row_bytes, w->rows(), w->cols(), packed_.back().get());
+    const kernels::RepackedTraits* r = kernels::repacked_traits(w->info->type, active_isa());
+    if (!r || w->rows() % kernels::kRepackRows != 0) continue;
+    packed_.emplace_back(new uint8_t[r->bytes(w->rows(), w->cols())]);
+    r->repack(w->data, w->row_bytes, w->rows(), w->cols(), packed_.back().get());
     w->packed = packed_.back().get();
+    w->repacked = r;
     release_pages(w->data, static_cast<size_t>(w->rows()) * w->row_bytes);
   }
 }
@@ -191,14 +190,13 @@ void Context::matmul(const Weight& w, const float* x, float* y, int B) {
   for (int j = 0; j < B; ++j) kernels::quantize_activations(k->activation, x + j * n, n, act_.data() + j * ab);
   constexpr int64_t kChunkRows = 128;  // a multiple of 8 (packed groups) and 4 (row tiles)
   if (w.packed && B > 1) {
-    const auto packed_gemm = t == gguf::GgmlType::Q4_0 ? kernels::gemm_q4_0x8 : kernels::gemm_q8_0x8;
     kernels::parallel_rows(rows / kernels::kRepackRows, threads_, [&](int64_t b, int64_t e) {
-      packed_gemm(w.packed, n, act_.data(), ab, B, b, e, y, rows);
+      w.repacked->gemm(w.packed, n, act_.data(), ab, B, b, e, y, rows);
     });
     return;
   }
   if (w.packed) {
-    const auto packed_gemv = t == gguf::GgmlType::Q4_0 ? kernels::gemv_q4_0x8 : kernels::gemv_q8_0x8;
+    const auto packed_gemv = w.repacked->gemv;
     kernels::parallel_rows(rows / kernels::kRepackRows, threads_, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; c += kChunkRows / kernels::kRepackRows)
         for (int j = 0; j < B; ++j)

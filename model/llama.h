@@ -12,6 +12,7 @@
 #include "gguf/gguf.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
+#include "kernels/repack.h"
 #include "model/hparams.h"
 #include "model/vocab.h"
 
@@ -22,7 +23,8 @@ struct Weight {
   const gguf::TensorInfo* info = nullptr;
   const uint8_t* data = nullptr;
   size_t row_bytes = 0;
-  const uint8_t* packed = nullptr;  // Q4_0/Q8_0 repacked eight rows at a time (kernels/repack.h), or null
+  const uint8_t* packed = nullptr;  // repacked eight rows at a time (kernels/repack.h), or null
+  const kernels::RepackedTraits* repacked = nullptr;  // the kernels for `packed`
   int64_t cols() const { return static_cast<int64_t>(info->ne[0]); }
   int64_t rows() const { return static_cast<int64_t>(info->n_elements / info->ne[0]); }
 };
@@ -47,7 +49,8 @@ class Model {
   std::vector<LayerWeights> layers;
 
  private:
-  // Repacks the Q4_0 and Q8_0 matrices for the eight-row GEMV when this CPU runs it.
+  // Repacks the Q4_0, Q8_0 and Q4_K matrices eight rows at a time when this CPU runs the
+  // kernels for it.
   void repack_weights();
   gguf::GgufFile file_;
   std::vector<std::unique_ptr<uint8_t[]>> packed_;

@@ -224,7 +224,7 @@ TEST(KernelTable, FallsBackToLowerIsaAndKnowsActivationTypes) {
   EXPECT_EQ(dot_fn(GgmlType::IQ2_XXS, Isa::Scalar), nullptr);
 }
 
-// The eight-row repacked Q4_0 and Q8_0 GEMVs against one dot() per row: the packed form holds the
+// The eight-row repacked Q4_0, Q8_0 and Q4_K GEMVs against one dot() per row: the packed form holds the
 // same numbers, so every row agrees within the rounding bound, and a group range writes
 // only its own rows.
 TEST_F(Kernels, RepackedGemvMatchesDotPerRow) {
@@ -238,16 +238,18 @@ TEST_F(Kernels, RepackedGemvMatchesDotPerRow) {
     void (*gemv)(const void*, int64_t, const void*, int64_t, int64_t, float*);
   };
   for (const Packed& k : {Packed{GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8},
-                          Packed{GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8}})
-  for (int64_t n : {512, 32 * 600}) {  // the second spans two 512-block chunks of the kernel
+                          Packed{GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8},
+                          Packed{GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8}})
+  for (int64_t n : {512, 32 * 600}) {  // the second spans two 512-block chunks of the q4_0/q8_0 kernels
+    const GgmlType act = kernel_traits(k.type)->activation;
     std::vector<float> w(rows * n), x(n);
     for (auto& v : w) v = g(rng) * 0.02f;
     for (auto& v : x) v = g(rng);
     const size_t rb = gguf::type_bytes(k.type, n, "w").value();
-    std::vector<uint8_t> wq(rb * rows), aq(activation_bytes(GgmlType::Q8_0, n)), packed(k.bytes(rows, n));
+    std::vector<uint8_t> wq(rb * rows), aq(activation_bytes(act, n)), packed(k.bytes(rows, n));
     ASSERT_GE(packed.size(), rb * rows);
     ASSERT_TRUE(quantize_rows(k.type, w.data(), wq.data(), rows, n, nullptr).ok());
-    quantize_activations(GgmlType::Q8_0, x.data(), n, aq.data());
+    quantize_activations(act, x.data(), n, aq.data());
     k.repack(wq.data(), rb, rows, n, packed.data());
     std::vector<float> y(rows, std::nanf(""));
     k.gemv(packed.data(), n, aq.data(), 1, 4, y.data());
@@ -259,7 +261,7 @@ TEST_F(Kernels, RepackedGemvMatchesDotPerRow) {
       const float want = kernel_traits(k.type)->dot[0](n, wq.data() + r * rb, aq.data());
       std::vector<float> wd(n), ad(n);
       ASSERT_TRUE(dequantize(k.type, wq.data() + r * rb, wd.data(), n).ok());
-      ASSERT_TRUE(dequantize(GgmlType::Q8_0, aq.data(), ad.data(), n).ok());
+      ASSERT_TRUE(dequantize(act, aq.data(), ad.data(), n).ok());
       double mag = 0;
       for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(wd[i]) * ad[i]);
       EXPECT_NEAR(y[r], want, n * std::numeric_limits<float>::epsilon() * mag) << gguf::type_info(k.type).name << " n " << n << " row " << r;

@@ -44,11 +44,12 @@ TEST_F(Ops, Q8_0ActivationsEqualScalarBytes) {
 }
 
 // The repacked GEMMs equal the repacked GEMVs bit for bit, for every column count
-// around the eight-column tile, and write only their groups' rows.
+// around the tiles (eight columns for q4_0/q8_0, four for q4_K), and write only their
+// groups' rows.
 TEST_F(Ops, RepackedGemmEqualsGemvBitForBit) {
   std::mt19937 rng(22);
   std::normal_distribution<float> g(0.f, 1.f);
-  const int64_t rows = 40, n = 32 * 20;
+  const int64_t rows = 40, n = 256 * 3;
   struct Packed {
     GgmlType type;
     size_t (*bytes)(int64_t, int64_t);
@@ -57,19 +58,23 @@ TEST_F(Ops, RepackedGemmEqualsGemvBitForBit) {
     void (*gemm)(const void*, int64_t, const void*, size_t, int, int64_t, int64_t, float*, int64_t);
   };
   for (const Packed& k : {Packed{GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8, gemm_q4_0x8},
-                          Packed{GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8, gemm_q8_0x8}}) {
+                          Packed{GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8, gemm_q8_0x8},
+                          Packed{GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8, gemm_q4_Kx8}}) {
+    const GgmlType act_type = kernel_traits(k.type)->activation;
+    ASSERT_EQ(repacked_traits(k.type, Isa::Avx512)->gemm, k.gemm);
+    EXPECT_EQ(repacked_traits(k.type, Isa::Avx2), nullptr);
     std::vector<float> w(rows * n);
     for (auto& v : w) v = g(rng) * 0.02f;
     const size_t rb = gguf::type_bytes(k.type, n, "w").value();
     std::vector<uint8_t> wq(rb * rows), packed(k.bytes(rows, n));
     ASSERT_TRUE(quant::quantize_rows(k.type, w.data(), wq.data(), rows, n, nullptr).ok());
     k.repack(wq.data(), rb, rows, n, packed.data());
-    for (int B : {1, 2, 7, 8, 9, 17}) {
-      const size_t ab = activation_bytes(GgmlType::Q8_0, n);
+    for (int B : {1, 2, 3, 4, 5, 7, 8, 9, 17}) {
+      const size_t ab = activation_bytes(act_type, n);
       std::vector<float> x(B * n);
       for (auto& v : x) v = g(rng);
       std::vector<uint8_t> act(ab * B);
-      for (int j = 0; j < B; ++j) quantize_activations(GgmlType::Q8_0, x.data() + j * n, n, act.data() + j * ab);
+      for (int j = 0; j < B; ++j) quantize_activations(act_type, x.data() + j * n, n, act.data() + j * ab);
       std::vector<float> y(B * rows, std::nanf(""));
       k.gemm(packed.data(), n, act.data(), ab, B, 1, 4, y.data(), rows);
       for (int j = 0; j < B; ++j) {

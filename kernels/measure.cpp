@@ -235,7 +235,9 @@ Result<KernelResult> bench_gemm(GgmlType type, Isa isa, int threads, int64_t row
   const GemmFn multi = gemm_fn(type, isa);
   constexpr int64_t kMicroBatch = 32;
   const double t = timed(seconds, [&] {
-    for (int64_t j = 0; j < batch; ++j) quantize_activations(k->activation, x.data() + j * cols, cols, a.data() + j * ab, isa);
+    parallel_rows(batch, threads, [&](int64_t b, int64_t e) {
+      for (int64_t j = b; j < e; ++j) quantize_activations(k->activation, x.data() + j * cols, cols, a.data() + j * ab, isa);
+    });
     parallel_rows(packed ? rows / kRepackRows : rows, threads, [&](int64_t b, int64_t e) {
       for (int64_t j0 = 0; j0 < batch; j0 += kMicroBatch) {
         const int B = static_cast<int>(std::min(kMicroBatch, batch - j0));

@@ -187,7 +187,11 @@ void Context::matmul(const Weight& w, const float* x, float* y, int B) {
   const int64_t n = w.cols(), rows = w.rows();
   const size_t ab = kernels::activation_bytes(k->activation, n);
   act_.resize(ab * B);
-  for (int j = 0; j < B; ++j) kernels::quantize_activations(k->activation, x + j * n, n, act_.data() + j * ab);
+  // The activation rows are quantized on all threads (serial, they would cap the
+  // speed-up of prompt processing).
+  kernels::parallel_rows(B, threads_, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) kernels::quantize_activations(k->activation, x + j * n, n, act_.data() + j * ab);
+  });
   constexpr int64_t kChunkRows = 128;  // a multiple of 8 (packed groups) and 4 (row tiles)
   if (w.packed && B > 1) {
     kernels::parallel_rows(rows / kernels::kRepackRows, threads_, [&](int64_t b, int64_t e) {

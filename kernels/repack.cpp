@@ -341,21 +341,143 @@ HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int
   for (int64_t g = g0; g < g1; ++g) tile_q4_Kx8<1>(p + static_cast<size_t>(g) * nb * kQ4_Kx8BlockBytes, nb, &a, &y, g);
 }
 
-HEARTH_VNNI void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
-                             float* y, int64_t y_stride) {
-  using Tile = void (*)(const uint8_t*, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
-  static constexpr Tile kTiles[4] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>};
-  const int64_t nb = n / QK_K;
+namespace {
+
+using KTile = void (*)(const uint8_t*, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
+
+// Groups [g0, g1) of a repacked K-quant matrix against B tokens, four per pass.
+void gemm_k_tiles(const KTile* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, size_t act_bytes,
+                  int B, int64_t g0, int64_t g1, float* y, int64_t y_stride) {
   std::vector<const BlockQ8_K*> a(static_cast<size_t>(B));
   std::vector<float*> out(static_cast<size_t>(B));
   for (int j = 0; j < B; ++j) {
     a[j] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + j * act_bytes);
     out[j] = y + j * y_stride;
   }
-  const auto* p = static_cast<const uint8_t*>(packed);
   for (int64_t g = g0; g < g1; ++g)
-    for (int j = 0; j < B; j += 4)
-      kTiles[std::min(4, B - j) - 1](p + static_cast<size_t>(g) * nb * kQ4_Kx8BlockBytes, nb, &a[j], &out[j], g);
+    for (int j = 0; j < B; j += 4) tiles[std::min(4, B - j) - 1](packed + static_cast<size_t>(g) * group_bytes, nb, &a[j], &out[j], g);
+}
+
+}  // namespace
+
+HEARTH_VNNI void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
+                             float* y, int64_t y_stride) {
+  static constexpr KTile kTiles[4] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>};
+  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K, act,
+               act_bytes, B, g0, g1, y, y_stride);
+}
+
+size_t q6_Kx8_bytes(int64_t rows, int64_t n) {
+  return static_cast<size_t>(rows / 8) * static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes;
+}
+
+void repack_q6_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
+  const int64_t nb = n / QK_K;
+  for (int64_t g = 0; g < rows / 8; ++g)
+    for (int64_t b = 0; b < nb; ++b) {
+      uint8_t* dst = static_cast<uint8_t*>(out) + (static_cast<size_t>(g) * nb + b) * kQ6_Kx8BlockBytes;
+      std::memset(dst + 16 + 128 + 1024, 0, 512);
+      for (int r = 0; r < 8; ++r) {
+        const auto& blk = reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes)[b];
+        std::memcpy(dst + 2 * r, &blk.d, 2);
+        for (int s = 0; s < 16; ++s) dst[16 + 8 * s + r] = static_cast<uint8_t>(blk.scales[s]);
+        // The 256 quants in element order (0..63), as dequantize_row_q6_K reads them.
+        uint8_t q[QK_K];
+        for (int h = 0; h < 2; ++h)
+          for (int l = 0; l < 32; ++l) {
+            const uint8_t* ql = blk.ql + 64 * h;
+            const uint8_t qh = blk.qh[32 * h + l];
+            q[128 * h + l] = static_cast<uint8_t>((ql[l] & 0xF) | ((qh & 3) << 4));
+            q[128 * h + l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh >> 2) & 3) << 4));
+            q[128 * h + l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh >> 4) & 3) << 4));
+            q[128 * h + l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh >> 6) & 3) << 4));
+          }
+        for (int c = 0; c < 4; ++c)
+          for (int k = 0; k < 8; ++k)
+            for (int e = 0; e < 4; ++e) {
+              const uint8_t lo = q[64 * c + 4 * k + e], hi = q[64 * c + 32 + 4 * k + e];
+              dst[144 + 256 * c + 32 * k + 4 * r + e] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+              dst[1168 + 128 * c + 32 * (k / 2) + 4 * r + e] |= static_cast<uint8_t>((((lo >> 4) | ((hi >> 4) << 2)) << (4 * (k % 2))));
+            }
+      }
+    }
+}
+
+namespace {
+
+// NC tokens against group g of eight q6_K rows: per sub-block of 16 the unsigned 6-bit
+// quants against the activations (vpdpbusd), times the rows' scales; the -32 offset as
+// 32 * sum(scale * bsum) through vpdpwssd on scale pairs; one float scaling per block.
+template <int NC>
+HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+  __m256 acc[NC];
+  for (int t = 0; t < NC; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i, blk += kQ6_Kx8BlockBytes) {
+    prefetch_ahead<kQ6_Kx8BlockBytes>(blk);
+    const uint8_t* sc = blk + 16;
+    __m256i tot[NC];
+    for (int t = 0; t < NC; ++t) tot[t] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c)
+      for (int half = 0; half < 2; ++half) {
+        __m256i lo[NC], hi[NC];
+        for (int t = 0; t < NC; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
+        for (int k = 4 * half; k < 4 * half + 4; ++k) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 144 + 256 * c + 32 * k));
+          const __m256i h = _mm256_srli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 1168 + 128 * c + 32 * (k / 2))),
+                                              4 * (k % 2));
+          const __m256i wl = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+          const __m256i wh = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+          for (int t = 0; t < NC; ++t) {
+            int32_t yl, yh;
+            std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
+            std::memcpy(&yh, a[t][i].qs + 64 * c + 32 + 4 * k, 4);
+            lo[t] = _mm256_dpbusd_epi32(lo[t], wl, _mm256_set1_epi32(yl));
+            hi[t] = _mm256_dpbusd_epi32(hi[t], wh, _mm256_set1_epi32(yh));
+          }
+        }
+        const __m256i sl = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * (4 * c + half))));
+        const __m256i sh = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * (4 * c + 2 + half))));
+        for (int t = 0; t < NC; ++t)
+          tot[t] = _mm256_add_epi32(tot[t], _mm256_add_epi32(_mm256_mullo_epi32(lo[t], sl), _mm256_mullo_epi32(hi[t], sh)));
+      }
+    // sum over sub-blocks p of scale * bsum, two sub-blocks per vpdpwssd: the rows' int16
+    // (scale 2p, scale 2p + 1) pairs against the activations' (bsum 2p, bsum 2p + 1).
+    __m256i pairs[8];
+    for (int p = 0; p < 8; ++p) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * p));
+      pairs[p] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x, _mm_srli_si128(x, 8)));
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
+    for (int t = 0; t < NC; ++t) {
+      __m256i off = _mm256_setzero_si256();
+      for (int p = 0; p < 8; ++p) {
+        int32_t bs;
+        std::memcpy(&bs, a[t][i].bsums + 2 * p, 4);
+        off = _mm256_dpwssd_epi32(off, pairs[p], _mm256_set1_epi32(bs));
+      }
+      const __m256i s = _mm256_sub_epi32(tot[t], _mm256_slli_epi32(off, 5));
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(a[t][i].d)), acc[t]);
+    }
+  }
+  for (int t = 0; t < NC; ++t) _mm256_storeu_ps(y[t] + 8 * g, acc[t]);
+}
+
+}  // namespace
+
+HEARTH_VNNI void gemv_q6_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
+  const int64_t nb = n / QK_K;
+  const auto* a = static_cast<const BlockQ8_K*>(act);
+  const auto* p = static_cast<const uint8_t*>(packed);
+  for (int64_t g = g0; g < g1; ++g) tile_q6_Kx8<1>(p + static_cast<size_t>(g) * nb * kQ6_Kx8BlockBytes, nb, &a, &y, g);
+}
+
+HEARTH_VNNI void gemm_q6_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
+                             float* y, int64_t y_stride) {
+  static constexpr KTile kTiles[4] = {tile_q6_Kx8<1>, tile_q6_Kx8<2>, tile_q6_Kx8<3>, tile_q6_Kx8<4>};
+  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K, act,
+               act_bytes, B, g0, g1, y, y_stride);
 }
 
 const RepackedTraits* repacked_traits(gguf::GgmlType type, Isa isa) {
@@ -363,6 +485,7 @@ const RepackedTraits* repacked_traits(gguf::GgmlType type, Isa isa) {
       {gguf::GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8, gemm_q4_0x8},
       {gguf::GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8, gemm_q8_0x8},
       {gguf::GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8, gemm_q4_Kx8},
+      {gguf::GgmlType::Q6_K, q6_Kx8_bytes, repack_q6_Kx8, gemv_q6_Kx8, gemm_q6_Kx8},
   };
   if (isa < Isa::Avx512) return nullptr;
   for (const RepackedTraits& r : kRows)

@@ -54,6 +54,18 @@ void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int
 void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
                  int64_t y_stride);
 
+// Q6_K in the same number of bytes, per group of eight rows and super-block: the rows' d
+// (16 bytes), their sixteen int8 scales sub-block-major (128 bytes), the low four bits
+// interleaved as Q4_K's nibbles (1024 bytes), then the high two bits, four 2-bit fields
+// a byte in the same lanes (512 bytes). Quants stay unsigned (0..63) for vpdpbusd; the
+// -32 offset comes back through the activations' 16-element sums.
+inline constexpr size_t kQ6_Kx8BlockBytes = 16 + 128 + 1024 + 512;
+size_t q6_Kx8_bytes(int64_t rows, int64_t n);
+void repack_q6_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out);
+void gemv_q6_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
+void gemm_q6_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
+                 int64_t y_stride);
+
 // One row per repacked weight type: what the engine and the benchmarks call.
 struct RepackedTraits {
   gguf::GgmlType type;

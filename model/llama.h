@@ -49,8 +49,8 @@ class Model {
   std::vector<LayerWeights> layers;
 
  private:
-  // Repacks the Q4_0, Q8_0 and Q4_K matrices eight rows at a time when this CPU runs the
-  // kernels for it.
+  // Repacks the Q4_0, Q8_0, Q4_K and Q6_K matrices eight rows at a time when this CPU
+  // runs the kernels for it.
   void repack_weights();
   gguf::GgufFile file_;
   std::vector<std::unique_ptr<uint8_t[]>> packed_;

@@ -224,7 +224,7 @@ TEST(KernelTable, FallsBackToLowerIsaAndKnowsActivationTypes) {
   EXPECT_EQ(dot_fn(GgmlType::IQ2_XXS, Isa::Scalar), nullptr);
 }
 
-// The eight-row repacked Q4_0, Q8_0 and Q4_K GEMVs against one dot() per row: the packed form holds the
+// The eight-row repacked Q4_0, Q8_0, Q4_K and Q6_K GEMVs against one dot() per row: the packed form holds the
 // same numbers, so every row agrees within the rounding bound, and a group range writes
 // only its own rows.
 TEST_F(Kernels, RepackedGemvMatchesDotPerRow) {
@@ -239,7 +239,8 @@ TEST_F(Kernels, RepackedGemvMatchesDotPerRow) {
   };
   for (const Packed& k : {Packed{GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8},
                           Packed{GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8},
-                          Packed{GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8}})
+                          Packed{GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8},
+                          Packed{GgmlType::Q6_K, q6_Kx8_bytes, repack_q6_Kx8, gemv_q6_Kx8}})
   for (int64_t n : {512, 32 * 600}) {  // the second spans two 512-block chunks of the q4_0/q8_0 kernels
     const GgmlType act = kernel_traits(k.type)->activation;
     std::vector<float> w(rows * n), x(n);

@@ -137,10 +137,10 @@ TEST(LlamaLogits, QuantizedWeights) {
   for (const char* m : {"synth-llama-256.Q8_0", "synth-llama-256.Q4_0", "synth-llama-256.Q4_K_M", "TinyStories-656K-Q8_0"})
     check(m, {0, 0.2, 0.03, 0.95});
 }
-// On AVX-512 VNNI the Q4_0, Q8_0 and Q4_K matrices run through the eight-row repacked
-// kernels, so the logits above were computed by them: check that they were in use (and
-// that the other types, q6_K here, were not repacked).
-TEST(LlamaLogits, Q4_0Q8_0AndQ4_KMatricesAreRepackedOnAvx512) {
+// On AVX-512 VNNI the Q4_0, Q8_0, Q4_K and Q6_K matrices run through the eight-row
+// repacked kernels, so the logits above were computed by them: check that they were in
+// use for every matrix of those types.
+TEST(LlamaLogits, QuantizedMatricesAreRepackedOnAvx512) {
   for (const char* type : {"Q4_0", "Q8_0", "Q4_K_M"}) {
     auto m = Model::load((test::reference_dir() / "quant/synth-q-256" / ("synth-q-256." + std::string(type) + ".gguf")).string());
     ASSERT_TRUE(m.ok()) << m.message();
@@ -149,7 +149,7 @@ TEST(LlamaLogits, Q4_0Q8_0AndQ4_KMatricesAreRepackedOnAvx512) {
     for (const LayerWeights& L : m.value()->layers)
       for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
         const gguf::GgmlType t = w->info->type;
-        const bool repackable = t == gguf::GgmlType::Q4_0 || t == gguf::GgmlType::Q8_0 || t == gguf::GgmlType::Q4_K;
+        const bool repackable = t == gguf::GgmlType::Q4_0 || t == gguf::GgmlType::Q8_0 || t == gguf::GgmlType::Q4_K || t == gguf::GgmlType::Q6_K;
         EXPECT_EQ(w->packed != nullptr, avx512 && repackable) << type << " " << w->info->name;
       }
   }

@@ -23,11 +23,11 @@ size_t q4_0x8_bytes(int64_t rows, int64_t n) {
 
 namespace {
 
-// Visits every (group of 8 rows, block of 32 columns, row in the group): f(dst, block, r)
+// Visits every (group of 8 rows, block of BlockElems columns, row in the group): f(dst, block, r)
 // with dst the packed group-block of BlockBytes and block row 8g + r's source block.
-template <class Block, size_t BlockBytes, class F>
+template <class Block, size_t BlockBytes, int64_t BlockElems = 32, class F>
 void repack_rows(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out, F&& f) {
-  const int64_t nb = n / 32;
+  const int64_t nb = n / BlockElems;
   for (int64_t g = 0; g < rows / 8; ++g)
     for (int64_t b = 0; b < nb; ++b)
       for (int r = 0; r < 8; ++r)
@@ -263,24 +263,19 @@ size_t q4_Kx8_bytes(int64_t rows, int64_t n) {
 }
 
 void repack_q4_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
-  const int64_t nb = n / QK_K;
-  for (int64_t g = 0; g < rows / 8; ++g)
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* dst = static_cast<uint8_t*>(out) + (static_cast<size_t>(g) * nb + b) * kQ4_Kx8BlockBytes;
-      for (int r = 0; r < 8; ++r) {
-        const auto& blk = reinterpret_cast<const BlockQ4_K*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes)[b];
-        std::memcpy(dst + 2 * r, &blk.d, 2);
-        std::memcpy(dst + 16 + 2 * r, &blk.dmin, 2);
+  repack_rows<BlockQ4_K, kQ4_Kx8BlockBytes, QK_K>(
+      W, row_bytes, rows, n, out, [](uint8_t* dst, const BlockQ4_K* blk, int r) {
+        std::memcpy(dst + 2 * r, &blk->d, 2);
+        std::memcpy(dst + 16 + 2 * r, &blk->dmin, 2);
         uint8_t sc[8], m[8];
-        scalar::q4_k_scales(blk.scales, sc, m);
+        scalar::q4_k_scales(blk->scales, sc, m);
         for (int j = 0; j < 8; ++j) {
           dst[32 + 8 * j + r] = sc[j];
           dst[96 + 8 * j + r] = m[j];
         }
         for (int c = 0; c < 4; ++c)
-          for (int k = 0; k < 8; ++k) std::memcpy(dst + 160 + 256 * c + 32 * k + 4 * r, blk.qs + 32 * c + 4 * k, 4);
-      }
-    }
+          for (int k = 0; k < 8; ++k) std::memcpy(dst + 160 + 256 * c + 32 * k + 4 * r, blk->qs + 32 * c + 4 * k, 4);
+      });
 }
 
 namespace {
@@ -372,21 +367,17 @@ size_t q6_Kx8_bytes(int64_t rows, int64_t n) {
 }
 
 void repack_q6_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
-  const int64_t nb = n / QK_K;
-  for (int64_t g = 0; g < rows / 8; ++g)
-    for (int64_t b = 0; b < nb; ++b) {
-      uint8_t* dst = static_cast<uint8_t*>(out) + (static_cast<size_t>(g) * nb + b) * kQ6_Kx8BlockBytes;
-      std::memset(dst + 16 + 128 + 1024, 0, 512);
-      for (int r = 0; r < 8; ++r) {
-        const auto& blk = reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes)[b];
-        std::memcpy(dst + 2 * r, &blk.d, 2);
-        for (int s = 0; s < 16; ++s) dst[16 + 8 * s + r] = static_cast<uint8_t>(blk.scales[s]);
+  repack_rows<BlockQ6_K, kQ6_Kx8BlockBytes, QK_K>(
+      W, row_bytes, rows, n, out, [](uint8_t* dst, const BlockQ6_K* blk, int r) {
+        if (r == 0) std::memset(dst + 1168, 0, 512);  // the high bits are or-ed in row by row
+        std::memcpy(dst + 2 * r, &blk->d, 2);
+        for (int s = 0; s < 16; ++s) dst[16 + 8 * s + r] = static_cast<uint8_t>(blk->scales[s]);
         // The 256 quants in element order (0..63), as dequantize_row_q6_K reads them.
         uint8_t q[QK_K];
         for (int h = 0; h < 2; ++h)
           for (int l = 0; l < 32; ++l) {
-            const uint8_t* ql = blk.ql + 64 * h;
-            const uint8_t qh = blk.qh[32 * h + l];
+            const uint8_t* ql = blk->ql + 64 * h;
+            const uint8_t qh = blk->qh[32 * h + l];
             q[128 * h + l] = static_cast<uint8_t>((ql[l] & 0xF) | ((qh & 3) << 4));
             q[128 * h + l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh >> 2) & 3) << 4));
             q[128 * h + l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh >> 4) & 3) << 4));
@@ -397,10 +388,9 @@ void repack_q6_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
             for (int e = 0; e < 4; ++e) {
               const uint8_t lo = q[64 * c + 4 * k + e], hi = q[64 * c + 32 + 4 * k + e];
               dst[144 + 256 * c + 32 * k + 4 * r + e] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
-              dst[1168 + 128 * c + 32 * (k / 2) + 4 * r + e] |= static_cast<uint8_t>((((lo >> 4) | ((hi >> 4) << 2)) << (4 * (k % 2))));
+              dst[1168 + 128 * c + 32 * (k / 2) + 4 * r + e] |= static_cast<uint8_t>(((lo >> 4) | ((hi >> 4) << 2)) << (4 * (k % 2)));
             }
-      }
-    }
+      });
 }
 
 namespace {

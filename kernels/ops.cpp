@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/simd256.h"
+#include "quant/blocks.h"
 #include "quant/fp16.h"
 
 namespace hearth::kernels {
@@ -160,6 +161,32 @@ HEARTH_TARGET void attn_values_avx2(const float* p, const void* vt, size_t vs, b
   if (i < hd) attn_values_scalar(p, static_cast<const uint8_t*>(vt) + i * vs * (half ? 2 : 4), vs, half, hd - i, n, out + i);
 }
 
+void attn_values_q8_0_scalar(const float* p, const void* v, size_t vs, int64_t hd, int64_t n, float* out) {
+  std::fill(out, out + hd, 0.f);
+  for (int64_t t = 0; t < n; ++t) {
+    const auto* b = reinterpret_cast<const quant::BlockQ8_0*>(static_cast<const uint8_t*>(v) + t * vs);
+    for (int64_t i = 0; i < hd; ++i) out[i] += p[t] * quant::fp16_to_fp32(b[i / 32].d) * b[i / 32].qs[i % 32];
+  }
+}
+
+// Each position's row dequantized eight values at a time into hd/8 accumulators.
+HEARTH_TARGET void attn_values_q8_0_avx2(const float* p, const void* v, size_t vs, int64_t hd, int64_t n, float* out) {
+  if (hd % 32 != 0 || hd > 128) return attn_values_q8_0_scalar(p, v, vs, hd, n, out);
+  __m256 acc[16];
+  const int64_t nv = hd / 8;
+  for (int64_t k = 0; k < nv; ++k) acc[k] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < n; ++t) {
+    const auto* b = reinterpret_cast<const quant::BlockQ8_0*>(static_cast<const uint8_t*>(v) + t * vs);
+    for (int64_t k = 0; k < nv; ++k) {
+      const quant::BlockQ8_0& blk = b[k / 4];
+      const __m256 w = _mm256_set1_ps(p[t] * _cvtsh_ss(blk.d));
+      const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk.qs + 8 * (k % 4)))));
+      acc[k] = _mm256_fmadd_ps(w, q, acc[k]);
+    }
+  }
+  for (int64_t k = 0; k < nv; ++k) _mm256_storeu_ps(out + 8 * k, acc[k]);
+}
+
 HEARTH_TARGET void round_to_half_avx2(float* x, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -189,6 +216,11 @@ void attn_scores(const float* q, const void* k, size_t k_stride, bool half, int6
 void attn_values(const float* p, const void* vt, size_t v_stride, bool half, int64_t hd, int64_t n, float* out, Isa isa) {
   if (isa >= Isa::Avx2) return attn_values_avx2(p, vt, v_stride, half, hd, n, out);
   attn_values_scalar(p, vt, v_stride, half, hd, n, out);
+}
+
+void attn_values_q8_0(const float* p, const void* v, size_t v_stride, int64_t hd, int64_t n, float* out, Isa isa) {
+  if (isa >= Isa::Avx2) return attn_values_q8_0_avx2(p, v, v_stride, hd, n, out);
+  attn_values_q8_0_scalar(p, v, v_stride, hd, n, out);
 }
 
 void round_to_half(float* x, int64_t n, Isa isa) {

@@ -21,6 +21,9 @@ void attn_scores(const float* q, const void* k, size_t k_stride, bool half, int6
 // contiguous) v_stride elements apart, over n positions.
 void attn_values(const float* p, const void* vt, size_t v_stride, bool half, int64_t hd, int64_t n, float* out,
                  Isa isa = active_isa());
+// For a Q8_0 cache (V not transposed): out[i] = sum_t p[t] * V row t [i] for i < hd, the
+// rows (Q8_0 blocks, hd a multiple of 32) v_stride bytes apart.
+void attn_values_q8_0(const float* p, const void* v, size_t v_stride, int64_t hd, int64_t n, float* out, Isa isa = active_isa());
 // x[i] rounded to the nearest half (ties to even) and back, in place.
 void round_to_half(float* x, int64_t n, Isa isa = active_isa());
 

@@ -138,6 +138,12 @@ void Model::repack_weights() {
   }
 }
 
+std::string Context::unsupported(const Model& m, KvType kv) {
+  if (kv == KvType::Q8_0 && m.hparams().head_dim % 32 != 0)
+    return "a q8_0 KV cache needs a head size that is a multiple of 32; this model's is " + std::to_string(m.hparams().head_dim);
+  return {};
+}
+
 // Floats of attention scratch per thread: the scores and one head of q.
 size_t Context::scratch_per_thread() const { return static_cast<size_t>(n_ctx_) + m_.hparams().head_dim; }
 
@@ -146,7 +152,12 @@ Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type)
   const HParams& h = m.hparams();
   const size_t kv = static_cast<size_t>(h.n_head_kv) * h.head_dim, q = static_cast<size_t>(h.n_head) * h.head_dim;
   const size_t cache = static_cast<size_t>(h.n_layer) * n_ctx * kv;
-  if (kv_type == KvType::F16) {
+  HEARTH_CHECK(unsupported(m, kv_type).empty());
+  if (kv_type == KvType::Q8_0) {
+    q8_row_bytes_ = kernels::activation_bytes(gguf::GgmlType::Q8_0, static_cast<int64_t>(kv));
+    k_q8_.assign(static_cast<size_t>(h.n_layer) * n_ctx * q8_row_bytes_, 0);
+    v_q8_.assign(static_cast<size_t>(h.n_layer) * n_ctx * q8_row_bytes_, 0);
+  } else if (kv_type == KvType::F16) {
     k_half_.assign(cache, 0);
     v_half_.assign(cache, 0);
   } else {
@@ -246,6 +257,7 @@ Status Context::eval(std::span<const TokenId> tokens, const std::function<void(s
 // Causal attention for the B tokens of the micro-batch (already in the cache) over
 // positions 0 … their own, each (token, head) pair on one thread with its own scores row.
 void Context::attention(int l, int B) {
+  if (kv_type_ == KvType::Q8_0) return attention_q8_0(l, B);
   const HParams& h = m_.hparams();
   const bool half = kv_type_ == KvType::F16;
   const int64_t hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd, nq = static_cast<int64_t>(h.n_head) * hd;
@@ -274,6 +286,36 @@ void Context::attention(int l, int B) {
       // V is stored transposed: each output value is one dot product over positions.
       kernels::attn_values(scores, static_cast<const uint8_t*>(vc) + kvh * hd * n_ctx_ * esize, n_ctx_, half, hd, n,
                            &att_[j * nq + hh * hd]);
+    }
+  });
+}
+
+// The same over a Q8_0 cache: q quantized to Q8_0 for its products with the keys (the
+// Q8_0 dot product), the weighted sum of the value rows dequantized.
+void Context::attention_q8_0(int l, int B) {
+  const HParams& h = m_.hparams();
+  const int64_t hd = h.head_dim, nq = static_cast<int64_t>(h.n_head) * hd;
+  const size_t layer = static_cast<size_t>(l) * n_ctx_ * q8_row_bytes_;
+  const size_t head_bytes = kernels::activation_bytes(gguf::GgmlType::Q8_0, hd);
+  const kernels::DotFn dot = kernels::dot_fn(gguf::GgmlType::Q8_0, active_isa());
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const size_t per_thread = scratch_per_thread();
+  kernels::parallel_rows(int64_t{B} * h.n_head, threads_, [&](int64_t b, int64_t e) {
+    float* scores = &scores_[static_cast<size_t>(omp_get_thread_num()) * per_thread];
+    auto* q8 = reinterpret_cast<uint8_t*>(scores + n_ctx_);
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t j = task / h.n_head, hh = task % h.n_head, kvh = hh / h.n_gqa();
+      const int n = n_past_ + static_cast<int>(j) + 1;
+      kernels::quantize_activations(gguf::GgmlType::Q8_0, &q_[j * nq + hh * hd], hd, q8);
+      const uint8_t* k = &k_q8_[layer + kvh * head_bytes];
+      float max = -INFINITY;
+      for (int t = 0; t < n; ++t) {
+        scores[t] = dot(hd, k + static_cast<size_t>(t) * q8_row_bytes_, q8) * scale;
+        max = std::max(max, scores[t]);
+      }
+      const float inv = 1.0f / kernels::exp_shifted(scores, n, max);
+      for (int t = 0; t < n; ++t) scores[t] *= inv;
+      kernels::attn_values_q8_0(scores, &v_q8_[layer + kvh * head_bytes], q8_row_bytes_, hd, n, &att_[j * nq + hh * hd]);
     }
   });
 }
@@ -321,7 +363,11 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
       const size_t at = (static_cast<size_t>(l) * n_ctx_ + pos) * nkv;
       // V transposed: value i of every position contiguous.
       const size_t vt = static_cast<size_t>(l) * n_ctx_ * nkv + pos;
-      if (kv_type_ == KvType::F16) {
+      if (kv_type_ == KvType::Q8_0) {
+        const size_t row = (static_cast<size_t>(l) * n_ctx_ + pos) * q8_row_bytes_;
+        kernels::quantize_activations(gguf::GgmlType::Q8_0, k, nkv, &k_q8_[row]);
+        kernels::quantize_activations(gguf::GgmlType::Q8_0, v, nkv, &v_q8_[row]);
+      } else if (kv_type_ == KvType::F16) {
         for (int64_t i = 0; i < nkv; ++i) k_half_[at + i] = quant::fp32_to_fp16(k[i]);
         for (int64_t i = 0; i < nkv; ++i) v_half_[vt + static_cast<size_t>(i) * n_ctx_] = quant::fp32_to_fp16(v[i]);
       } else {

@@ -61,8 +61,10 @@ class Model {
 // The element type of the KV cache: F16 by default, as llama.cpp's (half the memory;
 // rounded as llama.cpp does: k and v stored as halves, q and the attention weights
 // rounded to half for their products, sums in float), or F32 (no rounding; what the
-// reference logits were made with).
-enum class KvType { F32, F16 };
+// reference logits were made with), or Q8_0 (a little over half of F16's memory; q
+// quantized to Q8_0 for its products with k, as llama.cpp does; needs a head size that
+// is a multiple of 32).
+enum class KvType { F32, F16, Q8_0 };
 
 // One sequence's state: the KV cache and scratch buffers, allocated once.
 class Context {
@@ -71,7 +73,10 @@ class Context {
   // weight matrix is streamed once per micro-batch instead of once per token.
   static constexpr int kUbatch = 32;
 
+  // kv must be one supports() accepts for the model.
   Context(const Model& m, int n_ctx, int threads, KvType kv = KvType::F16);
+  // Empty when the model can use a cache of this type, else why not.
+  static std::string unsupported(const Model& m, KvType kv);
   // Runs one token at position n_past() and appends it to the cache; the next-token
   // logits are in logits(). Error when the context is full.
   Status eval(TokenId token);
@@ -93,6 +98,7 @@ class Context {
   // Y[j] = W X[j] for the B rows of X (n = W.cols() apart) into the B rows of Y (W.rows() apart).
   void matmul(const Weight& w, const float* x, float* y, int B);
   void attention(int l, int B);
+  void attention_q8_0(int l, int B);
   size_t scratch_per_thread() const;
   kernels::RopeParams rope_;
   const Model& m_;
@@ -103,6 +109,10 @@ class Context {
   // without flash attention), so attention's weighted sum is one dot product per value.
   std::vector<float> k_cache_, v_cache_;
   std::vector<uint16_t> k_half_, v_half_;
+  // Q8_0: K and V both as [layer][pos][n_head_kv * head_dim] in Q8_0 blocks (V is not
+  // transposed: a block cannot grow one position at a time).
+  std::vector<uint8_t> k_q8_, v_q8_;
+  size_t q8_row_bytes_ = 0;
   // [kUbatch][dim] scratch; scores_ is [threads][n_ctx + head_dim]; out_ is [kUbatch][n_vocab].
   // rope_cs_: [kUbatch][rope_dim] cos/sin of each micro-batch token's angles.
   std::vector<float> rope_cs_, x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, out_, logits_;

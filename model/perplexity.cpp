@@ -7,6 +7,7 @@ namespace hearth::model {
 Result<PerplexityResult> perplexity(const Model& m, const std::string& text, int n_ctx, int max_chunks, int threads,
                                     const std::function<void(int, double)>& on_chunk, KvType kv) {
   if (n_ctx < 4) return Error{"the context must be at least 4 tokens, not " + std::to_string(n_ctx)};
+  if (std::string why = Context::unsupported(m, kv); !why.empty()) return Error{why};
   auto toks = m.vocab().tokenize(text, true, true);
   if (!toks) return toks.error();
   std::vector<TokenId> tokens = std::move(toks.value());

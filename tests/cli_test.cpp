@@ -148,7 +148,12 @@ TEST(Cli, RunTokenizeEval) {
   EXPECT_EQ(f16.out.rfind("{\"tokens\": [", 0), 0u) << f16.out;
   CliRun badkv = run_hearth("run " + data("models/stories260K.gguf") + " hi --kv-type q4");
   EXPECT_EQ(badkv.status, 2);
-  EXPECT_NE(badkv.err.find("--kv-type must be f16 or f32, not 'q4'"), std::string::npos) << badkv.err;
+  EXPECT_NE(badkv.err.find("--kv-type must be f16, f32 or q8_0, not 'q4'"), std::string::npos) << badkv.err;
+  CliRun q8kv = run_hearth("run " + data("models/stories260K.gguf") + " hi --kv-type q8_0");
+  EXPECT_EQ(q8kv.status, 1);
+  EXPECT_NE(q8kv.err.find("stories260K.gguf: a q8_0 KV cache needs a head size that is a multiple of 32; this model's is 8"),
+            std::string::npos)
+      << q8kv.err;
   CliRun t = run_hearth("tokenize " + data("models/stories260K.gguf") + " --json 'Once upon a time'");
   ASSERT_EQ(t.status, 0) << t.err;
   EXPECT_EQ(t.out, "[1,403,407,261,378]\n");
@@ -199,7 +204,7 @@ TEST(Cli, SynthAndBenchModel) {
   EXPECT_NE(b16.out.find("\"tg\": {\"n\": 4, \"tps_mean\": "), std::string::npos) << b16.out;
   CliRun bkv = run_hearth("bench model '" + out.string() + "' --kv-type bf16");
   EXPECT_EQ(bkv.status, 2);
-  EXPECT_NE(bkv.err.find("hearth bench model: --kv-type must be f16 or f32, not 'bf16'"), std::string::npos) << bkv.err;
+  EXPECT_NE(bkv.err.find("hearth bench model: --kv-type must be f16, f32 or q8_0, not 'bf16'"), std::string::npos) << bkv.err;
   CliRun bad = run_hearth("synth --vocab " + data("models/stories260K.gguf") + " --shape 13b x.gguf");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("unknown shape '13b'"), std::string::npos);

@@ -163,6 +163,33 @@ TEST_F(Ops, AttentionMatchesScalar) {
   }
 }
 
+// Weighted sums of Q8_0 value rows: AVX2 against the scalar reference, within
+// n * eps * sum |p * v|.
+TEST_F(Ops, Q8_0AttentionValuesMatchScalar) {
+  std::mt19937 rng(27);
+  std::normal_distribution<float> g(0.f, 1.f);
+  const int64_t hd = 64, nkv = 3 * hd, n = 37;
+  const size_t row = activation_bytes(GgmlType::Q8_0, nkv);
+  std::vector<uint8_t> v(row * n);
+  std::vector<float> x(nkv), p(n);
+  for (int64_t t = 0; t < n; ++t) {
+    for (auto& e : x) e = g(rng);
+    quantize_activations(GgmlType::Q8_0, x.data(), nkv, v.data() + t * row);
+  }
+  for (auto& e : p) e = std::fabs(g(rng));
+  const size_t head = activation_bytes(GgmlType::Q8_0, hd);
+  std::vector<float> oa(hd + 1, std::nanf("")), ob(hd + 1, std::nanf("")), deq(nkv);
+  attn_values_q8_0(p.data(), v.data() + head, row, hd, n, oa.data(), Isa::Scalar);
+  attn_values_q8_0(p.data(), v.data() + head, row, hd, n, ob.data(), Isa::Avx2);
+  EXPECT_TRUE(std::isnan(ob[hd]));
+  std::vector<double> mag(hd, 0.0);
+  for (int64_t t = 0; t < n; ++t) {
+    ASSERT_TRUE(quant::dequantize(GgmlType::Q8_0, v.data() + t * row, deq.data(), nkv).ok());
+    for (int64_t i = 0; i < hd; ++i) mag[i] += std::fabs(p[t] * deq[hd + i]);
+  }
+  for (int64_t i = 0; i < hd; ++i) EXPECT_NEAR(ob[i], oa[i], n * kEps * mag[i]) << i;
+}
+
 // Rounding to half: F16C and the scalar conversion agree on every value, subnormal
 // halves and overflow to infinity included.
 TEST_F(Ops, RoundToHalfEqualsScalar) {

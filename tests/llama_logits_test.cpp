@@ -223,7 +223,7 @@ TEST(LlamaBatch, MicroBatchesGiveTheSameLogitsAsSingleTokens) {
     const int64_t V = m.value()->hparams().n_vocab;
     std::vector<TokenId> toks;
     for (int i = 0; i < 2 * Context::kUbatch + 7; ++i) toks.push_back(static_cast<TokenId>((i * 7919 + 13) % V));
-    for (KvType kv : {KvType::F32, KvType::F16}) {
+    for (KvType kv : {KvType::F32, KvType::F16, KvType::Q8_0}) {
       Context one(*m.value(), 128, 2, kv), batch(*m.value(), 128, 2, kv);
       std::vector<float> want, got;
       for (TokenId t : toks) {
@@ -279,6 +279,48 @@ TEST(LlamaBatch, F16CacheMovesLogitsLikeLlamaCpp) {
   EXPECT_GE(same, tokens.size() - 2);
   std::printf("[ f16 kv   ] stories260K p2-long: max|d| vs f32 %.4g (llama.cpp %.4g), argmax equal %zu/%zu\n", max_abs, ref_max, same,
               tokens.size());
+}
+
+// The Q8_0 cache against the F32 one on the synthetic llama's long prompt: the logits
+// move (k and v rounded to 8 bits, q too for its products with k) by a small fraction of
+// their spread, the argmax stays almost everywhere; a model whose head size is not a
+// multiple of 32 cannot have one, and says so.
+TEST(LlamaBatch, Q8_0CacheStaysCloseToF32) {
+  const path dir = test::reference_dir() / "logits/synth-llama-256.F32";
+  simdjson::dom::parser parser;
+  simdjson::dom::element meta = parser.load((dir / "p2-long.json").string());
+  auto m = Model::load((test::reference_dir().parent_path() / std::string_view(meta["model"])).string());
+  ASSERT_TRUE(m.ok()) << m.message();
+  std::vector<TokenId> tokens;
+  for (auto t : meta["tokens"].get_array()) tokens.push_back(static_cast<TokenId>(int64_t(t)));
+  const int64_t V = m.value()->hparams().n_vocab;
+  std::vector<float> a, b;
+  for (auto [kv, out] : {std::pair{KvType::F32, &a}, std::pair{KvType::Q8_0, &b}}) {
+    Context ctx(*m.value(), static_cast<int>(tokens.size()), 2, kv);
+    ASSERT_TRUE(ctx.eval(std::span<const TokenId>(tokens), [&](size_t, const float* l) { out->insert(out->end(), l, l + V); }).ok());
+  }
+  double max_rel = 0, max_abs = 0;
+  size_t same = 0;
+  for (size_t r = 0; r < tokens.size(); ++r) {
+    const float* x = &a[r * V];
+    const float* y = &b[r * V];
+    const float range = *std::max_element(x, x + V) - *std::min_element(x, x + V);
+    for (int64_t i = 0; i < V; ++i) {
+      max_abs = std::max(max_abs, std::fabs(double(x[i]) - y[i]));
+      max_rel = std::max(max_rel, std::fabs(double(x[i]) - y[i]) / range);
+    }
+    same += std::max_element(x, x + V) - x == std::max_element(y, y + V) - y;
+  }
+  EXPECT_GT(max_abs, 0.0) << "the Q8_0 cache should round";
+  EXPECT_LT(max_rel, 0.02);
+  EXPECT_GE(same, tokens.size() * 95 / 100);
+  std::printf("[ q8_0 kv  ] synth-llama-256 p2-long: max|d| vs f32 %.4g (%.3g of the row range), argmax equal %zu/%zu\n", max_abs,
+              max_rel, same, tokens.size());
+  auto small = Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(Context::unsupported(*small.value(), KvType::Q8_0),
+            "a q8_0 KV cache needs a head size that is a multiple of 32; this model's is 8");
+  EXPECT_EQ(Context::unsupported(*small.value(), KvType::F16), "");
 }
 
 // A micro-batched call checks all its tokens and the free space before evaluating any.

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -65,7 +66,7 @@ const char* kRunUsage =
     "  --repeat-penalty R  --repeat-last-n N  --presence-penalty P  --frequency-penalty P\n"
     "  --stop TEXT            stop string (repeatable)\n"
     "  --json                 print {\"tokens\": [...], \"text\": \"...\"} instead of streaming\n"
-    "  --kv-type f16|f32      KV cache element type (default f16, as llama.cpp)\n"
+    "  --kv-type f16|f32|q8_0 KV cache element type (default f16, as llama.cpp)\n"
     "Streams the continuation to stdout; prompt and generation speed go to stderr.\n";
 
 // Reads the value of --kv-type (f32 or f16) into kv; false, with a message, otherwise.
@@ -74,11 +75,26 @@ bool kv_type_option(Opts& o, model::KvType& kv) {
   if (!v) return false;
   if (*v == "f16") kv = model::KvType::F16;
   else if (*v == "f32") kv = model::KvType::F32;
+  else if (*v == "q8_0") kv = model::KvType::Q8_0;
   else {
-    std::fprintf(stderr, "hearth %s: --kv-type must be f16 or f32, not '%s'\n", o.verb.c_str(), v->c_str());
+    std::fprintf(stderr, "hearth %s: --kv-type must be f16, f32 or q8_0, not '%s'\n", o.verb.c_str(), v->c_str());
     return false;
   }
   return true;
+}
+
+// Loads a model for `verb`, refusing a KV cache type it cannot use; prints the error.
+std::unique_ptr<model::Model> load_model(const char* verb, const std::string& path, model::KvType kv) {
+  auto m = model::Model::load(path);
+  if (!m) {
+    std::fprintf(stderr, "hearth %s: %s\n", verb, m.message().c_str());
+    return nullptr;
+  }
+  if (std::string why = model::Context::unsupported(*m.value(), kv); !why.empty()) {
+    std::fprintf(stderr, "hearth %s: %s: %s\n", verb, path.c_str(), why.c_str());
+    return nullptr;
+  }
+  return std::move(m.value());
 }
 
 }  // namespace
@@ -125,20 +141,17 @@ int cmd_run(const Args& args) {
     return 2;
   }
   const auto t_load = std::chrono::steady_clock::now();
-  auto m = model::Model::load(pos[0]);
-  if (!m) {
-    std::fprintf(stderr, "hearth run: %s\n", m.message().c_str());
-    return 1;
-  }
+  auto m = load_model("run", pos[0], kv);
+  if (!m) return 1;
   const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
-  const model::HParams& h = m.value()->hparams();
+  const model::HParams& h = m->hparams();
   n_ctx = std::max(1, std::min<int>(n_ctx, static_cast<int>(h.n_ctx_train)));
-  auto prompt = m.value()->vocab().tokenize(pos[1], true, true);
+  auto prompt = m->vocab().tokenize(pos[1], true, true);
   if (!prompt) {
     std::fprintf(stderr, "hearth run: %s\n", prompt.message().c_str());
     return 1;
   }
-  model::Context ctx(*m.value(), n_ctx, threads > 0 ? threads : kernels::default_threads(), kv);
+  model::Context ctx(*m, n_ctx, threads > 0 ? threads : kernels::default_threads(), kv);
   auto r = model::generate(ctx, prompt.value(), opt, [&](const std::string& s) {
     if (!json) {
       std::fwrite(s.data(), 1, s.size(), stdout);
@@ -249,23 +262,20 @@ int cmd_eval(const Args& args) {
     }
   }
   if (model_path.empty() || !have_prompt) {
-    std::fputs("usage: hearth eval MODEL.gguf (--prompt TEXT | --prompt-file F) [--logits OUT.bin] [--kv-type f16|f32]\n"
+    std::fputs("usage: hearth eval MODEL.gguf (--prompt TEXT | --prompt-file F) [--logits OUT.bin] [--kv-type f16|f32|q8_0]\n"
                "Prints the prompt's token ids; --logits writes float32 [n_tokens x n_vocab] little-endian.\n"
                "The reference logits in ../shared/reference/logits were made with --kv-type f32.\n",
                args.empty() ? stdout : stderr);
     return args.empty() ? 0 : 2;
   }
-  auto m = model::Model::load(model_path);
-  if (!m) {
-    std::fprintf(stderr, "hearth eval: %s\n", m.message().c_str());
-    return 1;
-  }
-  auto ids = m.value()->vocab().tokenize(prompt, true, true);
+  auto m = load_model("eval", model_path, kv);
+  if (!m) return 1;
+  auto ids = m->vocab().tokenize(prompt, true, true);
   if (!ids) {
     std::fprintf(stderr, "hearth eval: %s\n", ids.message().c_str());
     return 1;
   }
-  model::Context ctx(*m.value(), static_cast<int>(ids.value().size()), kernels::default_threads(), kv);
+  model::Context ctx(*m, static_cast<int>(ids.value().size()), kernels::default_threads(), kv);
   std::ofstream out;
   if (!logits_out.empty()) {
     out.open(logits_out, std::ios::binary | std::ios::trunc);
@@ -320,16 +330,13 @@ int cmd_perplexity(const Args& args) {
   }
   if (o.bad) return 2;
   if (model_path.empty() || text_path.empty()) {
-    std::fputs("usage: hearth perplexity MODEL.gguf -f TEXT [-c CTX (512)] [--chunks N] [-t THREADS] [--kv-type f16|f32] [--json]\n"
+    std::fputs("usage: hearth perplexity MODEL.gguf -f TEXT [-c CTX (512)] [--chunks N] [-t THREADS] [--kv-type f16|f32|q8_0] [--json]\n"
                "Computed as llama-perplexity does: BOS per chunk, the second half of each chunk scored.\n",
                args.empty() ? stdout : stderr);
     return args.empty() ? 0 : 2;
   }
-  auto m = model::Model::load(model_path);
-  if (!m) {
-    std::fprintf(stderr, "hearth perplexity: %s\n", m.message().c_str());
-    return 1;
-  }
+  auto m = load_model("perplexity", model_path, kv);
+  if (!m) return 1;
   std::ifstream in(text_path, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "hearth perplexity: cannot read '%s'\n", text_path.c_str());
@@ -337,7 +344,7 @@ int cmd_perplexity(const Args& args) {
   }
   std::stringstream ss;
   ss << in.rdbuf();
-  auto r = model::perplexity(*m.value(), ss.str(), n_ctx, chunks, threads > 0 ? threads : kernels::default_threads(),
+  auto r = model::perplexity(*m, ss.str(), n_ctx, chunks, threads > 0 ? threads : kernels::default_threads(),
                              [&](int c, double p) {
                                if (!json) std::fprintf(stderr, "[%d]%.4f,", c + 1, p);
                              },
@@ -459,23 +466,20 @@ int cmd_bench_model(const Args& args) {
   }
   if (o.bad) return 2;
   if (path.empty()) {
-    std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f16|f32] [--json]\n"
+    std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f16|f32|q8_0] [--json]\n"
                "Prompt processing (pp) and generation (tg) tokens/s, mean +/- std over REPS, like llama-bench.\n",
                stdout);
     return 0;
   }
-  auto m = model::Model::load(path);
-  if (!m) {
-    std::fprintf(stderr, "hearth bench model: %s\n", m.message().c_str());
-    return 1;
-  }
+  auto m = load_model("bench model", path, kv);
+  if (!m) return 1;
   threads = threads > 0 ? threads : kernels::default_threads();
-  const int n_vocab = static_cast<int>(m.value()->hparams().n_vocab);
+  const int n_vocab = static_cast<int>(m->hparams().n_vocab);
   std::mt19937 rng(1234);
   std::vector<double> pp_tps, tg_tps;
   using clk = std::chrono::steady_clock;
   for (int r = 0; r < std::max(1, reps); ++r) {
-    model::Context ctx(*m.value(), pp + tg, threads, kv);
+    model::Context ctx(*m, pp + tg, threads, kv);
     std::vector<model::TokenId> prompt(static_cast<size_t>(pp));
     for (auto& t : prompt) t = static_cast<model::TokenId>(rng() % n_vocab);
     auto t0 = clk::now();
@@ -484,7 +488,7 @@ int cmd_bench_model(const Args& args) {
       return 1;
     }
     if (pp > 0) pp_tps.push_back(pp / std::chrono::duration<double>(clk::now() - t0).count());
-    model::Context gen(*m.value(), tg + 1, threads, kv);
+    model::Context gen(*m, tg + 1, threads, kv);
     t0 = clk::now();
     for (int i = 0; i < tg; ++i)
       if (Status s = gen.eval(static_cast<model::TokenId>(rng() % n_vocab)); !s) {

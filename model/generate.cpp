@@ -61,7 +61,9 @@ Result<GenerateResult> generate(Context& ctx, const std::vector<TokenId>& prompt
     if (!s.empty() && on_text) on_text(s);
     r.text += s;
   };
-  for (int i = 0; opt.num_predict < 0 || i < opt.num_predict; ++i) {
+  // -1 is unbounded; with context shift that is capped at ten contexts, as Ollama does.
+  const int64_t limit = opt.num_predict >= 0 ? opt.num_predict : opt.shift ? 10 * int64_t{ctx.n_ctx()} : INT64_MAX;
+  for (int64_t i = 0; i < limit; ++i) {
     std::vector<float> logits = ctx.logits();
     const TokenId t = sampler.sample(logits);
     if (vocab.is_eog(t)) {
@@ -98,7 +100,14 @@ Result<GenerateResult> generate(Context& ctx, const std::vector<TokenId>& prompt
         }
     emit(held.substr(0, held.size() - keep));
     held.erase(0, held.size() - keep);
-    if (ctx.n_past() >= ctx.n_ctx()) break;
+    if (ctx.n_past() >= ctx.n_ctx()) {
+      if (!opt.shift) break;
+      // As Ollama's runner: keep BOS and num_keep tokens, discard half of the others.
+      const int keep = std::min(ctx.n_ctx() - 2, std::max(0, opt.num_keep) + (vocab.add_bos() ? 1 : 0));
+      const int discard = std::max(1, (ctx.n_past() - keep) / 2);
+      if (Status s = ctx.shift(keep, discard); !s) return s.error();
+      ++r.shifts;
+    }
     if (Status s = ctx.eval(t); !s) return s.error();
   }
   if (r.stop_reason == "length") emit(held + utf8.flush());

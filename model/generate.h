@@ -14,14 +14,19 @@ namespace hearth::model {
 
 struct GenerateOptions {
   SamplingOptions sampling;
-  int num_predict = 128;           // new tokens at most (< 0: until the context is full)
+  int num_predict = 128;           // new tokens at most (< 0: unbounded; with shift, ten contexts)
   std::vector<std::string> stop;   // stop strings (not included in the output)
+  // When the context fills: shift it (Ollama's default) keeping the first num_keep tokens
+  // after BOS and discarding half of the rest, or stop with stop_reason "length".
+  bool shift = true;
+  int num_keep = 4;
 };
 
 struct GenerateResult {
   std::vector<TokenId> prompt_tokens, tokens;  // tokens: the generated ones
   std::string text;
   std::string stop_reason;                     // "length", "stop" (eog or stop string)
+  int shifts = 0;                              // context shifts made
   double prompt_seconds = 0, gen_seconds = 0;
 };
 

@@ -144,6 +144,64 @@ std::string Context::unsupported(const Model& m, KvType kv) {
   return {};
 }
 
+std::vector<float> Context::key(int l, int pos) const {
+  const HParams& h = m_.hparams();
+  const int64_t nkv = static_cast<int64_t>(h.n_head_kv) * h.head_dim;
+  std::vector<float> k(static_cast<size_t>(nkv));
+  const size_t at = (static_cast<size_t>(l) * n_ctx_ + pos) * nkv;
+  if (kv_type_ == KvType::Q8_0) {
+    HEARTH_CHECK(quant::dequantize(gguf::GgmlType::Q8_0, &k_q8_[(static_cast<size_t>(l) * n_ctx_ + pos) * q8_row_bytes_], k.data(), nkv).ok());
+  } else if (kv_type_ == KvType::F16) {
+    for (int64_t i = 0; i < nkv; ++i) k[i] = quant::fp16_to_fp32(k_half_[at + i]);
+  } else {
+    std::copy(&k_cache_[at], &k_cache_[at] + nkv, k.begin());
+  }
+  return k;
+}
+
+Status Context::shift(int keep, int discard) {
+  if (keep < 0 || discard <= 0 || keep + discard > n_past_)
+    return Error{"cannot shift the context: keeping " + std::to_string(keep) + " and discarding " + std::to_string(discard) +
+                 " of " + std::to_string(n_past_) + " positions"};
+  const HParams& h = m_.hparams();
+  const int64_t hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd;
+  const int n_rot = static_cast<int>(h.rope_dim);
+  // The rotation by -discard positions, without YaRN's magnitude (the keys carry it once).
+  kernels::RopeParams back = rope_;
+  if (back.ext_factor != 0.f) back.attn_factor = 1.0f / (1.0f + 0.1f * std::log(1.0f / back.freq_scale));
+  std::vector<float> cs(static_cast<size_t>(n_rot)), k(static_cast<size_t>(nkv));
+  kernels::rope_cache(back, -discard, cs.data());
+  const int first = keep + discard;
+  for (uint32_t l = 0; l < h.n_layer; ++l) {
+    for (int p = first; p < n_past_; ++p) {
+      k = key(static_cast<int>(l), p);
+      for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) kernels::rope_apply(&k[hh * hd], cs.data(), n_rot, h.neox_rope);
+      const int to = p - discard;
+      const size_t at = (static_cast<size_t>(l) * n_ctx_ + to) * nkv;
+      if (kv_type_ == KvType::Q8_0) {
+        const size_t row = (static_cast<size_t>(l) * n_ctx_ + to) * q8_row_bytes_, from = row + static_cast<size_t>(discard) * q8_row_bytes_;
+        kernels::quantize_activations(gguf::GgmlType::Q8_0, k.data(), nkv, &k_q8_[row]);
+        std::memcpy(&v_q8_[row], &v_q8_[from], q8_row_bytes_);
+      } else if (kv_type_ == KvType::F16) {
+        for (int64_t i = 0; i < nkv; ++i) k_half_[at + i] = quant::fp32_to_fp16(k[i]);
+      } else {
+        std::copy(k.begin(), k.end(), &k_cache_[at]);
+      }
+    }
+    // V (transposed for F32/F16): each value row's positions move down.
+    if (kv_type_ != KvType::Q8_0)
+      for (int64_t i = 0; i < nkv; ++i) {
+        const size_t row = (static_cast<size_t>(l) * nkv + i) * n_ctx_;
+        if (kv_type_ == KvType::F16)
+          std::memmove(&v_half_[row + keep], &v_half_[row + first], static_cast<size_t>(n_past_ - first) * sizeof(uint16_t));
+        else
+          std::memmove(&v_cache_[row + keep], &v_cache_[row + first], static_cast<size_t>(n_past_ - first) * sizeof(float));
+      }
+  }
+  n_past_ -= discard;
+  return {};
+}
+
 // Floats of attention scratch per thread: the scores and one head of q.
 size_t Context::scratch_per_thread() const { return static_cast<size_t>(n_ctx_) + m_.hparams().head_dim; }
 

@@ -86,6 +86,12 @@ class Context {
   // Checks every token and the free space before evaluating any.
   Status eval(std::span<const TokenId> tokens, const std::function<void(size_t, const float*)>& each = nullptr);
   const std::vector<float>& logits() const { return logits_; }
+  // Context shift: forgets positions [keep, keep + discard) and moves the later ones down
+  // by `discard`, turning their keys back by that many positions of RoPE (a rotation is
+  // linear in the position, YaRN's included), so generation can go on in a full context.
+  Status shift(int keep, int discard);
+  // Layer l's key at position pos (every KV head, post-RoPE), as float: for tests.
+  std::vector<float> key(int l, int pos) const;
   int n_past() const { return n_past_; }
   int n_ctx() const { return n_ctx_; }
   void reset() { n_past_ = 0; }

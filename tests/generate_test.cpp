@@ -91,6 +91,69 @@ TEST(Generate, ContextFullIsAnError) {
   EXPECT_NE(r.message().find("more than the context's 4 free positions"), std::string::npos) << r.message();
 }
 
+// Context shift: a key moved down by the shift is the key the same token gets when
+// evaluated at its new position (layer 0's keys depend on the token and its position
+// only), for every cache type; the values move with it; bad ranges are refused.
+TEST(ContextShift, MovedKeysAreRotatedToTheirNewPositions) {
+  auto m = Model::load((test::reference_dir() / "logits/models/synth-llama-256.F32.gguf").string());
+  ASSERT_TRUE(m.ok()) << m.message();
+  std::vector<TokenId> toks;
+  for (int i = 0; i < 20; ++i) toks.push_back(static_cast<TokenId>((i * 31 + 7) % m.value()->hparams().n_vocab));
+  for (KvType kv : {KvType::F32, KvType::F16, KvType::Q8_0}) {
+    Context ctx(*m.value(), 32, 2, kv);
+    ASSERT_TRUE(ctx.eval(std::span<const TokenId>(toks)).ok());
+    const int keep = 3, discard = 6;
+    ASSERT_TRUE(ctx.shift(keep, discard).ok());
+    EXPECT_EQ(ctx.n_past(), 20 - discard);
+    // Fresh: the kept tokens, then the moved ones, at their new positions.
+    Context fresh(*m.value(), 32, 2, kv);
+    std::vector<TokenId> again(toks.begin(), toks.begin() + keep);
+    again.insert(again.end(), toks.begin() + keep + discard, toks.end());
+    ASSERT_TRUE(fresh.eval(std::span<const TokenId>(again)).ok());
+    const double tol = kv == KvType::F32 ? 1e-5 : kv == KvType::F16 ? 2e-3 : 3e-2;
+    for (int p = 0; p < ctx.n_past(); ++p) {
+      const std::vector<float> a = ctx.key(0, p), b = fresh.key(0, p);
+      for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol * (1 + std::fabs(b[i]))) << "kv " << int(kv) << " pos " << p << " i " << i;
+    }
+    // Generation goes on in the shifted context.
+    ASSERT_TRUE(ctx.eval(toks[0]).ok());
+    EXPECT_EQ(ctx.n_past(), 20 - discard + 1);
+  }
+  Context ctx(*m.value(), 32, 2);
+  ASSERT_TRUE(ctx.eval(std::span<const TokenId>(toks).first(5)).ok());
+  Status bad = ctx.shift(3, 3);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.message(), "cannot shift the context: keeping 3 and discarding 3 of 5 positions");
+  EXPECT_EQ(ctx.n_past(), 5);
+}
+
+// Generation past the end of the context: with shift (the default) it goes on to
+// num_predict, shifting as Ollama does; without, it stops at the full context.
+TEST(ContextShift, GenerationContinuesPastAFullContext) {
+  auto m = Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
+  ASSERT_TRUE(m.ok());
+  auto prompt = m.value()->vocab().tokenize("Once upon a time", true, true);
+  ASSERT_TRUE(prompt.ok());
+  GenerateOptions opt;
+  opt.sampling.temperature = 0;
+  opt.num_predict = 100;
+  Context ctx(*m.value(), 32, 1);
+  auto r = generate(ctx, prompt.value(), opt);
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r.value().tokens.size(), 100u);
+  EXPECT_EQ(r.value().stop_reason, "length");
+  EXPECT_GE(r.value().shifts, 3);
+  EXPECT_LE(ctx.n_past(), 32);
+  opt.shift = false;
+  Context ctx2(*m.value(), 32, 1);
+  auto r2 = generate(ctx2, prompt.value(), opt);
+  ASSERT_TRUE(r2.ok()) << r2.message();
+  EXPECT_EQ(r2.value().shifts, 0);
+  EXPECT_EQ(r2.value().stop_reason, "length");
+  EXPECT_EQ(r2.value().tokens.size(), 32u - prompt.value().size() + 1);
+  EXPECT_EQ(ctx2.n_past(), 32);
+}
+
 TEST(Utf8Stream, NeverSplitsACharacter) {
   Utf8Stream s;
   EXPECT_EQ(s.push("a\xe2"), "a");

@@ -57,7 +57,7 @@ struct Opts {
 
 const char* kRunUsage =
     "usage: hearth run MODEL.gguf PROMPT [options]\n"
-    "  -n, --num-predict N    new tokens at most (default 128; -1: until the context is full)\n"
+    "  -n, --num-predict N    new tokens at most (default 128; -1: unbounded, at most 10 contexts)\n"
     "  -c, --ctx N            context length (default 2048, at most the model's)\n"
     "  -t, --threads N        threads (default: all cores)\n"
     "  --temp T               temperature (default 0.8; 0: greedy)\n"
@@ -65,6 +65,8 @@ const char* kRunUsage =
     "  --top-k K  --top-p P  --min-p P  --typical-p P\n"
     "  --repeat-penalty R  --repeat-last-n N  --presence-penalty P  --frequency-penalty P\n"
     "  --stop TEXT            stop string (repeatable)\n"
+    "  --num-keep N           tokens after BOS kept when the context shifts (default 4)\n"
+    "  --no-shift             stop when the context is full instead of shifting it\n"
     "  --json                 print {\"tokens\": [...], \"text\": \"...\"} instead of streaming\n"
     "  --kv-type f16|f32|q8_0 KV cache element type (default f16, as llama.cpp)\n"
     "Streams the continuation to stdout; prompt and generation speed go to stderr.\n";
@@ -128,6 +130,8 @@ int cmd_run(const Args& args) {
     else if (a == "--stop") {
       if (auto v = o.value()) opt.stop.push_back(*v);
     } else if (a == "--json") json = true;
+    else if (a == "--num-keep") o.number(opt.num_keep);
+    else if (a == "--no-shift") opt.shift = false;
     else if (a == "--kv-type") {
       if (!kv_type_option(o, kv)) return 2;
     } else if (a.size() > 1 && a[0] == '-') {

@@ -31,11 +31,6 @@ HEARTH_TARGET inline __m256i q4_0_bytes(const uint8_t* qs) {
   return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
 }
 
-HEARTH_TARGET inline __m256 h8(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-// One half to float with F16C (exact, like fp16_to_fp32, without its branches).
 // sum_j sc_j * (q . y) over the 8 sub-blocks of a Q4_K block, as 8 int32 lanes.
 HEARTH_TARGET inline __m256i q4_K_scaled(const BlockQ4_K& x, const BlockQ8_K& y, const uint8_t* sc) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -90,32 +85,31 @@ HEARTH_TARGET inline int32_t q6_K_offset(const BlockQ6_K& x, const BlockQ8_K& y)
 
 }  // namespace
 
-HEARTH_TARGET float dot_f32(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const float*>(w);
-  const auto* y = static_cast<const float*>(a);
+// Float weights eight lanes at a time, for f32, f16 (F16C) and bf16 (the top half of an
+// f32: widened and shifted into place).
+template <FloatKind K>
+HEARTH_TARGET inline __m256 load8(const void* p, int64_t i) {
+  if constexpr (K == FloatKind::F32) return _mm256_loadu_ps(static_cast<const float*>(p) + i);
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
+  if constexpr (K == FloatKind::F16) return _mm256_cvtph_ps(h);
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+template <FloatKind K>
+HEARTH_TARGET float dot_float(int64_t n, const void* w, const void* a) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
-  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc[0]);
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(load8<K>(w, i + 8 * k), load8<K>(a, i + 8 * k), acc[k]);
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load8<K>(w, i), load8<K>(a, i), acc[0]);
   float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; ++i) s += x[i] * y[i];
+  for (; i < n; ++i) s += float_at<K>(w, i) * float_at<K>(a, i);
   return s;
 }
 
-HEARTH_TARGET float dot_f16(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const uint16_t*>(w);
-  const auto* y = static_cast<const uint16_t*>(a);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(h8(x + i + 8 * k), h8(y + i + 8 * k), acc[k]);
-  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(h8(x + i), h8(y + i), acc[0]);
-  float s = hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-  for (; i < n; ++i) s += fp16_to_fp32(x[i]) * fp16_to_fp32(y[i]);
-  return s;
-}
+HEARTH_TARGET float dot_f32(int64_t n, const void* w, const void* a) { return dot_float<FloatKind::F32>(n, w, a); }
+HEARTH_TARGET float dot_f16(int64_t n, const void* w, const void* a) { return dot_float<FloatKind::F16>(n, w, a); }
+HEARTH_TARGET float dot_bf16(int64_t n, const void* w, const void* a) { return dot_float<FloatKind::BF16>(n, w, a); }
 
 HEARTH_TARGET int32_t block_isum_q8_0(const BlockQ8_0& x, const BlockQ8_0& y) { return hsum_i32(dot_i8(load(x.qs), load(y.qs))); }
 

@@ -216,7 +216,11 @@ TEST_F(Kernels, GemvWritesOnlyItsRowRange) {
 }
 
 TEST(KernelTable, FallsBackToLowerIsaAndKnowsActivationTypes) {
-  EXPECT_EQ(dot_fn(GgmlType::F32, Isa::Avx512), dot_fn(GgmlType::F32, Isa::Avx2));
+  EXPECT_EQ(dot_fn(GgmlType::IQ4_NL, Isa::Avx512), dot_fn(GgmlType::IQ4_NL, Isa::Avx2));
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1,
+                     GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
+                     GgmlType::Q6_K})
+    for (int isa = 0; isa < 3; ++isa) EXPECT_NE(kernel_traits(t)->dot[isa], nullptr) << gguf::type_info(t).name << " isa " << isa;
   EXPECT_NE(dot_fn(GgmlType::Q4_0, Isa::Avx512), dot_fn(GgmlType::Q4_0, Isa::Avx2));
   EXPECT_EQ(kernel_traits(GgmlType::Q4_K)->activation, GgmlType::Q8_K);
   EXPECT_EQ(kernel_traits(GgmlType::Q4_0)->activation, GgmlType::Q8_0);
@@ -351,6 +355,9 @@ TEST_F(Kernels, MoreBlockSumsMatchScalarOnRandomBits) {
     ASSERT_EQ(scalar::block_isum_q4_1(q41, a1), avx2::block_isum_q4_1(q41, a1)) << it;
     ASSERT_EQ(scalar::block_isum_q5_0(q50, a0), avx2::block_isum_q5_0(q50, a0)) << it;
     ASSERT_EQ(scalar::block_isum_q5_1(q51, a1), avx2::block_isum_q5_1(q51, a1)) << it;
+    ASSERT_EQ(scalar::block_isum_q4_1(q41, a1), avx512::block_isum_q4_1(q41, a1)) << it;
+    ASSERT_EQ(scalar::block_isum_q5_0(q50, a0), avx512::block_isum_q5_0(q50, a0)) << it;
+    ASSERT_EQ(scalar::block_isum_q5_1(q51, a1), avx512::block_isum_q5_1(q51, a1)) << it;
     const BlockQ8_K y = random_q8k(rng);
     const auto q2 = random_block<BlockQ2_K>(rng);
     const auto q3 = random_block<BlockQ3_K>(rng);
@@ -362,6 +369,12 @@ TEST_F(Kernels, MoreBlockSumsMatchScalarOnRandomBits) {
     const BlockSums s5 = scalar::block_isum_q5_K(q5, y), v5 = avx2::block_isum_q5_K(q5, y);
     ASSERT_EQ(s5.scaled, v5.scaled) << it;
     ASSERT_EQ(s5.mins, v5.mins) << it;
+    const BlockSums w2 = avx512::block_isum_q2_K(q2, y), w5 = avx512::block_isum_q5_K(q5, y);
+    ASSERT_EQ(s2.scaled, w2.scaled) << it;
+    ASSERT_EQ(s2.mins, w2.mins) << it;
+    ASSERT_EQ(scalar::block_isum_q3_K(q3, y), avx512::block_isum_q3_K(q3, y)) << it;
+    ASSERT_EQ(s5.scaled, w5.scaled) << it;
+    ASSERT_EQ(s5.mins, w5.mins) << it;
   }
 }
 

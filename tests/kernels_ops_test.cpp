@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 
+#include "kernels/blas.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 #include "kernels/repack.h"
@@ -188,6 +189,43 @@ TEST_F(Ops, Q8_0AttentionValuesMatchScalar) {
     for (int64_t i = 0; i < hd; ++i) mag[i] += std::fabs(p[t] * deq[hd + i]);
   }
   for (int64_t i = 0; i < hd; ++i) EXPECT_NEAR(ob[i], oa[i], n * kEps * mag[i]) << i;
+}
+
+// The OpenBLAS path for float weights against the dot products, within the rounding
+// bound n * eps * sum |w x| (f16/bf16 activations rounded to the weight type first, as
+// the dots see them), for slices that do not divide the rows.
+TEST_F(Ops, BlasGemmMatchesDots) {
+  std::mt19937 rng(28);
+  std::normal_distribution<float> g(0.f, 1.f);
+  const int64_t rows = 1100, n = 1024;
+  const int B = 5;
+  for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
+    ASSERT_TRUE(blas_type(t));
+    std::vector<float> w(rows * n), x(B * n), xr(B * n);
+    for (auto& v : w) v = g(rng) * 0.05f;
+    for (auto& v : x) v = g(rng);
+    const size_t rb = gguf::type_bytes(t, n, "w").value(), ab = activation_bytes(t, n);
+    std::vector<uint8_t> wq(rb * rows), act(ab * B);
+    ASSERT_TRUE(quant::quantize_rows(t, w.data(), wq.data(), rows, n, nullptr).ok());
+    for (int j = 0; j < B; ++j) {
+      quantize_activations(t, &x[j * n], n, &act[j * ab]);
+      ASSERT_TRUE(quant::dequantize(t, &act[j * ab], &xr[j * n], n).ok());
+    }
+    std::vector<float> y(B * (rows + 1), std::nanf(""));
+    gemm_blas(t, wq.data(), rb, rows, n, xr.data(), B, y.data(), rows + 1, 2);
+    std::vector<float> wd(n);
+    for (int64_t r = 0; r < rows; r += 7) {
+      ASSERT_TRUE(quant::dequantize(t, wq.data() + r * rb, wd.data(), n).ok());
+      for (int j = 0; j < B; ++j) {
+        const float want = dot_fn(t, Isa::Scalar)(n, wq.data() + r * rb, &act[j * ab]);
+        double mag = 0;
+        for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(wd[i]) * xr[j * n + i]);
+        EXPECT_NEAR(y[j * (rows + 1) + r], want, n * kEps * mag) << gguf::type_info(t).name << " row " << r << " token " << j;
+      }
+    }
+    for (int j = 0; j < B; ++j) EXPECT_TRUE(std::isnan(y[j * (rows + 1) + rows])) << "wrote past the rows";
+  }
+  EXPECT_FALSE(blas_type(GgmlType::Q4_0));
 }
 
 // Rounding to half: F16C and the scalar conversion agree on every value, subnormal

@@ -78,9 +78,9 @@ void BM_Blas(benchmark::State& st, GgmlType t) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(BM_Dots, f16, GgmlType::F16)->RangeMultiplier(4)->Range(1, 512)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Blas, f16, GgmlType::F16)->RangeMultiplier(4)->Range(1, 512)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Dots, f32, GgmlType::F32)->RangeMultiplier(4)->Range(1, 512)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Blas, f32, GgmlType::F32)->RangeMultiplier(4)->Range(1, 512)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Dots, f16, GgmlType::F16)->RangeMultiplier(2)->Range(1, 512)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Blas, f16, GgmlType::F16)->RangeMultiplier(2)->Range(1, 512)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Dots, f32, GgmlType::F32)->RangeMultiplier(2)->Range(1, 512)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Blas, f32, GgmlType::F32)->RangeMultiplier(2)->Range(1, 512)->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -10,10 +10,6 @@
 
 namespace hearth::kernels {
 
-bool blas_type(gguf::GgmlType type) {
-  return type == gguf::GgmlType::F32 || type == gguf::GgmlType::F16 || type == gguf::GgmlType::BF16;
-}
-
 void gemm_blas(gguf::GgmlType type, const void* W, size_t row_bytes, int64_t rows, int64_t n, const float* X, int B, float* Y,
                int64_t y_stride, int threads) {
   openblas_set_num_threads(std::max(1, threads));

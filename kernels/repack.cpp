@@ -280,6 +280,32 @@ void repack_q4_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
 
 namespace {
 
+using KTile = void (*)(const uint8_t*, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
+
+// Groups [g0, g1) of a repacked K-quant matrix against B tokens, four per pass.
+void gemm_k_tiles(const KTile* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, size_t act_bytes,
+                  int B, int64_t g0, int64_t g1, float* y, int64_t y_stride) {
+  std::vector<const BlockQ8_K*> a(static_cast<size_t>(B));
+  std::vector<float*> out(static_cast<size_t>(B));
+  for (int j = 0; j < B; ++j) {
+    a[j] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + j * act_bytes);
+    out[j] = y + j * y_stride;
+  }
+  for (int64_t g = g0; g < g1; ++g)
+    for (int j = 0; j < B; j += 4) tiles[std::min(4, B - j) - 1](packed + static_cast<size_t>(g) * group_bytes, nb, &a[j], &out[j], g);
+}
+
+// Groups [g0, g1) of a repacked K-quant matrix against one token (the GEMV).
+void gemv_k_tiles(KTile tile1, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, int64_t g0, int64_t g1,
+                  float* y) {
+  const auto* a = static_cast<const BlockQ8_K*>(act);
+  for (int64_t g = g0; g < g1; ++g) tile1(packed + static_cast<size_t>(g) * group_bytes, nb, &a, &y, g);
+}
+
+}  // namespace
+
+namespace {
+
 // NC tokens against group g of eight q4_K rows, all super-blocks: per sub-block the
 // integer dot (vpdpbusd on the nibbles), times the rows' scales, summed over the block;
 // the mins against the activations' 16-element sums; both scaled once per block.
@@ -330,30 +356,10 @@ HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* co
 }  // namespace
 
 HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  const int64_t nb = n / QK_K;
-  const auto* a = static_cast<const BlockQ8_K*>(act);
-  const auto* p = static_cast<const uint8_t*>(packed);
-  for (int64_t g = g0; g < g1; ++g) tile_q4_Kx8<1>(p + static_cast<size_t>(g) * nb * kQ4_Kx8BlockBytes, nb, &a, &y, g);
+  gemv_k_tiles(tile_q4_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K,
+               act, g0, g1, y);
 }
 
-namespace {
-
-using KTile = void (*)(const uint8_t*, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
-
-// Groups [g0, g1) of a repacked K-quant matrix against B tokens, four per pass.
-void gemm_k_tiles(const KTile* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, size_t act_bytes,
-                  int B, int64_t g0, int64_t g1, float* y, int64_t y_stride) {
-  std::vector<const BlockQ8_K*> a(static_cast<size_t>(B));
-  std::vector<float*> out(static_cast<size_t>(B));
-  for (int j = 0; j < B; ++j) {
-    a[j] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + j * act_bytes);
-    out[j] = y + j * y_stride;
-  }
-  for (int64_t g = g0; g < g1; ++g)
-    for (int j = 0; j < B; j += 4) tiles[std::min(4, B - j) - 1](packed + static_cast<size_t>(g) * group_bytes, nb, &a[j], &out[j], g);
-}
-
-}  // namespace
 
 HEARTH_VNNI void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
@@ -457,10 +463,8 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* co
 }  // namespace
 
 HEARTH_VNNI void gemv_q6_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  const int64_t nb = n / QK_K;
-  const auto* a = static_cast<const BlockQ8_K*>(act);
-  const auto* p = static_cast<const uint8_t*>(packed);
-  for (int64_t g = g0; g < g1; ++g) tile_q6_Kx8<1>(p + static_cast<size_t>(g) * nb * kQ6_Kx8BlockBytes, nb, &a, &y, g);
+  gemv_k_tiles(tile_q6_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K,
+               act, g0, g1, y);
 }
 
 HEARTH_VNNI void gemm_q6_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,

@@ -20,7 +20,6 @@ struct Cps {
   bool letter(size_t i) const { return i < end && is_letter(v[i].cp); }
   bool number(size_t i) const { return i < end && is_number(v[i].cp); }
   bool space(size_t i) const { return i < end && is_space(v[i].cp); }
-  bool punct(size_t i) const { return i < end && is_punct(v[i].cp); }
   // [^\s\p{L}\p{N}]
   bool other(size_t i) const { return i < end && !is_space(v[i].cp) && !is_letter(v[i].cp) && !is_number(v[i].cp); }
   bool newline(size_t i) const { return at(i) == '\r' || at(i) == '\n'; }

@@ -77,13 +77,14 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
     else if (t.value() == "yarn") h.rope_scaling = RopeScaling::Yarn;
     else if (t.value() != "none") return Error{f.name() + ": unknown rope.scaling.type '" + t.value() + "'"};
   }
+  h.rope_orig_ctx = h.n_ctx_train;
   if (h.rope_scaling != RopeScaling::None) {
     auto factor = optional_float(f, a + "rope.scaling.factor", 1.f);
     if (!factor) return factor.error();
     if (factor.value() <= 0) return Error{f.name() + ": rope.scaling.factor must be positive"};
     h.rope_freq_scale = 1.f / factor.value();
     auto orig = f.metadata.get_uint(a + "rope.scaling.original_context_length");
-    h.rope_orig_ctx = orig.ok() && orig.value() > 0 ? static_cast<uint32_t>(orig.value()) : h.n_ctx_train;
+    if (orig.ok() && orig.value() > 0) h.rope_orig_ctx = static_cast<uint32_t>(orig.value());
     auto fast = optional_float(f, a + "rope.scaling.yarn_beta_fast", 32.f), slow = optional_float(f, a + "rope.scaling.yarn_beta_slow", 1.f);
     if (!fast) return fast.error();
     if (!slow) return slow.error();

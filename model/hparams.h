@@ -27,7 +27,7 @@ struct HParams {
   float rope_freq_base = 10000.f;
   float rope_freq_scale = 1.f; // 1 / rope.scaling.factor for linear scaling
   RopeScaling rope_scaling = RopeScaling::None;
-  uint32_t rope_orig_ctx = 0;   // YaRN: rope.scaling.original_context_length, default n_ctx_train
+  uint32_t rope_orig_ctx = 0;   // YaRN: rope.scaling.original_context_length, else n_ctx_train
   float yarn_beta_fast = 32.f, yarn_beta_slow = 1.f;
   float rms_eps = 1e-5f;
   bool neox_rope = false;      // qwen2/qwen3 rotate dim i with i + d/2; llama pairs neighbours

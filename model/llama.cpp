@@ -227,7 +227,7 @@ Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type)
   rope_.freq_base = h.rope_freq_base;
   rope_.freq_scale = h.rope_freq_scale;
   rope_.ext_factor = h.rope_scaling == RopeScaling::Yarn ? 1.f : 0.f;
-  rope_.n_ctx_orig = static_cast<int>(h.rope_orig_ctx ? h.rope_orig_ctx : h.n_ctx_train);
+  rope_.n_ctx_orig = static_cast<int>(h.rope_orig_ctx);
   rope_.beta_fast = h.yarn_beta_fast;
   rope_.beta_slow = h.yarn_beta_slow;
   rope_.freq_factors = m.rope_freqs.info ? f32(m.rope_freqs) : nullptr;
@@ -333,9 +333,13 @@ void Context::attention(int l, int B) {
       const int n = n_past_ + static_cast<int>(j) + 1;  // positions 0 … this token's
       // With an F16 cache, q and the weights are rounded to half for their products, as
       // llama.cpp's F16 matmuls do; sums stay in float.
-      std::copy(&q_[j * nq + hh * hd], &q_[j * nq + hh * hd] + hd, qh);
-      if (half) kernels::round_to_half(qh, hd);
-      kernels::attn_scores(qh, static_cast<const uint8_t*>(kc) + kvh * hd * esize, nkv, half, hd, n, scale, scores);
+      const float* q = &q_[j * nq + hh * hd];
+      if (half) {
+        std::copy(q, q + hd, qh);
+        kernels::round_to_half(qh, hd);
+        q = qh;
+      }
+      kernels::attn_scores(q, static_cast<const uint8_t*>(kc) + kvh * hd * esize, nkv, half, hd, n, scale, scores);
       float max = -INFINITY;
       for (int t = 0; t < n; ++t) max = std::max(max, scores[t]);
       const float inv = 1.0f / kernels::exp_shifted(scores, n, max);

@@ -61,10 +61,6 @@ std::string to_json(const Value& v);
 std::string json_quote(std::string_view s);
 // Go's strconv.Quote (printf %q, %#v): no HTML escaping, \xNN for control bytes.
 std::string go_quote(std::string_view s);
-// A string as encoding/json writes it, quotes included.
-std::string json_quote(std::string_view s);
-// Go's strconv.Quote (printf %q, %#v): no HTML escaping, \xNN for control bytes.
-std::string go_quote(std::string_view s);
 // Parses JSON text into a Value (objects become maps).
 Result<Value> from_json(std::string_view text);
 

@@ -200,7 +200,6 @@ TEST_F(Ops, BlasGemmMatchesDots) {
   const int64_t rows = 1100, n = 1024;
   const int B = 5;
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
-    ASSERT_TRUE(blas_type(t));
     std::vector<float> w(rows * n), x(B * n), xr(B * n);
     for (auto& v : w) v = g(rng) * 0.05f;
     for (auto& v : x) v = g(rng);
@@ -225,7 +224,6 @@ TEST_F(Ops, BlasGemmMatchesDots) {
     }
     for (int j = 0; j < B; ++j) EXPECT_TRUE(std::isnan(y[j * (rows + 1) + rows])) << "wrote past the rows";
   }
-  EXPECT_FALSE(blas_type(GgmlType::Q4_0));
 }
 
 // Rounding to half: F16C and the scalar conversion agree on every value, subnormal

@@ -248,24 +248,41 @@ TEST(LlamaBatch, MicroBatchesGiveTheSameLogitsAsSingleTokens) {
   }
 }
 
+// A reference prompt's model and tokens evaluated with an F32 cache (a) and with
+// `other` (b): every position's logits. Empty on a failure (reported).
+struct CacheRun {
+  std::vector<TokenId> tokens;
+  std::vector<float> a, b;
+  int64_t n_vocab = 0;
+};
+CacheRun run_with_caches(simdjson::dom::element meta, KvType other) {
+  CacheRun run;
+  auto m = Model::load((test::reference_dir().parent_path() / std::string_view(meta["model"])).string());
+  EXPECT_TRUE(m.ok()) << m.message();
+  if (!m.ok()) return {};
+  for (auto t : meta["tokens"].get_array()) run.tokens.push_back(static_cast<TokenId>(int64_t(t)));
+  run.n_vocab = m.value()->hparams().n_vocab;
+  for (auto [kv, out] : {std::pair{KvType::F32, &run.a}, std::pair{other, &run.b}}) {
+    Context ctx(*m.value(), static_cast<int>(run.tokens.size()), 2, kv);
+    Status s = ctx.eval(std::span<const TokenId>(run.tokens), [&](size_t, const float* l) { out->insert(out->end(), l, l + run.n_vocab); });
+    EXPECT_TRUE(s.ok()) << s.message();
+    if (!s.ok()) return {};
+  }
+  return run;
+}
+
 // The F16 cache against the F32 one on stories260K's long prompt: it must round (the
 // logits move) by about as much as llama.cpp's F16 cache moves them (the reference
 // records max |d| 0.0357 and max |d| / row range 0.00139), and keep the argmax.
 TEST(LlamaBatch, F16CacheMovesLogitsLikeLlamaCpp) {
-  const path dir = test::reference_dir() / "logits/stories260K";
   simdjson::dom::parser parser;
-  simdjson::dom::element meta = parser.load((dir / "p2-long.json").string());
+  simdjson::dom::element meta = parser.load((test::reference_dir() / "logits/stories260K/p2-long.json").string());
   const double ref_max = double(meta["vs_other_kv_cache_type"]["max_abs_diff"]);
-  auto m = Model::load((test::reference_dir().parent_path() / std::string_view(meta["model"])).string());
-  ASSERT_TRUE(m.ok()) << m.message();
-  std::vector<TokenId> tokens;
-  for (auto t : meta["tokens"].get_array()) tokens.push_back(static_cast<TokenId>(int64_t(t)));
-  const int64_t V = m.value()->hparams().n_vocab;
-  std::vector<float> a, b;
-  for (auto [kv, out] : {std::pair{KvType::F32, &a}, std::pair{KvType::F16, &b}}) {
-    Context ctx(*m.value(), static_cast<int>(tokens.size()), 2, kv);
-    ASSERT_TRUE(ctx.eval(std::span<const TokenId>(tokens), [&](size_t, const float* l) { out->insert(out->end(), l, l + V); }).ok());
-  }
+  CacheRun run = run_with_caches(meta, KvType::F16);
+  ASSERT_FALSE(run.a.empty());
+  const std::vector<float>&a = run.a, &b = run.b;
+  const std::vector<TokenId>& tokens = run.tokens;
+  const int64_t V = run.n_vocab;
   double max_abs = 0;
   size_t same = 0;
   for (size_t r = 0; r < tokens.size(); ++r) {
@@ -286,19 +303,13 @@ TEST(LlamaBatch, F16CacheMovesLogitsLikeLlamaCpp) {
 // their spread, the argmax stays almost everywhere; a model whose head size is not a
 // multiple of 32 cannot have one, and says so.
 TEST(LlamaBatch, Q8_0CacheStaysCloseToF32) {
-  const path dir = test::reference_dir() / "logits/synth-llama-256.F32";
   simdjson::dom::parser parser;
-  simdjson::dom::element meta = parser.load((dir / "p2-long.json").string());
-  auto m = Model::load((test::reference_dir().parent_path() / std::string_view(meta["model"])).string());
-  ASSERT_TRUE(m.ok()) << m.message();
-  std::vector<TokenId> tokens;
-  for (auto t : meta["tokens"].get_array()) tokens.push_back(static_cast<TokenId>(int64_t(t)));
-  const int64_t V = m.value()->hparams().n_vocab;
-  std::vector<float> a, b;
-  for (auto [kv, out] : {std::pair{KvType::F32, &a}, std::pair{KvType::Q8_0, &b}}) {
-    Context ctx(*m.value(), static_cast<int>(tokens.size()), 2, kv);
-    ASSERT_TRUE(ctx.eval(std::span<const TokenId>(tokens), [&](size_t, const float* l) { out->insert(out->end(), l, l + V); }).ok());
-  }
+  simdjson::dom::element meta = parser.load((test::reference_dir() / "logits/synth-llama-256.F32/p2-long.json").string());
+  CacheRun run = run_with_caches(meta, KvType::Q8_0);
+  ASSERT_FALSE(run.a.empty());
+  const std::vector<float>&a = run.a, &b = run.b;
+  const std::vector<TokenId>& tokens = run.tokens;
+  const int64_t V = run.n_vocab;
   double max_rel = 0, max_abs = 0;
   size_t same = 0;
   for (size_t r = 0; r < tokens.size(); ++r) {

@@ -58,6 +58,17 @@ std::string describe(const httplib::Result& r, const Client& c) {
   return "HTTP " + std::to_string(r->status) + (r->body.empty() ? "" : ": " + r->body);
 }
 
+// GET `path` (or POST `body` to it) and parse the JSON answer; the error says what failed.
+Result<Value> call_json(const std::string& path, const std::string* body = nullptr) {
+  auto c = connect();
+  if (!c) return c.error();
+  auto r = body ? c.value().http->Post(path, c.value().headers, *body, "application/json") : c.value().http->Get(path, c.value().headers);
+  if (!r || r->status != 200) return Error{describe(r, c.value())};
+  auto v = server::tmpl::from_json(r->body);
+  if (!v) return Error{"bad answer from the server: " + v.message()};
+  return std::move(v.value());
+}
+
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KB", "MB", "GB", "TB"};
   int u = 0;
@@ -297,12 +308,8 @@ int cmd_create(const Args& args) {
 
 int cmd_list(const Args& args) {
   if (!args.empty()) return fail("usage: hearth list");
-  auto c = connect();
-  if (!c) return fail(c.message());
-  auto r = c.value().http->Get("/api/tags", c.value().headers);
-  if (!r || r->status != 200) return fail(describe(r, c.value()));
-  auto v = server::tmpl::from_json(r->body);
-  if (!v) return fail("bad answer from the server: " + v.message());
+  auto v = call_json("/api/tags");
+  if (!v) return fail(v.message());
   std::printf("%-40s %-14s %-10s %s\n", "NAME", "ID", "SIZE", "MODIFIED");
   const Value& models = v.value().field("models");
   if (models.kind == Value::Kind::List)
@@ -317,12 +324,8 @@ int cmd_list(const Args& args) {
 
 int cmd_ps(const Args& args) {
   if (!args.empty()) return fail("usage: hearth ps");
-  auto c = connect();
-  if (!c) return fail(c.message());
-  auto r = c.value().http->Get("/api/ps", c.value().headers);
-  if (!r || r->status != 200) return fail(describe(r, c.value()));
-  auto v = server::tmpl::from_json(r->body);
-  if (!v) return fail("bad answer from the server: " + v.message());
+  auto v = call_json("/api/ps");
+  if (!v) return fail(v.message());
   std::printf("%-40s %-14s %-10s %-10s %s\n", "NAME", "ID", "SIZE", "PROCESSOR", "UNTIL");
   const Value& models = v.value().field("models");
   if (models.kind == Value::Kind::List)
@@ -345,13 +348,9 @@ int cmd_show(const Args& args) {
     else return fail("usage: hearth show NAME [--modelfile|--template|--parameters|--license|--system] [-v]");
   }
   if (name.empty()) return fail("usage: hearth show NAME [--modelfile|--template|--parameters|--license|--system] [-v]");
-  auto c = connect();
-  if (!c) return fail(c.message());
-  auto r = c.value().http->Post("/api/show", c.value().headers,
-                                "{\"model\":" + jstr(name) + (verbose ? ",\"verbose\":true}" : "}"), "application/json");
-  if (!r || r->status != 200) return fail(describe(r, c.value()));
-  auto v = server::tmpl::from_json(r->body);
-  if (!v) return fail("bad answer from the server: " + v.message());
+  const std::string body = "{\"model\":" + jstr(name) + (verbose ? ",\"verbose\":true}" : "}");
+  auto v = call_json("/api/show", &body);
+  if (!v) return fail(v.message());
   const Value& s = v.value();
   if (!only.empty()) {
     const std::string text = s.field(only).s;

@@ -65,19 +65,179 @@ void swiglu_scalar(float* g, const float* u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-// silu through e = exp(-|x|), which cannot overflow: x / (1 + e) for x >= 0 and
-// x e / (1 + e) for x < 0.
+// x * sigmoid(v) through e = exp(-|v|), which cannot overflow: x / (1 + e) for v >= 0
+// and x e / (1 + e) for v < 0.
+HEARTH_TARGET inline __m256 times_sigmoid(__m256 x, __m256 v) {
+  const __m256 e = exp_neg(_mm256_or_ps(v, _mm256_set1_ps(-0.f)));
+  const __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
+  const __m256 num = _mm256_blendv_ps(x, _mm256_mul_ps(x, e), neg);
+  return _mm256_div_ps(num, _mm256_add_ps(_mm256_set1_ps(1.f), e));
+}
+
 HEARTH_TARGET void swiglu_avx2(float* g, const float* u, int64_t n) {
-  const __m256 one = _mm256_set1_ps(1.f), sign = _mm256_set1_ps(-0.f);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 x = _mm256_loadu_ps(g + i);
-    const __m256 e = exp_neg(_mm256_or_ps(x, sign));  // exp(-|x|)
-    const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
-    const __m256 num = _mm256_blendv_ps(x, _mm256_mul_ps(x, e), neg);
-    _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(num, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+    _mm256_storeu_ps(g + i, _mm256_mul_ps(times_sigmoid(x, x), _mm256_loadu_ps(u + i)));
   }
   swiglu_scalar(g + i, u + i, n - i);
+}
+
+constexpr float kGeluA = 0.044715f, kSqrt2OverPi = 0.79788456080286535587989211986876f;
+
+inline float gelu1(float x) { return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kGeluA * x * x))); }
+inline float silu1(float x) { return x / (1.0f + std::exp(-x)); }
+
+// gelu(x) = 0.5 x (1 + tanh z) = x sigmoid(2z): the same exp-based helper as silu.
+HEARTH_TARGET inline __m256 gelu8(__m256 x) {
+  const __m256 x2 = _mm256_mul_ps(x, x);
+  const __m256 z = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(kSqrt2OverPi), x),
+                                 _mm256_fmadd_ps(_mm256_set1_ps(kGeluA), x2, _mm256_set1_ps(1.f)));
+  return times_sigmoid(x, _mm256_add_ps(z, z));
+}
+
+// Applies f8 to every eight values and f1 to the tail; x = f(x) (times up when given).
+template <class F8, class F1>
+HEARTH_TARGET inline void map_avx2(float* x, const float* up, int64_t n, F8 f8, F1 f1) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 r = f8(_mm256_loadu_ps(x + i));
+    _mm256_storeu_ps(x + i, up ? _mm256_mul_ps(r, _mm256_loadu_ps(up + i)) : r);
+  }
+  for (; i < n; ++i) x[i] = up ? f1(x[i]) * up[i] : f1(x[i]);
+}
+
+struct Silu8 {
+  HEARTH_TARGET __m256 operator()(__m256 v) const { return times_sigmoid(v, v); }
+};
+struct Gelu8 {
+  HEARTH_TARGET __m256 operator()(__m256 v) const { return gelu8(v); }
+};
+
+HEARTH_TARGET void silu_avx2(float* x, int64_t n) { map_avx2(x, nullptr, n, Silu8{}, silu1); }
+HEARTH_TARGET void gelu_avx2(float* x, const float* up, int64_t n) { map_avx2(x, up, n, Gelu8{}, gelu1); }
+
+// tanh(v) = sign(v) (1 - e) / (1 + e), e = exp(-2|v|): within a few 1e-7 absolutely.
+HEARTH_TARGET inline __m256 tanh8(__m256 v) {
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  const __m256 a = _mm256_andnot_ps(sign, v);
+  const __m256 e = exp_neg(_mm256_mul_ps(_mm256_set1_ps(-2.f), a));
+  const __m256 one = _mm256_set1_ps(1.f);
+  const __m256 t = _mm256_div_ps(_mm256_sub_ps(one, e), _mm256_add_ps(one, e));
+  return _mm256_or_ps(t, _mm256_and_ps(sign, v));
+}
+
+// The part of softmax before the exponentials: y = scale x, capped, masked; returns max y.
+float softmax_prepare_scalar(float* x, int64_t n, float scale, float softcap, const float* mask) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    float y = x[i] * scale;
+    if (softcap > 0) y = softcap * std::tanh(y / softcap);
+    if (mask) y += mask[i];
+    max = std::max(max, x[i] = y);
+  }
+  return max;
+}
+
+HEARTH_TARGET inline __m256 softmax_prepare8(__m256 x, __m256 mask, float scale, float softcap) {
+  __m256 y = _mm256_mul_ps(x, _mm256_set1_ps(scale));
+  if (softcap > 0) y = _mm256_mul_ps(_mm256_set1_ps(softcap), tanh8(_mm256_mul_ps(y, _mm256_set1_ps(1 / softcap))));
+  return _mm256_add_ps(y, mask);
+}
+
+HEARTH_TARGET float softmax_prepare_avx2(float* x, int64_t n, float scale, float softcap, const float* mask) {
+  __m256 m = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 y = softmax_prepare8(_mm256_loadu_ps(x + i), mask ? _mm256_loadu_ps(mask + i) : _mm256_setzero_ps(), scale, softcap);
+    _mm256_storeu_ps(x + i, y);
+    m = _mm256_max_ps(m, y);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, m);
+  float max = *std::max_element(lanes, lanes + 8);
+  if (i < n) {
+    // The tail through the same vector code.
+    alignas(32) float t[8], tm[8];
+    for (int k = 0; k < 8; ++k) {
+      t[k] = i + k < n ? x[i + k] : 0.f;
+      tm[k] = mask && i + k < n ? mask[i + k] : 0.f;
+    }
+    _mm256_store_ps(t, softmax_prepare8(_mm256_load_ps(t), _mm256_load_ps(tm), scale, softcap));
+    for (int k = 0; i + k < n; ++k) max = std::max(max, x[i + k] = t[k]);
+  }
+  return max;
+}
+
+// Sums of x - shift and of its squares in double (the float values and products
+// converted, as ggml sums them); x - shift stored to centred when given.
+HEARTH_TARGET double sum_squares_avx2(const float* x, int64_t n, float shift, float* centred) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+  const __m256 s = _mm256_set1_ps(shift);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i), s);
+    if (centred) _mm256_storeu_ps(centred + i, v);
+    const __m256 sq = _mm256_mul_ps(v, v);
+    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+  }
+  alignas(32) double d[4];
+  _mm256_store_pd(d, _mm256_add_pd(a0, a1));
+  double sum = (d[0] + d[1]) + (d[2] + d[3]);
+  for (; i < n; ++i) {
+    const float v = x[i] - shift;
+    if (centred) centred[i] = v;
+    sum += static_cast<double>(v * v);
+  }
+  return sum;
+}
+
+HEARTH_TARGET double sum_avx2(const float* x, int64_t n) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  }
+  alignas(32) double d[4];
+  _mm256_store_pd(d, _mm256_add_pd(a0, a1));
+  double sum = (d[0] + d[1]) + (d[2] + d[3]);
+  for (; i < n; ++i) sum += x[i];
+  return sum;
+}
+
+// out = x * scale, then * w and + b where given (separate roundings, as ggml's ops).
+void scale_affine_scalar(const float* x, float scale, const float* w, const float* b, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i] * scale;
+    if (w) v *= w[i];
+    if (b) v += b[i];
+    out[i] = v;
+  }
+}
+
+HEARTH_TARGET void scale_affine_avx2(const float* x, float scale, const float* w, const float* b, float* out, int64_t n) {
+  const __m256 s = _mm256_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), s);
+    if (w) v = _mm256_mul_ps(v, _mm256_loadu_ps(w + i));
+    if (b) v = _mm256_add_ps(v, _mm256_loadu_ps(b + i));
+    _mm256_storeu_ps(out + i, v);
+  }
+  scale_affine_scalar(x + i, scale, w ? w + i : nullptr, b ? b + i : nullptr, out + i, n - i);
+}
+
+template <bool Mul>
+HEARTH_TARGET void binary_avx2(const float* a, const float* b, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(a + i), y = _mm256_loadu_ps(b + i);
+    _mm256_storeu_ps(out + i, Mul ? _mm256_mul_ps(x, y) : _mm256_add_ps(x, y));
+  }
+  for (; i < n; ++i) out[i] = Mul ? a[i] * b[i] : a[i] + b[i];
 }
 
 float cache_at(const void* base, bool half, size_t i) {
@@ -268,6 +428,91 @@ void rope_apply(float* v, const float* cs, int n_rot, bool neox) {
     const float x0 = v[a], x1 = v[b];
     v[a] = x0 * c - x1 * s;
     v[b] = x0 * s + x1 * c;
+  }
+}
+
+void rms_norm(const float* x, const float* w, float* out, int64_t n, float eps, Isa isa) {
+  double ss = 0;
+  if (isa >= Isa::Avx2) {
+    ss = sum_squares_avx2(x, n, 0.f, nullptr);
+  } else {
+    for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(n)) + eps);
+  (isa >= Isa::Avx2 ? scale_affine_avx2 : scale_affine_scalar)(x, scale, w, nullptr, out, n);
+}
+
+void layer_norm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps, Isa isa) {
+  double sum = 0, ss = 0;
+  const double dn = static_cast<double>(n);
+  if (isa >= Isa::Avx2) {
+    sum = sum_avx2(x, n);
+    ss = sum_squares_avx2(x, n, static_cast<float>(sum / dn), out);
+  } else {
+    for (int64_t i = 0; i < n; ++i) sum += x[i];
+    const float mean = static_cast<float>(sum / dn);
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = x[i] - mean;
+      out[i] = v;
+      ss += static_cast<double>(v * v);
+    }
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / dn) + eps);
+  (isa >= Isa::Avx2 ? scale_affine_avx2 : scale_affine_scalar)(out, scale, w, b, out, n);
+}
+
+void softmax(float* x, int64_t n, float scale, float softcap, const float* mask, Isa isa) {
+  const float max = isa >= Isa::Avx2 ? softmax_prepare_avx2(x, n, scale, softcap, mask)
+                                     : softmax_prepare_scalar(x, n, scale, softcap, mask);
+  if (max == -INFINITY) {
+    std::fill(x, x + n, 0.f);
+    return;
+  }
+  const float inv = 1.0f / exp_shifted(x, n, max, isa);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void silu(float* x, int64_t n, Isa isa) {
+  if (isa >= Isa::Avx2) return silu_avx2(x, n);
+  for (int64_t i = 0; i < n; ++i) x[i] = silu1(x[i]);
+}
+
+void gelu(float* x, int64_t n, Isa isa) {
+  if (isa >= Isa::Avx2) return gelu_avx2(x, nullptr, n);
+  for (int64_t i = 0; i < n; ++i) x[i] = gelu1(x[i]);
+}
+
+void geglu(float* gate, const float* up, int64_t n, Isa isa) {
+  if (isa >= Isa::Avx2) return gelu_avx2(gate, up, n);
+  for (int64_t i = 0; i < n; ++i) gate[i] = gelu1(gate[i]) * up[i];
+}
+
+void add(const float* a, const float* b, float* out, int64_t n, Isa isa) {
+  if (isa >= Isa::Avx2) return binary_avx2<false>(a, b, out, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+void mul(const float* a, const float* b, float* out, int64_t n, Isa isa) {
+  if (isa >= Isa::Avx2) return binary_avx2<true>(a, b, out, n);
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
+}
+
+void attend(const KvHead& kv, const float* q, int64_t q_stride, int nq, int p0, float scale, float softcap, float* out,
+            int64_t out_stride, float* scratch, Isa isa) {
+  float* scores = scratch;
+  float* qh = scratch + p0 + nq;
+  for (int j = 0; j < nq; ++j) {
+    const int n = p0 + j + 1;
+    const float* qj = q + j * q_stride;
+    if (kv.half) {
+      std::copy(qj, qj + kv.hd, qh);
+      round_to_half(qh, kv.hd, isa);
+      qj = qh;
+    }
+    attn_scores(qj, kv.k, kv.k_stride, kv.half, kv.hd, n, scale, scores, isa);
+    softmax(scores, n, 1.0f, softcap, nullptr, isa);
+    if (kv.half) round_to_half(scores, n, isa);
+    attn_values(scores, kv.vt, kv.v_stride, kv.half, kv.hd, n, out + j * out_stride, isa);
   }
 }
 

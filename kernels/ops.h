@@ -30,6 +30,45 @@ void round_to_half(float* x, int64_t n, Isa isa = active_isa());
 // gate[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + exp(-x)) (SwiGLU).
 void swiglu(float* gate, const float* up, int64_t n, Isa isa = active_isa());
 
+// out = x / rms(x) * w (w may be null: no weight), rms(x) = sqrt(mean(x^2) + eps) with the
+// squares summed in double as ggml does; out may be x.
+void rms_norm(const float* x, const float* w, float* out, int64_t n, float eps, Isa isa = active_isa());
+// out = (x - mean) / sqrt(var + eps) * w + b (ggml_norm, then its mul and add: w and b
+// may be null); mean and variance summed in double. out may be x.
+void layer_norm(const float* x, const float* w, const float* b, float* out, int64_t n, float eps, Isa isa = active_isa());
+
+// Softmax in place of y_i = scale * x_i, soft-capped when softcap > 0 (y = softcap *
+// tanh(y / softcap), Gemma 2's logit capping) and plus mask[i] when mask is given (-inf
+// removes a position: a causal or padding mask). A row masked entirely becomes zeros.
+void softmax(float* x, int64_t n, float scale, float softcap, const float* mask, Isa isa = active_isa());
+
+// Activations in place: silu(x) = x / (1 + exp(-x)); gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi)
+// (x + 0.044715 x^3))), the tanh form GGML and GPT-2 use; geglu: gate = gelu(gate) * up.
+void silu(float* x, int64_t n, Isa isa = active_isa());
+void gelu(float* x, int64_t n, Isa isa = active_isa());
+void geglu(float* gate, const float* up, int64_t n, Isa isa = active_isa());
+// Element-wise out = a + b and out = a * b (out may alias either input).
+void add(const float* a, const float* b, float* out, int64_t n, Isa isa = active_isa());
+void mul(const float* a, const float* b, float* out, int64_t n, Isa isa = active_isa());
+
+// One attention head over a float or half KV cache: K rows k_stride elements apart, V
+// stored transposed (row i holds value i of every position, v_stride elements apart).
+struct KvHead {
+  const void* k = nullptr;
+  size_t k_stride = 0;
+  const void* vt = nullptr;
+  size_t v_stride = 0;
+  bool half = false;
+  int64_t hd = 0;
+};
+// Causal attention of nq queries at positions p0, p0+1, ...: query j sees positions
+// 0 … p0 + j, out_j = softmax(scale * q_j . K (soft-capped)) V. With a half cache q and
+// the probabilities are rounded to half for their products, as llama.cpp's F16 matmuls
+// do. q and out rows are q_stride and out_stride floats apart; scratch holds
+// p0 + nq + hd floats.
+void attend(const KvHead& kv, const float* q, int64_t q_stride, int nq, int p0, float scale, float softcap, float* out,
+            int64_t out_stride, float* scratch, Isa isa = active_isa());
+
 // The rotation angles of RoPE for one position, as ggml computes them: theta_i =
 // pos * base^(-2i/n_rot) (by repeated multiplication), divided by freq_factors[i] when
 // given, then scaled (linear: freq_scale) or blended by YaRN's ramp between the

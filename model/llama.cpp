@@ -50,14 +50,6 @@ Status bind(const gguf::GgufFile& f, const std::string& name, std::initializer_l
   return {};
 }
 
-// x * w / rms(x), the sum of squares in double as ggml does.
-void rms_norm(const float* x, const float* w, float* out, int64_t n, float eps) {
-  double ss = 0;
-  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
-}
-
 const float* f32(const Weight& w) { return reinterpret_cast<const float*>(w.data); }
 
 // Tells the kernel that the mapped pages of a repacked matrix are not needed: the packed
@@ -327,27 +319,16 @@ void Context::attention(int l, int B) {
   const size_t per_thread = scratch_per_thread();
   kernels::parallel_rows(int64_t{B} * h.n_head, threads_, [&](int64_t b, int64_t e) {
     float* scores = &scores_[static_cast<size_t>(omp_get_thread_num()) * per_thread];
-    float* qh = scores + n_ctx_;
     for (int64_t task = b; task < e; ++task) {
       const int64_t j = task / h.n_head, hh = task % h.n_head, kvh = hh / h.n_gqa();
-      const int n = n_past_ + static_cast<int>(j) + 1;  // positions 0 … this token's
-      // With an F16 cache, q and the weights are rounded to half for their products, as
-      // llama.cpp's F16 matmuls do; sums stay in float.
-      const float* q = &q_[j * nq + hh * hd];
-      if (half) {
-        std::copy(q, q + hd, qh);
-        kernels::round_to_half(qh, hd);
-        q = qh;
-      }
-      kernels::attn_scores(q, static_cast<const uint8_t*>(kc) + kvh * hd * esize, nkv, half, hd, n, scale, scores);
-      float max = -INFINITY;
-      for (int t = 0; t < n; ++t) max = std::max(max, scores[t]);
-      const float inv = 1.0f / kernels::exp_shifted(scores, n, max);
-      for (int t = 0; t < n; ++t) scores[t] *= inv;
-      if (half) kernels::round_to_half(scores, n);
-      // V is stored transposed: each output value is one dot product over positions.
-      kernels::attn_values(scores, static_cast<const uint8_t*>(vc) + kvh * hd * n_ctx_ * esize, n_ctx_, half, hd, n,
-                           &att_[j * nq + hh * hd]);
+      kernels::KvHead kv;
+      kv.k = static_cast<const uint8_t*>(kc) + kvh * hd * esize;
+      kv.k_stride = nkv;
+      kv.vt = static_cast<const uint8_t*>(vc) + kvh * hd * n_ctx_ * esize;
+      kv.v_stride = n_ctx_;
+      kv.half = half;
+      kv.hd = hd;
+      kernels::attend(kv, &q_[j * nq + hh * hd], 0, 1, n_past_ + static_cast<int>(j), scale, 0.f, &att_[j * nq + hh * hd], 0, scores);
     }
   });
 }
@@ -370,13 +351,8 @@ void Context::attention_q8_0(int l, int B) {
       const int n = n_past_ + static_cast<int>(j) + 1;
       kernels::quantize_activations(gguf::GgmlType::Q8_0, &q_[j * nq + hh * hd], hd, q8);
       const uint8_t* k = &k_q8_[layer + kvh * head_bytes];
-      float max = -INFINITY;
-      for (int t = 0; t < n; ++t) {
-        scores[t] = dot(hd, k + static_cast<size_t>(t) * q8_row_bytes_, q8) * scale;
-        max = std::max(max, scores[t]);
-      }
-      const float inv = 1.0f / kernels::exp_shifted(scores, n, max);
-      for (int t = 0; t < n; ++t) scores[t] *= inv;
+      for (int t = 0; t < n; ++t) scores[t] = dot(hd, k + static_cast<size_t>(t) * q8_row_bytes_, q8) * scale;
+      kernels::softmax(scores, n, 1.0f, 0.f, nullptr);
       kernels::attn_values_q8_0(scores, &v_q8_[layer + kvh * head_bytes], q8_row_bytes_, hd, n, &att_[j * nq + hh * hd]);
     }
   });
@@ -400,21 +376,21 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
   for (uint32_t l = 0; l < h.n_layer; ++l) {
     const LayerWeights& L = m_.layers[l];
     // Attention: normalise, project to q, k, v (with bias for qwen2).
-    for (int j = 0; j < B; ++j) rms_norm(&x_[j * E], f32(L.attn_norm), &xn_[j * E], E, eps);
+    for (int j = 0; j < B; ++j) kernels::rms_norm(&x_[j * E], f32(L.attn_norm), &xn_[j * E], E, eps);
     matmul(L.wq, xn_.data(), q_.data(), B);
     matmul(L.wk, xn_.data(), k_.data(), B);
     matmul(L.wv, xn_.data(), v_.data(), B);
     for (int j = 0; j < B; ++j) {
       float *q = &q_[j * nq], *k = &k_[j * nkv], *v = &v_[j * nkv];
       if (L.bq.info) {
-        for (int64_t i = 0; i < nq; ++i) q[i] += f32(L.bq)[i];
-        for (int64_t i = 0; i < nkv; ++i) k[i] += f32(L.bk)[i];
-        for (int64_t i = 0; i < nkv; ++i) v[i] += f32(L.bv)[i];
+        kernels::add(q, f32(L.bq), q, nq);
+        kernels::add(k, f32(L.bk), k, nkv);
+        kernels::add(v, f32(L.bv), v, nkv);
       }
       // qwen3: RMS-normalise each head of q and k.
       if (L.q_norm.info) {
-        for (uint32_t hh = 0; hh < h.n_head; ++hh) rms_norm(&q[hh * hd], f32(L.q_norm), &q[hh * hd], hd, eps);
-        for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) rms_norm(&k[hh * hd], f32(L.k_norm), &k[hh * hd], hd, eps);
+        for (uint32_t hh = 0; hh < h.n_head; ++hh) kernels::rms_norm(&q[hh * hd], f32(L.q_norm), &q[hh * hd], hd, eps);
+        for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) kernels::rms_norm(&k[hh * hd], f32(L.k_norm), &k[hh * hd], hd, eps);
       }
       // Rotary position embedding on every head of q and k.
       const int pos = n_past_ + j;
@@ -439,18 +415,18 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
     }
     attention(static_cast<int>(l), B);
     matmul(L.wo, att_.data(), attn_out_.data(), B);
-    for (int64_t i = 0; i < B * E; ++i) x_[i] += attn_out_[i];
+    kernels::add(x_.data(), attn_out_.data(), x_.data(), B * E);
     // Feed-forward: SwiGLU.
-    for (int j = 0; j < B; ++j) rms_norm(&x_[j * E], f32(L.ffn_norm), &xn_[j * E], E, eps);
+    for (int j = 0; j < B; ++j) kernels::rms_norm(&x_[j * E], f32(L.ffn_norm), &xn_[j * E], E, eps);
     matmul(L.w_gate, xn_.data(), gate_.data(), B);
     matmul(L.w_up, xn_.data(), up_.data(), B);
     kernels::swiglu(gate_.data(), up_.data(), B * F);
     matmul(L.w_down, gate_.data(), ffn_out_.data(), B);
-    for (int64_t i = 0; i < B * E; ++i) x_[i] += ffn_out_[i];
+    kernels::add(x_.data(), ffn_out_.data(), x_.data(), B * E);
   }
   // Final norm and the output projection: every token's, or the last one's.
   const int first = all_logits ? 0 : B - 1;
-  for (int j = first; j < B; ++j) rms_norm(&x_[j * E], f32(m_.output_norm), &xn_[j * E], E, eps);
+  for (int j = first; j < B; ++j) kernels::rms_norm(&x_[j * E], f32(m_.output_norm), &xn_[j * E], E, eps);
   const int64_t V = h.n_vocab;
   if (all_logits) {
     out_.resize(static_cast<size_t>(B) * V);

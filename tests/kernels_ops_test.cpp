@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 
@@ -159,6 +160,199 @@ TEST_F(Ops, AttentionMatchesScalar) {
         double mag = 0;
         for (int64_t t = 0; t < n; ++t) mag += std::fabs(p[t] * kv(vf, vh, i * n_ctx + t));
         EXPECT_NEAR(ob[i], oa[i], n * kEps * mag) << "half " << half << " i " << i;
+      }
+    }
+  }
+}
+
+// The norms against float64 definitions (both paths), and AVX2 against scalar within two
+// ulp (they differ only in the order of the double sums); weights and bias optional.
+TEST_F(Ops, NormsMatchDefinitions) {
+  std::mt19937 rng(31);
+  std::normal_distribution<float> g(0.f, 3.f);
+  for (int64_t n : {1, 7, 64, 2053}) {
+    std::vector<float> x(n), w(n), b(n);
+    for (auto& v : x) v = g(rng) + 1.5f;
+    for (auto& v : w) v = g(rng);
+    for (auto& v : b) v = g(rng);
+    const float eps = 1e-5f;
+    double ss = 0, sum = 0;
+    for (float v : x) ss += double(v) * v, sum += v;
+    const double mean = sum / n;
+    double var = 0;
+    for (float v : x) var += (v - mean) * (v - mean);
+    var /= n;
+    for (bool weighted : {false, true}) {
+      const float* wp = weighted ? w.data() : nullptr;
+      const float* bp = weighted ? b.data() : nullptr;
+      std::vector<float> rs(n + 1, std::nanf("")), ra = rs, ls = rs, la = rs;
+      rms_norm(x.data(), wp, rs.data(), n, eps, Isa::Scalar);
+      rms_norm(x.data(), wp, ra.data(), n, eps, Isa::Avx2);
+      layer_norm(x.data(), wp, bp, ls.data(), n, eps, Isa::Scalar);
+      layer_norm(x.data(), wp, bp, la.data(), n, eps, Isa::Avx2);
+      EXPECT_TRUE(std::isnan(ra[n]) && std::isnan(la[n])) << "wrote past n";
+      for (int64_t i = 0; i < n; ++i) {
+        const double wi = weighted ? w[i] : 1.0, bi = weighted ? b[i] : 0.0;
+        const double rms_want = x[i] / std::sqrt(ss / n + eps) * wi;
+        const double ln_want = (x[i] - mean) / std::sqrt(var + eps) * wi + bi;
+        EXPECT_NEAR(rs[i], rms_want, 4 * kEps * std::fabs(rms_want) + 1e-30) << "n " << n << " i " << i;
+        // float (x - mean) loses up to eps * |mean| before the scale.
+        const double ln_tol = 8 * kEps * (std::fabs(ln_want) + std::fabs(bi) + std::fabs(mean * wi) / std::sqrt(var + eps));
+        EXPECT_NEAR(ls[i], ln_want, ln_tol) << "n " << n << " i " << i;
+        EXPECT_NEAR(ra[i], rs[i], 2 * kEps * std::fabs(rs[i]) + 1e-30) << "n " << n << " i " << i;
+        EXPECT_NEAR(la[i], ls[i], 2 * kEps * (std::fabs(ls[i]) + std::fabs(bi)) + 1e-30) << "n " << n << " i " << i;
+      }
+    }
+    // In place.
+    std::vector<float> in = x, out(n);
+    rms_norm(in.data(), w.data(), in.data(), n, eps, Isa::Avx2);
+    rms_norm(x.data(), w.data(), out.data(), n, eps, Isa::Avx2);
+    EXPECT_EQ(in, out);
+  }
+}
+
+// Softmax with scale, soft-capping and a causal mask against a float64 definition, both
+// paths; a fully masked row becomes zeros, masked positions exactly zero.
+TEST_F(Ops, SoftmaxWithMaskAndSoftcapMatchesDefinition) {
+  std::mt19937 rng(32);
+  std::normal_distribution<float> g(0.f, 4.f);
+  for (int64_t n : {1, 5, 8, 37, 300}) {
+    std::vector<float> x(n), mask(n);
+    for (auto& v : x) v = g(rng);
+    for (int64_t i = 0; i < n; ++i) mask[i] = i > n / 2 ? -INFINITY : (i % 3 == 0 ? -1.5f : 0.f);
+    for (float softcap : {0.f, 5.f})
+      for (bool masked : {false, true}) {
+        std::vector<double> y(n);
+        double max = -INFINITY;
+        for (int64_t i = 0; i < n; ++i) {
+          y[i] = 0.7 * double(x[i]);
+          if (softcap > 0) y[i] = softcap * std::tanh(y[i] / softcap);
+          if (masked) y[i] += mask[i];
+          max = std::max(max, y[i]);
+        }
+        double sum = 0;
+        for (auto& v : y) sum += (v = std::exp(v - max));
+        for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+          std::vector<float> got = x;
+          softmax(got.data(), n, 0.7f, softcap, masked ? mask.data() : nullptr, isa);
+          for (int64_t i = 0; i < n; ++i) {
+            const double want = y[i] / sum;
+            if (masked && mask[i] == -INFINITY) {
+              EXPECT_EQ(got[i], 0.f) << "masked position " << i;
+              continue;
+            }
+            // Errors in the logits of a few ulp of their size (|y| <= ~15) move e^y by as much.
+            EXPECT_NEAR(got[i], want, 64 * kEps * want + 1e-12) << "isa " << int(isa) << " n " << n << " cap " << softcap << " i " << i;
+          }
+        }
+      }
+  }
+  std::vector<float> all(9, 1.f), none(9, -INFINITY);
+  softmax(all.data(), 9, 1.f, 0.f, none.data(), Isa::Avx2);
+  for (float v : all) EXPECT_EQ(v, 0.f);
+}
+
+// SiLU, GELU (tanh form) and GeGLU against float64 definitions and each other.
+TEST_F(Ops, ActivationsMatchDefinitions) {
+  std::mt19937 rng(33);
+  std::uniform_real_distribution<float> u(-12.f, 12.f);
+  const int64_t n = 1003;
+  std::vector<float> x(n), up(n);
+  for (auto& v : x) v = u(rng) * (u(rng) > 0 ? 1.f : 0.01f);
+  for (auto& v : up) v = u(rng);
+  x[0] = 0.f, x[1] = -0.f, x[2] = 80.f, x[3] = -80.f;
+  for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+    std::vector<float> s = x, ge = x, gg = x;
+    silu(s.data(), n, isa);
+    gelu(ge.data(), n, isa);
+    geglu(gg.data(), up.data(), n, isa);
+    for (int64_t i = 0; i < n; ++i) {
+      const double xi = x[i];
+      const double silu_want = xi / (1 + std::exp(-xi));
+      const double gelu_want = 0.5 * xi * (1 + std::tanh(0.7978845608028654 * xi * (1 + 0.044715 * xi * xi)));
+      EXPECT_NEAR(s[i], silu_want, 8 * kEps * std::fabs(silu_want) + 1e-37) << "isa " << int(isa) << " x " << xi;
+      // The scalar path evaluates 1 + tanh(z) in float: near x = -3 and below it cancels,
+      // an error of eps relative to the 1 (times |x| / 2).
+      EXPECT_NEAR(ge[i], gelu_want, 8 * kEps * (std::fabs(gelu_want) + std::fabs(xi))) << "isa " << int(isa) << " x " << xi;
+      EXPECT_NEAR(gg[i], gelu_want * up[i], 8 * kEps * (std::fabs(gelu_want) + std::fabs(xi)) * std::fabs(up[i]) + 1e-37)
+          << "isa " << int(isa) << " x " << xi;
+    }
+  }
+}
+
+TEST_F(Ops, AddAndMulAreExact) {
+  std::mt19937 rng(34);
+  std::normal_distribution<float> g(0.f, 1.f);
+  const int64_t n = 77;
+  std::vector<float> a(n), b(n);
+  for (auto& v : a) v = g(rng);
+  for (auto& v : b) v = g(rng);
+  for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+    std::vector<float> s(n + 1, std::nanf("")), m(n + 1, std::nanf(""));
+    add(a.data(), b.data(), s.data(), n, isa);
+    mul(a.data(), b.data(), m.data(), n, isa);
+    EXPECT_TRUE(std::isnan(s[n]) && std::isnan(m[n]));
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_EQ(s[i], a[i] + b[i]);
+      EXPECT_EQ(m[i], a[i] * b[i]);
+    }
+    std::vector<float> in = a;
+    add(in.data(), b.data(), in.data(), n, isa);  // in place
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(in[i], a[i] + b[i]);
+  }
+}
+
+// Causal attention of several queries over F32 and F16 caches against a float64
+// definition (with the half cache's rounding of q and the probabilities as the only
+// deliberate difference), one call for all queries equal to one call per query.
+TEST_F(Ops, CausalAttentionOfManyQueriesMatchesDefinition) {
+  std::mt19937 rng(35);
+  std::normal_distribution<float> g(0.f, 1.f);
+  const int64_t hd = 64, n_ctx = 40, kstride = 2 * hd;  // two heads per K row
+  const int p0 = 20, nq = 7;
+  for (bool half : {false, true}) {
+    std::vector<float> kf(n_ctx * kstride), vf(hd * n_ctx), q(nq * hd);
+    for (auto& v : kf) v = g(rng);
+    for (auto& v : vf) v = g(rng);
+    for (auto& v : q) v = g(rng);
+    if (half) {  // values the cache can hold exactly
+      for (auto& v : kf) v = quant::fp16_to_fp32(quant::fp32_to_fp16(v));
+      for (auto& v : vf) v = quant::fp16_to_fp32(quant::fp32_to_fp16(v));
+    }
+    std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+    for (size_t i = 0; i < kf.size(); ++i) kh[i] = quant::fp32_to_fp16(kf[i]);
+    for (size_t i = 0; i < vf.size(); ++i) vh[i] = quant::fp32_to_fp16(vf[i]);
+    KvHead kv;
+    kv.k = half ? static_cast<const void*>(kh.data()) : kf.data();
+    kv.k_stride = kstride;
+    kv.vt = half ? static_cast<const void*>(vh.data()) : vf.data();
+    kv.v_stride = n_ctx;
+    kv.half = half;
+    kv.hd = hd;
+    const float scale = 0.125f;
+    for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
+      std::vector<float> out(nq * hd, std::nanf("")), one(hd), scratch(p0 + nq + hd);
+      attend(kv, q.data(), hd, nq, p0, scale, 0.f, out.data(), hd, scratch.data(), isa);
+      for (int j = 0; j < nq; ++j) {
+        const int n = p0 + j + 1;
+        std::vector<double> p(n);
+        double max = -INFINITY, sum = 0;
+        for (int t = 0; t < n; ++t) {
+          double s = 0;
+          for (int64_t i = 0; i < hd; ++i) s += double(q[j * hd + i]) * kf[t * kstride + i];
+          max = std::max(max, p[t] = s * scale);
+        }
+        for (auto& v : p) sum += (v = std::exp(v - max));
+        for (int64_t i = 0; i < hd; ++i) {
+          double want = 0, mag = 0;
+          for (int t = 0; t < n; ++t) want += p[t] / sum * vf[i * n_ctx + t], mag += std::fabs(vf[i * n_ctx + t]) * p[t] / sum;
+          // half rounds q (scores move by ~2^-11 of |q||k| ~ 0.1, probabilities by that
+          // relative) and the probabilities (2^-11 relative).
+          const double tol = half ? 3e-3 * mag : 1e-5 * mag + 1e-7;
+          EXPECT_NEAR(out[j * hd + i], want, tol) << "half " << half << " isa " << int(isa) << " query " << j << " i " << i;
+        }
+        attend(kv, &q[j * hd], 0, 1, p0 + j, scale, 0.f, one.data(), 0, scratch.data(), isa);
+        EXPECT_EQ(std::memcmp(one.data(), &out[j * hd], hd * sizeof(float)), 0) << "query " << j << " alone differs";
       }
     }
   }

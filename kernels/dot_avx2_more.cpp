@@ -2,6 +2,7 @@
 // dot_more_impl.h over maddubs + madd byte products.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/dots.h"

@@ -2,6 +2,7 @@
 // kernels of dot_more_impl.h over vpdpbusd (bytes) and vpdpwssd (scaled pairs).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/dots.h"

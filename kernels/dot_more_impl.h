@@ -6,6 +6,12 @@
 //   udot_scaled(u, s, lo, hi)  the same with each 16-byte half weighted by an int16 scale
 //   sdot(a, b)                 signed x signed bytes (|a| <= 16) summed likewise
 // Integer sums are exact (equal to the scalar ones), floats within rounding.
+//
+// Each type is a small struct: unpack() turns a weight block into byte levels and scales
+// once; add() takes one activation block into a float accumulator and a float side sum
+// (mins or offsets); finish() combines them. dot() runs them over one activation row and
+// gemm() over up to kMoreTokens rows per unpacked block, so every (row, token) goes
+// through the same operations in the same order: GEMM results equal dot()'s bit for bit.
 // Not a standalone header: no include guard, included once per ISA file.
 
 namespace {
@@ -31,173 +37,217 @@ HEARTH_TARGET inline __m256i q5_levels(const uint8_t* qs, const uint8_t* qh) {
   return _mm256_or_si256(nibbles32(qs), bit4_from_bits32(qh));
 }
 
-HEARTH_TARGET inline __m256i q2_K_scaled(const BlockQ2_K& x, const BlockQ8_K& y) {
-  const __m256i m3 = _mm256_set1_epi8(3);
+
+constexpr int kMoreTokens = 8;
+
+struct Q4_1 {
+  using W = BlockQ4_1;
+  using A = BlockQ8_1;
+  static constexpr int kQK = QK4_1;
+  struct U {
+    __m256i l;
+  };
+  HEARTH_TARGET static void unpack(const W& x, U& u) { u.l = nibbles32(x.qs); }
+  HEARTH_TARGET static int32_t isum(const U& u, const A& y) { return hsum_i32(udot(u.l, load(y.qs))); }
+  HEARTH_TARGET static void add(const W& x, const U& u, const A& y, __m256& acc, float& side) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(u.l, load(y.qs))), _mm256_set1_ps(h2f(x.d) * h2f(y.d)), acc);
+    side += h2f(x.m) * h2f(y.s);
+  }
+  HEARTH_TARGET static float finish(__m256 acc, float side) { return hsum(acc) + side; }
+};
+
+struct Q5_1 : Q4_1 {
+  using W = BlockQ5_1;
+  HEARTH_TARGET static void unpack(const W& x, U& u) { u.l = q5_levels(x.qs, x.qh); }
+  HEARTH_TARGET static void add(const W& x, const U& u, const A& y, __m256& acc, float& side) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(u.l, load(y.qs))), _mm256_set1_ps(h2f(x.d) * h2f(y.d)), acc);
+    side += h2f(x.m) * h2f(y.s);
+  }
+};
+
+struct Q5_0 {
+  using W = BlockQ5_0;
+  using A = BlockQ8_0;
+  static constexpr int kQK = QK5_0;
+  struct U {
+    __m256i l;  // signed levels -16 … 15
+  };
+  HEARTH_TARGET static void unpack(const W& x, U& u) { u.l = _mm256_sub_epi8(q5_levels(x.qs, x.qh), _mm256_set1_epi8(16)); }
+  HEARTH_TARGET static int32_t isum(const U& u, const A& y) { return hsum_i32(sdot(u.l, load(y.qs))); }
+  HEARTH_TARGET static void add(const W& x, const U& u, const A& y, __m256& acc, float&) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sdot(u.l, load(y.qs))), _mm256_set1_ps(h2f(x.d) * h2f(y.d)), acc);
+  }
+  HEARTH_TARGET static float finish(__m256 acc, float) { return hsum(acc); }
+};
+
+// The 256 levels of a K-quant block as eight vectors of 32 bytes, vector k against
+// activation bytes 32k … 32k+31, weighted by the 16-element group scales sc[2k], sc[2k+1].
+struct KLevels {
+  __m256i l[8];
+  int16_t sc[16];
+};
+
+HEARTH_TARGET inline __m256i k_scaled(const KLevels& u, const BlockQ8_K& y) {
   __m256i acc = _mm256_setzero_si256();
-  for (int h = 0; h < 2; ++h) {
-    const __m256i q = load(x.qs + 32 * h);
-    for (int s = 0; s < 4; ++s) {
-      const __m256i l = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
-      const int g = 8 * h + 2 * s;
-      acc = _mm256_add_epi32(acc, udot_scaled(l, load(y.qs + 128 * h + 32 * s), x.scales[g] & 0xF, x.scales[g + 1] & 0xF));
+  for (int k = 0; k < 8; ++k) acc = _mm256_add_epi32(acc, udot_scaled(u.l[k], load(y.qs + 32 * k), u.sc[2 * k], u.sc[2 * k + 1]));
+  return acc;
+}
+
+struct Q2_K {
+  using W = BlockQ2_K;
+  using A = BlockQ8_K;
+  static constexpr int kQK = QK_K;
+  struct U : KLevels {
+    int16_t m[16];
+  };
+  HEARTH_TARGET static void unpack(const W& x, U& u) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load(x.qs + 32 * h);
+      for (int s = 0; s < 4; ++s) u.l[4 * h + s] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+    }
+    for (int g = 0; g < 16; ++g) u.sc[g] = x.scales[g] & 0xF, u.m[g] = x.scales[g] >> 4;
+  }
+  HEARTH_TARGET static int32_t mins(const U& u, const A& y) {
+    int32_t mi = 0;
+    for (int g = 0; g < 16; ++g) mi += u.m[g] * y.bsums[g];
+    return mi;
+  }
+  HEARTH_TARGET static BlockSums isum(const U& u, const A& y) { return {hsum_i32(k_scaled(u, y)), mins(u, y)}; }
+  HEARTH_TARGET static void add(const W& x, const U& u, const A& y, __m256& acc, float& side) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_scaled(u, y)), _mm256_set1_ps(y.d * h2f(x.d)), acc);
+    side += y.d * h2f(x.dmin) * static_cast<float>(mins(u, y));
+  }
+  HEARTH_TARGET static float finish(__m256 acc, float side) { return hsum(acc) - side; }
+};
+
+// q3 levels shifted to 0..7 (value + 4), weighted by the signed 6-bit scales; the shift
+// comes back as 4 * sum(scale * bsum).
+struct Q3_K {
+  using W = BlockQ3_K;
+  using A = BlockQ8_K;
+  static constexpr int kQK = QK_K;
+  using U = KLevels;
+  HEARTH_TARGET static void unpack(const W& x, U& u) {
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const __m256i hm = load(x.hmask);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load(x.qs + 32 * h);
+      for (int s = 0; s < 4; ++s) {
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+        const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + s), one);
+        u.l[4 * h + s] = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
+      }
+    }
+    for (int g = 0; g < 16; ++g) u.sc[g] = static_cast<int16_t>(scalar::q3_k_scale(x.scales, g));
+  }
+  HEARTH_TARGET static int32_t offset(const U& u, const A& y) {
+    int32_t o = 0;
+    for (int g = 0; g < 16; ++g) o += u.sc[g] * y.bsums[g];
+    return o;
+  }
+  HEARTH_TARGET static int32_t isum(const U& u, const A& y) { return hsum_i32(k_scaled(u, y)) - 4 * offset(u, y); }
+  HEARTH_TARGET static void add(const W& x, const U& u, const A& y, __m256& acc, float& side) {
+    const float d = y.d * h2f(x.d);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_scaled(u, y)), _mm256_set1_ps(d), acc);
+    side += d * static_cast<float>(4 * offset(u, y));
+  }
+  HEARTH_TARGET static float finish(__m256 acc, float side) { return hsum(acc) - side; }
+};
+
+struct Q5_K {
+  using W = BlockQ5_K;
+  using A = BlockQ8_K;
+  static constexpr int kQK = QK_K;
+  struct U : KLevels {
+    uint8_t m[8];
+  };
+  HEARTH_TARGET static void unpack(const W& x, U& u) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i qh = load(x.qh);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load(x.qs + 32 * c);
+      const __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
+      const __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
+      u.l[2 * c] = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
+      u.l[2 * c + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
+    }
+    uint8_t sc[8];
+    scalar::q4_k_scales(x.scales, sc, u.m);
+    for (int k = 0; k < 8; ++k) u.sc[2 * k] = u.sc[2 * k + 1] = sc[k];
+  }
+  HEARTH_TARGET static int32_t mins(const U& u, const A& y) {
+    int32_t s = 0;
+    for (int j = 0; j < 8; ++j) s += u.m[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+    return s;
+  }
+  HEARTH_TARGET static BlockSums isum(const U& u, const A& y) { return {hsum_i32(k_scaled(u, y)), mins(u, y)}; }
+  HEARTH_TARGET static void add(const W& x, const U& u, const A& y, __m256& acc, float& side) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(k_scaled(u, y)), _mm256_set1_ps(y.d * h2f(x.d)), acc);
+    side += y.d * h2f(x.dmin) * static_cast<float>(mins(u, y));
+  }
+  HEARTH_TARGET static float finish(__m256 acc, float side) { return hsum(acc) - side; }
+};
+
+template <class K>
+HEARTH_TARGET auto block_isum(const typename K::W& x, const typename K::A& y) {
+  typename K::U u;
+  K::unpack(x, u);
+  return K::isum(u, y);
+}
+
+template <class K>
+HEARTH_TARGET float dot(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const typename K::W*>(w);
+  const auto* y = static_cast<const typename K::A*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  float side = 0;
+  for (int64_t i = 0; i < n / K::kQK; ++i) {
+    typename K::U u;
+    K::unpack(x[i], u);
+    K::add(x[i], u, y[i], acc, side);
+  }
+  return K::finish(acc, side);
+}
+
+template <class K>
+HEARTH_TARGET void gemm(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0, int64_t r1,
+                        float* out, int64_t out_stride) {
+  const int64_t nb = n / K::kQK;
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* x = reinterpret_cast<const typename K::W*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes);
+    for (int j0 = 0; j0 < B; j0 += kMoreTokens) {
+      const int nj = std::min(kMoreTokens, B - j0);
+      const auto* a0 = static_cast<const uint8_t*>(act) + static_cast<size_t>(j0) * act_bytes;
+      __m256 acc[kMoreTokens];
+      float side[kMoreTokens] = {};
+      for (__m256& v : acc) v = _mm256_setzero_ps();
+      for (int64_t i = 0; i < nb; ++i) {
+        typename K::U u;
+        K::unpack(x[i], u);
+        for (int t = 0; t < nj; ++t)
+          K::add(x[i], u, reinterpret_cast<const typename K::A*>(a0 + t * act_bytes)[i], acc[t], side[t]);
+      }
+      for (int t = 0; t < nj; ++t) out[(j0 + t) * out_stride + r] = K::finish(acc[t], side[t]);
     }
   }
-  return acc;
-}
-
-// q3 levels shifted to 0..7 (value + 4), weighted by the signed 6-bit scales.
-HEARTH_TARGET inline __m256i q3_K_scaled(const BlockQ3_K& x, const BlockQ8_K& y, const int* sc) {
-  const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
-  const __m256i hm = load(x.hmask);
-  __m256i acc = _mm256_setzero_si256();
-  for (int h = 0; h < 2; ++h) {
-    const __m256i q = load(x.qs + 32 * h);
-    for (int s = 0; s < 4; ++s) {
-      const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
-      const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + s), one);
-      const __m256i l = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
-      const int g = 8 * h + 2 * s;
-      acc = _mm256_add_epi32(acc, udot_scaled(l, load(y.qs + 128 * h + 32 * s), static_cast<int16_t>(sc[g]),
-                                              static_cast<int16_t>(sc[g + 1])));
-    }
-  }
-  return acc;
-}
-
-HEARTH_TARGET inline __m256i q5_K_scaled(const BlockQ5_K& x, const BlockQ8_K& y, const uint8_t* sc) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  const __m256i qh = load(x.qh);
-  __m256i acc = _mm256_setzero_si256();
-  for (int c = 0; c < 4; ++c) {
-    const __m256i q = load(x.qs + 32 * c);
-    const __m256i hlo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
-    const __m256i hhi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
-    const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), hlo);
-    const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hhi);
-    acc = _mm256_add_epi32(acc, udot_scaled(lo, load(y.qs + 64 * c), sc[2 * c], sc[2 * c]));
-    acc = _mm256_add_epi32(acc, udot_scaled(hi, load(y.qs + 64 * c + 32), sc[2 * c + 1], sc[2 * c + 1]));
-  }
-  return acc;
-}
-
-HEARTH_TARGET inline int32_t k4_mins(const BlockQ8_K& y, const uint8_t* m) {
-  int32_t s = 0;
-  for (int j = 0; j < 8; ++j) s += m[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
-  return s;
 }
 
 }  // namespace
 
-HEARTH_TARGET int32_t block_isum_q4_1(const BlockQ4_1& x, const BlockQ8_1& y) { return hsum_i32(udot(nibbles32(x.qs), load(y.qs))); }
-HEARTH_TARGET int32_t block_isum_q5_0(const BlockQ5_0& x, const BlockQ8_0& y) {
-  return hsum_i32(sdot(_mm256_sub_epi8(q5_levels(x.qs, x.qh), _mm256_set1_epi8(16)), load(y.qs)));
-}
-HEARTH_TARGET int32_t block_isum_q5_1(const BlockQ5_1& x, const BlockQ8_1& y) {
-  return hsum_i32(udot(q5_levels(x.qs, x.qh), load(y.qs)));
-}
-
-HEARTH_TARGET float dot_q4_1(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ4_1*>(w);
-  const auto* y = static_cast<const BlockQ8_1*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0;
-  for (int64_t i = 0; i < n / QK4_1; ++i) {
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(nibbles32(x[i].qs), load(y[i].qs))), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc);
-    mins += h2f(x[i].m) * h2f(y[i].s);
+#define HEARTH_MORE_TYPE(name, K, Sum)                                                                              \
+  HEARTH_TARGET Sum block_isum_##name(const K::W& x, const K::A& y) { return block_isum<K>(x, y); }                 \
+  HEARTH_TARGET float dot_##name(int64_t n, const void* w, const void* a) { return dot<K>(n, w, a); }               \
+  HEARTH_TARGET void gemm_##name(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, \
+                                 int64_t r0, int64_t r1, float* y, int64_t y_stride) {                              \
+    gemm<K>(W, row_bytes, n, act, act_bytes, B, r0, r1, y, y_stride);                                               \
   }
-  return hsum(acc) + mins;
-}
 
-HEARTH_TARGET float dot_q5_0(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ5_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / QK5_0; ++i) {
-    const __m256i s = sdot(_mm256_sub_epi8(q5_levels(x[i].qs, x[i].qh), _mm256_set1_epi8(16)), load(y[i].qs));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc);
-  }
-  return hsum(acc);
-}
+HEARTH_MORE_TYPE(q4_1, Q4_1, int32_t)
+HEARTH_MORE_TYPE(q5_0, Q5_0, int32_t)
+HEARTH_MORE_TYPE(q5_1, Q5_1, int32_t)
+HEARTH_MORE_TYPE(q2_K, Q2_K, BlockSums)
+HEARTH_MORE_TYPE(q3_K, Q3_K, int32_t)
+HEARTH_MORE_TYPE(q5_K, Q5_K, BlockSums)
 
-HEARTH_TARGET float dot_q5_1(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ5_1*>(w);
-  const auto* y = static_cast<const BlockQ8_1*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0;
-  for (int64_t i = 0; i < n / QK5_1; ++i) {
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(q5_levels(x[i].qs, x[i].qh), load(y[i].qs))),
-                          _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d)), acc);
-    mins += h2f(x[i].m) * h2f(y[i].s);
-  }
-  return hsum(acc) + mins;
-}
-
-HEARTH_TARGET BlockSums block_isum_q2_K(const BlockQ2_K& x, const BlockQ8_K& y) {
-  int32_t mins = 0;
-  for (int g = 0; g < 16; ++g) mins += (x.scales[g] >> 4) * y.bsums[g];
-  return {hsum_i32(q2_K_scaled(x, y)), mins};
-}
-
-HEARTH_TARGET float dot_q2_K(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ2_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    int32_t mi = 0;
-    for (int g = 0; g < 16; ++g) mi += (x[i].scales[g] >> 4) * y[i].bsums[g];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q2_K_scaled(x[i], y[i])), _mm256_set1_ps(y[i].d * h2f(x[i].d)), acc);
-    mins += y[i].d * h2f(x[i].dmin) * static_cast<float>(mi);
-  }
-  return hsum(acc) - mins;
-}
-
-HEARTH_TARGET int32_t block_isum_q3_K(const BlockQ3_K& x, const BlockQ8_K& y) {
-  int sc[16];
-  int32_t off = 0;
-  for (int g = 0; g < 16; ++g) {
-    sc[g] = scalar::q3_k_scale(x.scales, g);
-    off += sc[g] * y.bsums[g];
-  }
-  return hsum_i32(q3_K_scaled(x, y, sc)) - 4 * off;
-}
-
-HEARTH_TARGET float dot_q3_K(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ3_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  float off = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    int sc[16];
-    int32_t o = 0;
-    for (int g = 0; g < 16; ++g) {
-      sc[g] = scalar::q3_k_scale(x[i].scales, g);
-      o += sc[g] * y[i].bsums[g];
-    }
-    const float d = y[i].d * h2f(x[i].d);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q3_K_scaled(x[i], y[i], sc)), _mm256_set1_ps(d), acc);
-    off += d * static_cast<float>(4 * o);
-  }
-  return hsum(acc) - off;
-}
-
-HEARTH_TARGET BlockSums block_isum_q5_K(const BlockQ5_K& x, const BlockQ8_K& y) {
-  uint8_t sc[8], m[8];
-  scalar::q4_k_scales(x.scales, sc, m);
-  return {hsum_i32(q5_K_scaled(x, y, sc)), k4_mins(y, m)};
-}
-
-HEARTH_TARGET float dot_q5_K(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ5_K*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  float mins = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    uint8_t sc[8], m[8];
-    scalar::q4_k_scales(x[i].scales, sc, m);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q5_K_scaled(x[i], y[i], sc)), _mm256_set1_ps(y[i].d * h2f(x[i].d)), acc);
-    mins += y[i].d * h2f(x[i].dmin) * static_cast<float>(k4_mins(y[i], m));
-  }
-  return hsum(acc) - mins;
-}
-
+#undef HEARTH_MORE_TYPE

@@ -2,6 +2,7 @@
 // block sums that the tests compare exactly across ISAs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "quant/blocks.h"
@@ -53,7 +54,11 @@ BlockSums block_isum_q5_K(const quant::BlockQ5_K& x, const quant::BlockQ8_K& y);
 int q3_k_scale(const uint8_t* packed, int j);
 }  // namespace scalar
 
-// The kernels of dot_more_impl.h, compiled for AVX2 and for AVX-512 VNNI.
+// The kernels of dot_more_impl.h, compiled for AVX2 and for AVX-512 VNNI: dots, the
+// integer block sums, and multi-token GEMMs (kernels.h's GemmFn) equal to the dots.
+#define HEARTH_GEMM_ARGS                                                                            \
+  const void *W, size_t row_bytes, int64_t n, const void *act, size_t act_bytes, int B, int64_t r0, \
+      int64_t r1, float *y, int64_t y_stride
 #define HEARTH_MORE_DOTS                                                               \
   float dot_q4_1(int64_t n, const void* w, const void* a);                             \
   float dot_q5_0(int64_t n, const void* w, const void* a);                             \
@@ -66,7 +71,13 @@ int q3_k_scale(const uint8_t* packed, int j);
   int32_t block_isum_q5_1(const quant::BlockQ5_1& x, const quant::BlockQ8_1& y);       \
   BlockSums block_isum_q2_K(const quant::BlockQ2_K& x, const quant::BlockQ8_K& y);     \
   int32_t block_isum_q3_K(const quant::BlockQ3_K& x, const quant::BlockQ8_K& y);       \
-  BlockSums block_isum_q5_K(const quant::BlockQ5_K& x, const quant::BlockQ8_K& y);
+  BlockSums block_isum_q5_K(const quant::BlockQ5_K& x, const quant::BlockQ8_K& y);      \
+  void gemm_q4_1(HEARTH_GEMM_ARGS);                                                     \
+  void gemm_q5_0(HEARTH_GEMM_ARGS);                                                     \
+  void gemm_q5_1(HEARTH_GEMM_ARGS);                                                     \
+  void gemm_q2_K(HEARTH_GEMM_ARGS);                                                     \
+  void gemm_q3_K(HEARTH_GEMM_ARGS);                                                     \
+  void gemm_q5_K(HEARTH_GEMM_ARGS);
 
 namespace avx2 {
 float dot_f32(int64_t n, const void* w, const void* a);

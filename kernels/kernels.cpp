@@ -23,12 +23,12 @@ constexpr KernelTraits kRows[] = {
     {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, avx512::dot_q4_K}, {}, {nullptr, nullptr, avx512::gemm_q4_K}},
     {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, avx512::dot_q6_K}, {}, {nullptr, nullptr, avx512::gemm_q6_K}},
     {GgmlType::BF16, GgmlType::BF16, {scalar::dot_bf16, avx2::dot_bf16, avx512::dot_bf16}},
-    {GgmlType::Q4_1, GgmlType::Q8_1, {scalar::dot_q4_1, avx2::dot_q4_1, avx512::dot_q4_1}},
-    {GgmlType::Q5_0, GgmlType::Q8_0, {scalar::dot_q5_0, avx2::dot_q5_0, avx512::dot_q5_0}},
-    {GgmlType::Q5_1, GgmlType::Q8_1, {scalar::dot_q5_1, avx2::dot_q5_1, avx512::dot_q5_1}},
-    {GgmlType::Q2_K, GgmlType::Q8_K, {scalar::dot_q2_K, avx2::dot_q2_K, avx512::dot_q2_K}},
-    {GgmlType::Q3_K, GgmlType::Q8_K, {scalar::dot_q3_K, avx2::dot_q3_K, avx512::dot_q3_K}},
-    {GgmlType::Q5_K, GgmlType::Q8_K, {scalar::dot_q5_K, avx2::dot_q5_K, avx512::dot_q5_K}},
+    {GgmlType::Q4_1, GgmlType::Q8_1, {scalar::dot_q4_1, avx2::dot_q4_1, avx512::dot_q4_1}, {}, {nullptr, avx2::gemm_q4_1, avx512::gemm_q4_1}},
+    {GgmlType::Q5_0, GgmlType::Q8_0, {scalar::dot_q5_0, avx2::dot_q5_0, avx512::dot_q5_0}, {}, {nullptr, avx2::gemm_q5_0, avx512::gemm_q5_0}},
+    {GgmlType::Q5_1, GgmlType::Q8_1, {scalar::dot_q5_1, avx2::dot_q5_1, avx512::dot_q5_1}, {}, {nullptr, avx2::gemm_q5_1, avx512::gemm_q5_1}},
+    {GgmlType::Q2_K, GgmlType::Q8_K, {scalar::dot_q2_K, avx2::dot_q2_K, avx512::dot_q2_K}, {}, {nullptr, avx2::gemm_q2_K, avx512::gemm_q2_K}},
+    {GgmlType::Q3_K, GgmlType::Q8_K, {scalar::dot_q3_K, avx2::dot_q3_K, avx512::dot_q3_K}, {}, {nullptr, avx2::gemm_q3_K, avx512::gemm_q3_K}},
+    {GgmlType::Q5_K, GgmlType::Q8_K, {scalar::dot_q5_K, avx2::dot_q5_K, avx512::dot_q5_K}, {}, {nullptr, avx2::gemm_q5_K, avx512::gemm_q5_K}},
 };
 
 constexpr std::array<const KernelTraits*, gguf::kMaxTypeId> make_index() {

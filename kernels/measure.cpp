@@ -227,8 +227,8 @@ Result<KernelResult> bench_gemm(GgmlType type, Isa isa, int threads, int64_t row
   std::vector<uint8_t> a(ab * static_cast<size_t>(batch));
   std::vector<float> y(static_cast<size_t>(rows * batch));
   // The engine's prompt path: 32 columns at a time (its micro-batch) through the
-  // repacked GEMM (q4_0, q8_0, q4_K on AVX-512), the multi-token kernel (q6_K), or else
-  // one dot product per (row, column).
+  // repacked GEMM (q4_0, q8_0, q4_K, q6_K on AVX-512), a multi-token kernel (the other
+  // quantized types), or else one dot product per (row, column) (float weights).
   const std::vector<uint8_t> P = repacked(type, isa, W.value().get(), rb, rows, cols);
   const bool packed = !P.empty();
   const auto packed_gemm = packed ? repacked_traits(type, isa)->gemm : nullptr;

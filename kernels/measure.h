@@ -34,7 +34,8 @@ struct KernelResult {
 // GEMV of a rows x cols matrix of `type` with random weights; the best of several
 // runs of about `seconds` in total.
 Result<KernelResult> bench_gemv(GgmlType type, Isa isa, int threads, int64_t rows, int64_t cols, double seconds = 0.5);
-// GEMM as `batch` GEMVs over one matrix (the register-tiled GEMM is still to come).
+// GEMM of `batch` activation rows through the engine's prompt path (repacked or
+// multi-token kernels, 32 columns at a time).
 Result<KernelResult> bench_gemm(GgmlType type, Isa isa, int threads, int64_t rows, int64_t cols, int64_t batch,
                                 double seconds = 0.5);
 // One dot product over an L1-resident row: ns per weight block.

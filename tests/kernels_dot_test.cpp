@@ -280,10 +280,18 @@ TEST_F(Kernels, MultiTokenKernelsEqualDotBitForBit) {
   std::mt19937 rng(10);
   std::normal_distribution<float> g(0.f, 1.f);
   int tested = 0;
-  for (const KernelTraits* k : {kernel_traits(GgmlType::Q4_K), kernel_traits(GgmlType::Q6_K)}) {
-    const GemmFn gemm = gemm_fn(k->weight, Isa::Avx512);
-    ASSERT_NE(gemm, nullptr);
-    const DotFn dot = dot_fn(k->weight, Isa::Avx512);
+  // Every type without a repacked form has one on AVX-512; the six of dot_more_impl.h on
+  // AVX2 as well.
+  const std::vector<std::pair<GgmlType, Isa>> kernels = {
+      {GgmlType::Q4_K, Isa::Avx512}, {GgmlType::Q6_K, Isa::Avx512}, {GgmlType::Q4_1, Isa::Avx512}, {GgmlType::Q5_0, Isa::Avx512},
+      {GgmlType::Q5_1, Isa::Avx512}, {GgmlType::Q2_K, Isa::Avx512}, {GgmlType::Q3_K, Isa::Avx512}, {GgmlType::Q5_K, Isa::Avx512},
+      {GgmlType::Q4_1, Isa::Avx2},   {GgmlType::Q5_0, Isa::Avx2},   {GgmlType::Q5_1, Isa::Avx2},   {GgmlType::Q2_K, Isa::Avx2},
+      {GgmlType::Q3_K, Isa::Avx2},   {GgmlType::Q5_K, Isa::Avx2}};
+  for (const auto& [type, isa] : kernels) {
+    const KernelTraits* k = kernel_traits(type);
+    const GemmFn gemm = gemm_fn(k->weight, isa);
+    ASSERT_NE(gemm, nullptr) << gguf::type_info(type).name << " isa " << static_cast<int>(isa);
+    const DotFn dot = dot_fn(k->weight, isa);
     const int64_t rows = 12, n = 1024;
     std::vector<float> w(rows * n);
     for (auto& v : w) v = g(rng) * 0.02f;
@@ -307,12 +315,12 @@ TEST_F(Kernels, MultiTokenKernelsEqualDotBitForBit) {
           }
           const float want = dot(n, wq.data() + r * rb, aq.data() + j * ab);
           EXPECT_EQ(std::memcmp(&y[j * rows + r], &want, 4), 0)
-              << gguf::type_info(k->weight).name << " B " << B << " token " << j << " row " << r << ": " << y[j * rows + r] << " vs " << want;
+              << gguf::type_info(k->weight).name << " isa " << static_cast<int>(isa) << " B " << B << " token " << j << " row " << r << ": " << y[j * rows + r] << " vs " << want;
           ++tested;
         }
     }
   }
-  EXPECT_EQ(tested, 2 * (1 + 3 + 4 + 7 + 8 + 9 + 17) * 8);
+  EXPECT_EQ(tested, static_cast<int>(kernels.size()) * (1 + 3 + 4 + 7 + 8 + 9 + 17) * 8);
 }
 
 }  // namespace

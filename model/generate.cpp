@@ -1,6 +1,8 @@
 #include "model/generate.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 
 namespace hearth::model {
 namespace {
@@ -44,14 +46,25 @@ Result<GenerateResult> generate(Context& ctx, const std::vector<TokenId>& prompt
   GenerateResult r;
   r.prompt_tokens = prompt;
   if (prompt.empty()) return Error{"the prompt has no tokens"};
-  if (prompt.size() > static_cast<size_t>(ctx.n_ctx() - ctx.n_past()))
-    return Error{"the prompt has " + std::to_string(prompt.size()) + " tokens, more than the context's " +
-                 std::to_string(ctx.n_ctx() - ctx.n_past()) + " free positions"};
   const Vocab& vocab = ctx.model().vocab();
+  const size_t free = static_cast<size_t>(ctx.n_ctx() - ctx.n_past());
+  if (prompt.size() > free) {
+    // As Ollama's runner does: with shifting on and a fresh context, keep the first
+    // num_keep tokens (after BOS) and drop the oldest of the rest until the prompt fills
+    // the context exactly; otherwise refuse.
+    if (!opt.shift || ctx.n_past() != 0)
+      return Error{"the prompt has " + std::to_string(prompt.size()) + " tokens, more than the context's " + std::to_string(free) +
+                   " free positions" + (opt.shift ? "" : " (and context shift is off)")};
+    const size_t keep = std::min(free - 1, static_cast<size_t>(std::max(0, opt.num_keep)) + (vocab.add_bos() ? 1 : 0));
+    const size_t discard = prompt.size() - free;
+    r.prompt_tokens.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(keep));
+    r.prompt_tokens.insert(r.prompt_tokens.end(), prompt.begin() + static_cast<std::ptrdiff_t>(keep + discard), prompt.end());
+    r.truncated = static_cast<int>(discard);
+  }
   Sampler sampler(opt.sampling);
   auto t0 = std::chrono::steady_clock::now();
-  if (Status s = ctx.eval(std::span<const TokenId>(prompt)); !s) return s.error();
-  for (TokenId t : prompt) sampler.accept(t);
+  if (Status s = ctx.eval(std::span<const TokenId>(r.prompt_tokens)); !s) return s.error();
+  for (TokenId t : r.prompt_tokens) sampler.accept(t);
   r.prompt_seconds = since(t0);
   t0 = std::chrono::steady_clock::now();
   Utf8Stream utf8;

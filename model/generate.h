@@ -17,13 +17,16 @@ struct GenerateOptions {
   int num_predict = 128;           // new tokens at most (< 0: unbounded; with shift, ten contexts)
   std::vector<std::string> stop;   // stop strings (not included in the output)
   // When the context fills: shift it (Ollama's default) keeping the first num_keep tokens
-  // after BOS and discarding half of the rest, or stop with stop_reason "length".
+  // after BOS and discarding half of the rest, or stop with stop_reason "length". A
+  // prompt longer than a fresh context is cut likewise (the first num_keep tokens, then
+  // its newest ones) when shifting is on, and refused when it is off.
   bool shift = true;
   int num_keep = 4;
 };
 
 struct GenerateResult {
-  std::vector<TokenId> prompt_tokens, tokens;  // tokens: the generated ones
+  std::vector<TokenId> prompt_tokens, tokens;  // the prompt as evaluated; tokens: the generated ones
+  int truncated = 0;                           // prompt tokens dropped to fit the context
   std::string text;
   std::string stop_reason;                     // "length", "stop" (eog or stop string)
   int shifts = 0;                              // context shifts made

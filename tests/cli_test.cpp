@@ -154,6 +154,18 @@ TEST(Cli, RunTokenizeEval) {
   EXPECT_NE(q8kv.err.find("stories260K.gguf: a q8_0 KV cache needs a head size that is a multiple of 32; this model's is 8"),
             std::string::npos)
       << q8kv.err;
+  // A prompt longer than the context: cut (and said so on stderr) with shift on, refused without.
+  const std::string long_prompt = " 'Once upon a time there was a little girl named Lily. She loved to play outside in the sun.' -c 16 -n 3";
+  CliRun cut = run_hearth("run " + data("models/stories260K.gguf") + long_prompt);
+  ASSERT_EQ(cut.status, 0) << cut.err;
+  EXPECT_NE(cut.err.find("prompt: 16 tokens"), std::string::npos) << cut.err;
+  EXPECT_NE(cut.err.find("the prompt was truncated to the context: 14 of its 30 tokens dropped after the first 4 kept"), std::string::npos)
+      << cut.err;
+  CliRun noshift = run_hearth("run " + data("models/stories260K.gguf") + long_prompt + " --no-shift");
+  EXPECT_EQ(noshift.status, 1);
+  EXPECT_NE(noshift.err.find("the prompt has 30 tokens, more than the context's 16 free positions (and context shift is off)"),
+            std::string::npos)
+      << noshift.err;
   CliRun t = run_hearth("tokenize " + data("models/stories260K.gguf") + " --json 'Once upon a time'");
   ASSERT_EQ(t.status, 0) << t.err;
   EXPECT_EQ(t.out, "[1,403,407,261,378]\n");

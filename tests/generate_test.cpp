@@ -80,15 +80,52 @@ TEST(Generate, SameSeedSameTextAndStopStrings) {
   EXPECT_EQ(r.value().stop_reason, "stop");
 }
 
-TEST(Generate, ContextFullIsAnError) {
+// A prompt longer than the context is cut as Ollama's runner cuts it: BOS and the first
+// num_keep tokens, then the newest tokens, filling the context exactly; generation then
+// goes on by shifting. With shift off it is refused; a context already in use refuses too.
+TEST(Generate, PromptLongerThanTheContextIsTruncatedAsOllamaDoes) {
   auto m = Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
   ASSERT_TRUE(m.ok());
-  Context ctx(*m.value(), 4, 1);
-  auto prompt = m.value()->vocab().tokenize("Once upon a time there was", true, true);
+  auto prompt = m.value()->vocab().tokenize("Once upon a time there was a little girl named Lily. She loved to play outside in the sun.",
+                                            true, true);
   ASSERT_TRUE(prompt.ok());
-  auto r = generate(ctx, prompt.value(), GenerateOptions{});
-  ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.message().find("more than the context's 4 free positions"), std::string::npos) << r.message();
+  const std::vector<TokenId>& p = prompt.value();
+  const int n_ctx = 16;
+  ASSERT_GT(p.size(), static_cast<size_t>(n_ctx) + 5);
+  GenerateOptions opt;
+  opt.sampling.temperature = 0;
+  opt.num_predict = 3;
+  opt.sampling.repeat_penalty = 1.f;  // plain argmax
+  opt.num_keep = 2;
+  Context ctx(*m.value(), n_ctx, 1);
+  auto r = generate(ctx, p, opt);
+  ASSERT_TRUE(r.ok()) << r.message();
+  std::vector<TokenId> want(p.begin(), p.begin() + 3);  // BOS + num_keep
+  want.insert(want.end(), p.end() - (n_ctx - 3), p.end());
+  EXPECT_EQ(r.value().prompt_tokens, want);
+  EXPECT_EQ(r.value().truncated, static_cast<int>(p.size()) - n_ctx);
+  EXPECT_EQ(r.value().tokens.size(), 3u);
+  EXPECT_GE(r.value().shifts, 1);
+  // The first generated token is the argmax after evaluating the cut prompt directly.
+  Context direct(*m.value(), n_ctx, 1);
+  ASSERT_TRUE(direct.eval(std::span<const TokenId>(want)).ok());
+  const std::vector<float>& logits = direct.logits();
+  EXPECT_EQ(r.value().tokens[0], static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
+
+  opt.shift = false;
+  Context off(*m.value(), n_ctx, 1);
+  auto refused = generate(off, p, opt);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find("more than the context's 16 free positions (and context shift is off)"), std::string::npos)
+      << refused.message();
+  EXPECT_EQ(off.n_past(), 0);
+
+  opt.shift = true;
+  Context used(*m.value(), n_ctx, 1);
+  ASSERT_TRUE(used.eval(p[0]).ok());
+  auto busy = generate(used, p, opt);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_NE(busy.message().find("more than the context's 15 free positions"), std::string::npos) << busy.message();
 }
 
 // Context shift: a key moved down by the shift is the key the same token gets when

@@ -179,6 +179,9 @@ int cmd_run(const Args& args) {
   std::fprintf(stderr, "load: %.3f s; prompt: %zu tokens in %.3f s (%.1f tokens/s); generation: %zu tokens in %.3f s (%.1f tokens/s)\n",
                load_seconds, g.prompt_tokens.size(), g.prompt_seconds, g.prompt_tokens.size() / std::max(g.prompt_seconds, 1e-9),
                g.tokens.size(), g.gen_seconds, g.tokens.size() / std::max(g.gen_seconds, 1e-9));
+  if (g.truncated > 0)
+    std::fprintf(stderr, "the prompt was truncated to the context: %d of its %zu tokens dropped after the first %d kept\n",
+                 g.truncated, g.prompt_tokens.size() + g.truncated, std::max(0, opt.num_keep));
   return 0;
 }
 

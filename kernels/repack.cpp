@@ -339,12 +339,21 @@ HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* co
     }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
     const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
+    // The mins term sum_j m_j * (bsums[2j] + bsums[2j+1]) with vpmaddwd: lane r of mp[p]
+    // holds row r's (m_2p, m_2p+1) as int16, against the token's pair sums broadcast
+    // (|bsums pair| <= 32 * 127 fits int16; the int32 result is exact).
+    __m256i mp[4];
+    for (int p = 0; p < 4; ++p) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 96 + 16 * p));
+      mp[p] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, _mm_srli_si128(v, 8)));
+    }
     for (int t = 0; t < NC; ++t) {
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][i].bsums));
+      // s_j = bsums[2j] + bsums[2j+1] for j < 8, as int16 in the low 128 bits' order.
+      const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi16(bs, bs), 0x08);
       __m256i msum = _mm256_setzero_si256();
-      for (int j = 0; j < 8; ++j) {
-        const __m256i mj = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 96 + 8 * j)));
-        msum = _mm256_add_epi32(msum, _mm256_mullo_epi32(mj, _mm256_set1_epi32(a[t][i].bsums[2 * j] + a[t][i].bsums[2 * j + 1])));
-      }
+      for (int p = 0; p < 4; ++p)
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[p], _mm256_permutevar8x32_epi32(s, _mm256_set1_epi32(p))));
       const __m256 ad = _mm256_set1_ps(a[t][i].d);
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[t]), _mm256_mul_ps(d, ad), acc[t]);
       accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, ad), accm[t]);

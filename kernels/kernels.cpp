@@ -77,6 +77,46 @@ __attribute__((target("avx2,fma,f16c"))) void act_q8_0_avx2(const float* x, int6
   }
 }
 
+// Q8_K as quantize_row_q8_K (ggml's CPU backend uses the reference on x86), bit for bit:
+// the same largest-magnitude element (the first of equals), the same float products,
+// rounded to nearest-even as nearest_int rounds them.
+__attribute__((target("avx2,fma,f16c"))) void act_q8_K_avx2(const float* x, int64_t n, void* out) {
+  auto* y = static_cast<quant::BlockQ8_K*>(out);
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  for (int64_t i = 0; i < n / quant::QK_K; ++i, x += quant::QK_K) {
+    __m256 m = _mm256_setzero_ps();
+    for (int k = 0; k < quant::QK_K; k += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + k)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    if (!(amax > 0)) {
+      // All zero (or NaN): the scalar reference decides.
+      quant::quantize_q8_K(x, &y[i], quant::QK_K, nullptr);
+      continue;
+    }
+    int j = 0;
+    while (std::fabs(x[j]) != amax) ++j;
+    const float iscale = -127.f / x[j];
+    const __m256 is = _mm256_set1_ps(iscale);
+    const __m256i top = _mm256_set1_epi32(127);
+    for (int k = 0; k < quant::QK_K; k += 32) {
+      __m256i q[4];
+      for (int v = 0; v < 4; ++v)
+        q[v] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(x + k + 8 * v))), top);
+      const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + k),
+                          _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+    for (int g = 0; g < quant::QK_K / 16; ++g) {
+      int sum = 0;
+      for (int k = 0; k < 16; ++k) sum += y[i].qs[16 * g + k];
+      y[i].bsums[g] = static_cast<int16_t>(sum);
+    }
+    y[i].d = 1 / iscale;
+  }
+}
+
 // Q8_1 likewise (quantize_row_q8_1 with AVX), with s = d * sum(q).
 void act_q8_1(const float* x, int64_t n, void* out) {
   auto* y = static_cast<quant::BlockQ8_1*>(out);
@@ -134,7 +174,7 @@ void quantize_activations(GgmlType act, const float* x, int64_t n, void* out, Is
     case GgmlType::Q8_0: (isa >= Isa::Avx2 ? act_q8_0_avx2 : act_q8_0)(x, n, out); return;
     case GgmlType::Q8_1: act_q8_1(x, n, out); return;
     case GgmlType::BF16: quant::quantize_bf16(x, out, n, nullptr); return;
-    case GgmlType::Q8_K: quant::quantize_q8_K(x, out, n, nullptr); return;
+    case GgmlType::Q8_K: isa >= Isa::Avx2 ? act_q8_K_avx2(x, n, out) : quant::quantize_q8_K(x, out, n, nullptr); return;
     default: HEARTH_CHECK(false && "no activation quantizer for this type");
   }
 }

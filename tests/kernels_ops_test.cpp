@@ -45,6 +45,28 @@ TEST_F(Ops, Q8_0ActivationsEqualScalarBytes) {
   EXPECT_EQ(a, b);
 }
 
+// Q8_K activations: the AVX2 quantizer writes the reference quantizer's bytes (scale,
+// quants, block sums), for random blocks, zeros, a block whose largest magnitude is
+// negative and shared by a positive value (the first wins), and exact halves (ties).
+TEST_F(Ops, Q8_KActivationsEqualReferenceBytes) {
+  std::mt19937 rng(22);
+  std::normal_distribution<float> g(0.f, 1.f);
+  const int64_t n = 256 * 12;
+  std::vector<float> x(n);
+  for (auto& v : x) v = g(rng) * (1 + static_cast<float>(rng() % 100));
+  for (int i = 0; i < 256; ++i) x[i] = 0.f;                                 // block 0: zeros
+  for (int i = 256; i < 512; ++i) x[i] = static_cast<float>(i % 7) - 3.f;   // block 1: small integers
+  x[256 + 10] = -127.f, x[256 + 20] = 127.f;                                // first of equal magnitudes
+  for (int i = 512; i < 768; ++i) x[i] = (static_cast<float>(i % 255) - 127.f) + 0.5f;  // block 2: ties at scale 1
+  x[512] = -127.f;
+  std::vector<uint8_t> a(activation_bytes(GgmlType::Q8_K, n)), b(a.size());
+  quantize_activations(GgmlType::Q8_K, x.data(), n, a.data(), Isa::Scalar);
+  quantize_activations(GgmlType::Q8_K, x.data(), n, b.data(), Isa::Avx2);
+  for (int64_t blk = 0; blk < n / 256; ++blk)
+    EXPECT_EQ(std::memcmp(a.data() + blk * sizeof(quant::BlockQ8_K), b.data() + blk * sizeof(quant::BlockQ8_K), sizeof(quant::BlockQ8_K)), 0)
+        << "block " << blk;
+}
+
 // The repacked GEMMs equal the repacked GEMVs bit for bit, for every column count
 // around the tiles (eight columns for q4_0/q8_0, four for q4_K/q6_K), and write only their
 // groups' rows.

@@ -207,21 +207,139 @@ HEARTH_VNNI void tile_q8_0x8(const uint8_t* blk, int64_t nb, const Column* col, 
 
 using TileFn = void (*)(const uint8_t*, int64_t, const Column*, int64_t);
 
-// Groups [g0, g1) against B columns, eight columns per pass over a group's blocks (the
-// group's weights stay in L1 across the passes).
-void gemm_tiles(const TileFn* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const std::vector<Column>& cols,
-                int64_t g0, int64_t g1) {
-  const int B = static_cast<int>(cols.size());
-  for (int64_t g = g0; g < g1; ++g)
-    for (int j = 0; j < B; j += 8) tiles[std::min(8, B - j) - 1](packed + static_cast<size_t>(g) * group_bytes, nb, &cols[j], g);
+// Two tokens in one 512-bit vector: lane 2r holds row r for the first token, lane 2r + 1
+// for the second. The weights' 32-bit groups are duplicated into both lanes of a pair
+// once per block; each pair's activations are interleaved beforehand (PairBlock) so that
+// one 64-bit broadcast load feeds a vpdpbusd over 16 lanes. Every lane does the
+// arithmetic of the one-token tile in the same order, so results are equal bit for bit.
+struct PairBlock {
+  uint64_t q[8];     // dword k of the first token's 32 quants, then the second's
+  int32_t corr[2];   // q4_0: -8 * sum(y) per token
+  float ad[2];       // activation scales
+};
+
+constexpr int kMaxPairs = 8;
+
+HEARTH_VNNI inline __m512i dup_lanes(__m256i v) {
+  // (maskz forms and a zero-extended source: GCC 12 warns on the unmasked ones.)
+  return _mm512_maskz_permutexvar_epi32(0xFFFF, _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
+                                        _mm512_maskz_inserti64x4(0xFF, _mm512_setzero_si512(), v, 0));
+}
+
+// Lanes 2r to the first token's eight outputs, 2r + 1 to the second's.
+HEARTH_VNNI inline void store_pair(__m512 acc, float* y0, float* y1) {
+  alignas(64) float t[16];
+  _mm512_store_ps(t, _mm512_maskz_permutexvar_ps(0xFFFF, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15), acc));
+  std::memcpy(y0, t, 32);
+  std::memcpy(y1, t + 8, 32);
+}
+
+HEARTH_VNNI inline __m512 pair_scale(__m512 dwz, const PairBlock& pb) {
+  double ad;
+  std::memcpy(&ad, pb.ad, 8);
+  return _mm512_mul_ps(dwz, _mm512_castpd_ps(_mm512_set1_pd(ad)));
+}
+
+HEARTH_VNNI inline __m512i bcast64(const void* p) {
+  int64_t v;
+  std::memcpy(&v, p, 8);
+  return _mm512_set1_epi64(v);
+}
+
+template <int NP>
+HEARTH_VNNI void pairs_q4_0x8(const uint8_t* blk, int64_t nb, const PairBlock* const* pp, float* const* y, int64_t g) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m512 acc[NP];
+  for (int p = 0; p < NP; ++p) acc[p] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, blk += kQ4_0x8BlockBytes) {
+    prefetch_ahead<kQ4_0x8BlockBytes>(blk);
+    __m512i w[8];
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+      w[2 * c] = dup_lanes(_mm256_and_si256(v, m4));
+      w[2 * c + 1] = dup_lanes(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+    }
+    const __m512 dwz = _mm512_castsi512_ps(dup_lanes(_mm256_castps_si256(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))))));
+    for (int p = 0; p < NP; ++p) {
+      const PairBlock& pb = pp[p][b];
+      __m512i isum = bcast64(pb.corr);
+      for (int c = 0; c < 4; ++c) {
+        isum = _mm512_dpbusd_epi32(isum, w[2 * c], bcast64(&pb.q[c]));
+        isum = _mm512_dpbusd_epi32(isum, w[2 * c + 1], bcast64(&pb.q[4 + c]));
+      }
+      acc[p] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, isum), pair_scale(dwz, pb), acc[p]);
+    }
+  }
+  for (int p = 0; p < NP; ++p) store_pair(acc[p], y[2 * p] + 8 * g, y[2 * p + 1] + 8 * g);
+}
+
+template <int NP>
+HEARTH_VNNI void pairs_q8_0x8(const uint8_t* blk, int64_t nb, const PairBlock* const* pp, float* const* y, int64_t g) {
+  __m512 acc[NP];
+  for (int p = 0; p < NP; ++p) acc[p] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, blk += kQ8_0x8BlockBytes) {
+    prefetch_ahead<kQ8_0x8BlockBytes>(blk);
+    __m512i w[8];
+    for (int c = 0; c < 8; ++c) w[c] = dup_lanes(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 32 * c)));
+    const __m256i wsum = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
+    const __m512i base = dup_lanes(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(wsum, 7)));
+    const __m512 dwz = _mm512_castsi512_ps(dup_lanes(_mm256_castps_si256(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))))));
+    for (int p = 0; p < NP; ++p) {
+      const PairBlock& pb = pp[p][b];
+      __m512i isum = base;
+      for (int c = 0; c < 8; ++c) isum = _mm512_dpbusd_epi32(isum, bcast64(&pb.q[c]), w[c]);
+      acc[p] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, isum), pair_scale(dwz, pb), acc[p]);
+    }
+  }
+  for (int p = 0; p < NP; ++p) store_pair(acc[p], y[2 * p] + 8 * g, y[2 * p + 1] + 8 * g);
+}
+
+using PairTileFn = void (*)(const uint8_t*, int64_t, const PairBlock* const*, float* const*, int64_t);
+
+// The pairs of B tokens' activation blocks: the quants' dwords interleaved (q8_0: offset
+// to unsigned by the caller's `quants`), the scales and q4_0's corrections side by side.
+template <class Quants>
+std::vector<PairBlock> make_pairs(const std::vector<Column>& cols, int64_t nb, Quants&& quants) {
+  const int P = static_cast<int>(cols.size()) / 2;
+  std::vector<PairBlock> out(static_cast<size_t>(P) * nb);
+  for (int p = 0; p < P; ++p)
+    for (int64_t b = 0; b < nb; ++b) {
+      PairBlock& pb = out[p * nb + b];
+      for (int t = 0; t < 2; ++t) {
+        const Column& c = cols[2 * p + t];
+        uint32_t d[8];
+        std::memcpy(d, quants(c, b), 32);
+        for (int k = 0; k < 8; ++k) reinterpret_cast<uint32_t*>(&pb.q[k])[t] = d[k];
+        pb.corr[t] = c.corr ? c.corr[b] : 0;
+        pb.ad[t] = c.ad[b];
+      }
+    }
+  return out;
+}
+
+// Groups [g0, g1) against B columns: pairs of tokens through the 512-bit pair tiles, up to
+// kMaxPairs pairs per pass over a group's blocks (the group's weights stay in L1 across
+// the passes), an odd last token through the one-token tile.
+void gemm_tiles(const PairTileFn* pair_tiles, TileFn tile1, const uint8_t* packed, size_t group_bytes, int64_t nb,
+                const std::vector<Column>& cols, const std::vector<PairBlock>& pairs, int64_t g0, int64_t g1) {
+  const int B = static_cast<int>(cols.size()), P = B / 2;
+  std::vector<const PairBlock*> pp(static_cast<size_t>(P));
+  std::vector<float*> ys(static_cast<size_t>(B));
+  for (int p = 0; p < P; ++p) pp[p] = &pairs[p * nb];
+  for (int j = 0; j < B; ++j) ys[j] = cols[j].y;
+  for (int64_t g = g0; g < g1; ++g) {
+    const uint8_t* grp = packed + static_cast<size_t>(g) * group_bytes;
+    for (int p = 0; p < P; p += kMaxPairs) pair_tiles[std::min(kMaxPairs, P - p) - 1](grp, nb, &pp[p], &ys[2 * p], g);
+    if (B % 2) tile1(grp, nb, &cols[B - 1], g);
+  }
 }
 
 }  // namespace
 
 HEARTH_VNNI void gemm_q4_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
-  static constexpr TileFn kTiles[8] = {tile_q4_0x8<1>, tile_q4_0x8<2>, tile_q4_0x8<3>, tile_q4_0x8<4>,
-                                       tile_q4_0x8<5>, tile_q4_0x8<6>, tile_q4_0x8<7>, tile_q4_0x8<8>};
+  static constexpr PairTileFn kPairs[kMaxPairs] = {pairs_q4_0x8<1>, pairs_q4_0x8<2>, pairs_q4_0x8<3>, pairs_q4_0x8<4>,
+                                                   pairs_q4_0x8<5>, pairs_q4_0x8<6>, pairs_q4_0x8<7>, pairs_q4_0x8<8>};
   const int64_t nb = n / 32;
   std::vector<int32_t> corr(static_cast<size_t>(B) * nb);
   std::vector<float> ad(static_cast<size_t>(B) * nb);
@@ -236,13 +354,15 @@ HEARTH_VNNI void gemm_q4_0x8(const void* packed, int64_t n, const void* act, siz
     }
     cols[j] = {a, &corr[j * nb], nullptr, &ad[j * nb], y + j * y_stride};
   }
-  gemm_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ4_0x8BlockBytes, nb, cols, g0, g1);
+  const auto pairs = make_pairs(cols, nb, [](const Column& c, int64_t b) { return c.a[b].qs; });
+  gemm_tiles(kPairs, tile_q4_0x8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ4_0x8BlockBytes, nb, cols,
+             pairs, g0, g1);
 }
 
 HEARTH_VNNI void gemm_q8_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
-  static constexpr TileFn kTiles[8] = {tile_q8_0x8<1>, tile_q8_0x8<2>, tile_q8_0x8<3>, tile_q8_0x8<4>,
-                                       tile_q8_0x8<5>, tile_q8_0x8<6>, tile_q8_0x8<7>, tile_q8_0x8<8>};
+  static constexpr PairTileFn kPairs[kMaxPairs] = {pairs_q8_0x8<1>, pairs_q8_0x8<2>, pairs_q8_0x8<3>, pairs_q8_0x8<4>,
+                                                   pairs_q8_0x8<5>, pairs_q8_0x8<6>, pairs_q8_0x8<7>, pairs_q8_0x8<8>};
   const int64_t nb = n / 32;
   std::vector<uint8_t> yu(static_cast<size_t>(B) * nb * 32);
   std::vector<float> ad(static_cast<size_t>(B) * nb);
@@ -255,7 +375,9 @@ HEARTH_VNNI void gemm_q8_0x8(const void* packed, int64_t n, const void* act, siz
     }
     cols[j] = {a, nullptr, &yu[j * nb * 32], &ad[j * nb], y + j * y_stride};
   }
-  gemm_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ8_0x8BlockBytes, nb, cols, g0, g1);
+  const auto pairs = make_pairs(cols, nb, [](const Column& c, int64_t b) { return c.yu + b * 32; });
+  gemm_tiles(kPairs, tile_q8_0x8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ8_0x8BlockBytes, nb, cols,
+             pairs, g0, g1);
 }
 
 size_t q4_Kx8_bytes(int64_t rows, int64_t n) {

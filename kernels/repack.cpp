@@ -403,25 +403,42 @@ void repack_q4_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
 namespace {
 
 using KTile = void (*)(const uint8_t*, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
+// Two neighbouring groups (16 rows) at once on 512-bit vectors; the second group's data
+// `stride` bytes after the first's.
+using KTile2 = void (*)(const uint8_t*, size_t stride, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
 
-// Groups [g0, g1) of a repacked K-quant matrix against B tokens, four per pass.
-void gemm_k_tiles(const KTile* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, size_t act_bytes,
-                  int B, int64_t g0, int64_t g1, float* y, int64_t y_stride) {
+constexpr int kKTokens = 4;  // tokens per pass of the K-quant tiles
+
+// Groups [g0, g1) of a repacked K-quant matrix against B tokens, kKTokens per pass: two
+// groups at a time through the 512-bit tiles where given, a last odd group alone.
+void gemm_k_tiles(const KTile* tiles, const KTile2* tiles2, const uint8_t* packed, size_t group_bytes, int64_t nb,
+                  const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y, int64_t y_stride) {
   std::vector<const BlockQ8_K*> a(static_cast<size_t>(B));
   std::vector<float*> out(static_cast<size_t>(B));
   for (int j = 0; j < B; ++j) {
     a[j] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + j * act_bytes);
     out[j] = y + j * y_stride;
   }
-  for (int64_t g = g0; g < g1; ++g)
-    for (int j = 0; j < B; j += 4) tiles[std::min(4, B - j) - 1](packed + static_cast<size_t>(g) * group_bytes, nb, &a[j], &out[j], g);
+  for (int64_t g = g0; g < g1;) {
+    const uint8_t* grp = packed + static_cast<size_t>(g) * group_bytes;
+    if (tiles2 && g + 1 < g1) {
+      for (int j = 0; j < B; j += kKTokens) tiles2[std::min(kKTokens, B - j) - 1](grp, group_bytes, nb, &a[j], &out[j], g);
+      g += 2;
+    } else {
+      for (int j = 0; j < B; j += kKTokens) tiles[std::min(kKTokens, B - j) - 1](grp, nb, &a[j], &out[j], g);
+      g += 1;
+    }
+  }
 }
 
 // Groups [g0, g1) of a repacked K-quant matrix against one token (the GEMV).
-void gemv_k_tiles(KTile tile1, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, int64_t g0, int64_t g1,
-                  float* y) {
+void gemv_k_tiles(KTile tile1, KTile2 tile2, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, int64_t g0,
+                  int64_t g1, float* y) {
   const auto* a = static_cast<const BlockQ8_K*>(act);
-  for (int64_t g = g0; g < g1; ++g) tile1(packed + static_cast<size_t>(g) * group_bytes, nb, &a, &y, g);
+  int64_t g = g0;
+  if (tile2)
+    for (; g + 1 < g1; g += 2) tile2(packed + static_cast<size_t>(g) * group_bytes, group_bytes, nb, &a, &y, g);
+  for (; g < g1; ++g) tile1(packed + static_cast<size_t>(g) * group_bytes, nb, &a, &y, g);
 }
 
 }  // namespace
@@ -484,10 +501,82 @@ HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* co
   for (int t = 0; t < NC; ++t) _mm256_storeu_ps(y[t] + 8 * g, _mm256_sub_ps(acc[t], accm[t]));
 }
 
+// 32 bytes at p0 in lanes 0-7 (as bytes 0-31) and 32 at p1 in 8-15. (Masked broadcasts
+// rather than casts and inserts, whose undefined upper halves GCC 12 warns about.)
+HEARTH_VNNI inline __m512i load_two(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_mask_broadcast_i64x4(_mm512_maskz_broadcast_i64x4(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))), 0xF0,
+                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)));
+}
+// Eight bytes at p0 and eight at p1 widened to 16 int32 lanes.
+HEARTH_VNNI inline __m512i bytes_two(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0)),
+                                                               _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p1))));
+}
+// Eight halves at p0 and eight at p1 as 16 floats.
+HEARTH_VNNI inline __m512 halves_two(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)),
+                                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))));
+}
+
+// tile_q4_Kx8 for groups g and g + 1 at once: lanes 0-7 the first group's rows, 8-15 the
+// second's, every lane through tile_q4_Kx8's arithmetic in its order (equal results).
+template <int NC>
+HEARTH_VNNI void tile2_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  __m512 acc[NC], accm[NC];
+  for (int t = 0; t < NC; ++t) acc[t] = accm[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i, blk += kQ4_Kx8BlockBytes) {
+    const uint8_t* b1 = blk + stride;
+    prefetch_ahead<kQ4_Kx8BlockBytes>(blk);
+    prefetch_ahead<kQ4_Kx8BlockBytes>(b1);
+    __m512i tot[NC];
+    for (int t = 0; t < NC; ++t) tot[t] = _mm512_setzero_si512();
+    for (int c = 0; c < 4; ++c) {
+      __m512i lo[NC], hi[NC];
+      for (int t = 0; t < NC; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+      for (int k = 0; k < 8; ++k) {
+        const size_t o = 160 + 256 * c + 32 * k;
+        const __m512i v = load_two(blk + o, b1 + o);
+        const __m512i wl = _mm512_and_si512(v, m4), wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        for (int t = 0; t < NC; ++t) {
+          int32_t yl, yh;
+          std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
+          std::memcpy(&yh, a[t][i].qs + 64 * c + 32 + 4 * k, 4);
+          lo[t] = _mm512_dpbusd_epi32(lo[t], wl, _mm512_set1_epi32(yl));
+          hi[t] = _mm512_dpbusd_epi32(hi[t], wh, _mm512_set1_epi32(yh));
+        }
+      }
+      const __m512i sl = bytes_two(blk + 32 + 16 * c, b1 + 32 + 16 * c);
+      const __m512i sh = bytes_two(blk + 40 + 16 * c, b1 + 40 + 16 * c);
+      for (int t = 0; t < NC; ++t)
+        tot[t] = _mm512_add_epi32(tot[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sl), _mm512_mullo_epi32(hi[t], sh)));
+    }
+    const __m512 d = halves_two(blk, b1), dmin = halves_two(blk + 16, b1 + 16);
+    __m512i mp[4];
+    for (int p = 0; p < 4; ++p) {
+      const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 96 + 16 * p));
+      const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1 + 96 + 16 * p));
+      mp[p] = _mm512_maskz_cvtepu8_epi16(~0u, _mm256_set_m128i(_mm_unpacklo_epi8(v1, _mm_srli_si128(v1, 8)),
+                                                                _mm_unpacklo_epi8(v0, _mm_srli_si128(v0, 8))));
+    }
+    for (int t = 0; t < NC; ++t) {
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][i].bsums));
+      alignas(16) int32_t sp[4];  // (s_2p, s_2p+1) as int16 pairs, s_j = bsums[2j] + bsums[2j+1]
+      _mm_store_si128(reinterpret_cast<__m128i*>(sp), _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_hadd_epi16(bs, bs), 0x08)));
+      __m512i msum = _mm512_setzero_si512();
+      for (int p = 0; p < 4; ++p) msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mp[p], _mm512_set1_epi32(sp[p])));
+      const __m512 ad = _mm512_set1_ps(a[t][i].d);
+      acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, tot[t]), _mm512_mul_ps(d, ad), acc[t]);
+      accm[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, msum), _mm512_mul_ps(dmin, ad), accm[t]);
+    }
+  }
+  for (int t = 0; t < NC; ++t) _mm512_storeu_ps(y[t] + 8 * g, _mm512_sub_ps(acc[t], accm[t]));
+}
+
 }  // namespace
 
 HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  gemv_k_tiles(tile_q4_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K,
+  gemv_k_tiles(tile_q4_Kx8<1>, tile2_q4_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K,
                act, g0, g1, y);
 }
 
@@ -495,7 +584,8 @@ HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int
 HEARTH_VNNI void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
   static constexpr KTile kTiles[4] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>};
-  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K, act,
+  static constexpr KTile2 kTiles2[4] = {tile2_q4_Kx8<1>, tile2_q4_Kx8<2>, tile2_q4_Kx8<3>, tile2_q4_Kx8<4>};
+  gemm_k_tiles(kTiles, kTiles2, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K, act,
                act_bytes, B, g0, g1, y, y_stride);
 }
 
@@ -594,14 +684,14 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* co
 }  // namespace
 
 HEARTH_VNNI void gemv_q6_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  gemv_k_tiles(tile_q6_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K,
+  gemv_k_tiles(tile_q6_Kx8<1>, nullptr, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K,
                act, g0, g1, y);
 }
 
 HEARTH_VNNI void gemm_q6_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
   static constexpr KTile kTiles[4] = {tile_q6_Kx8<1>, tile_q6_Kx8<2>, tile_q6_Kx8<3>, tile_q6_Kx8<4>};
-  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K, act,
+  gemm_k_tiles(kTiles, nullptr, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K, act,
                act_bytes, B, g0, g1, y, y_stride);
 }
 

@@ -94,7 +94,7 @@ TEST_F(Ops, RepackedGemmEqualsGemvBitForBit) {
     std::vector<uint8_t> wq(rb * rows), packed(k.bytes(rows, n));
     ASSERT_TRUE(quant::quantize_rows(k.type, w.data(), wq.data(), rows, n, nullptr).ok());
     k.repack(wq.data(), rb, rows, n, packed.data());
-    for (int B : {1, 2, 3, 4, 5, 7, 8, 9, 17}) {
+    for (int B : {1, 2, 3, 4, 5, 7, 8, 9, 17, 33}) {
       const size_t ab = activation_bytes(act_type, n);
       std::vector<float> x(B * n);
       for (auto& v : x) v = g(rng);

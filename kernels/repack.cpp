@@ -681,17 +681,80 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* co
   for (int t = 0; t < NC; ++t) _mm256_storeu_ps(y[t] + 8 * g, acc[t]);
 }
 
+// tile_q6_Kx8 for groups g and g + 1 at once (lanes 0-7 and 8-15), each lane in its order.
+template <int NC>
+HEARTH_VNNI void tile2_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+  __m512 acc[NC];
+  for (int t = 0; t < NC; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i, blk += kQ6_Kx8BlockBytes) {
+    const uint8_t* b1 = blk + stride;
+    prefetch_ahead<kQ6_Kx8BlockBytes>(blk);
+    prefetch_ahead<kQ6_Kx8BlockBytes>(b1);
+    const uint8_t *sc0 = blk + 16, *sc1 = b1 + 16;
+    __m512i tot[NC];
+    for (int t = 0; t < NC; ++t) tot[t] = _mm512_setzero_si512();
+    for (int c = 0; c < 4; ++c)
+      for (int half = 0; half < 2; ++half) {
+        __m512i lo[NC], hi[NC];
+        for (int t = 0; t < NC; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+        for (int k = 4 * half; k < 4 * half + 4; ++k) {
+          const size_t o = 144 + 256 * c + 32 * k, oh = 1168 + 128 * c + 32 * (k / 2);
+          const __m512i v = load_two(blk + o, b1 + o);
+          const __m512i h = _mm512_srli_epi16(load_two(blk + oh, b1 + oh), 4 * (k % 2));
+          const __m512i wl = _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_slli_epi16(_mm512_and_si512(h, m2), 4));
+          const __m512i wh = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
+                                             _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 2), m2), 4));
+          for (int t = 0; t < NC; ++t) {
+            int32_t yl, yh;
+            std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
+            std::memcpy(&yh, a[t][i].qs + 64 * c + 32 + 4 * k, 4);
+            lo[t] = _mm512_dpbusd_epi32(lo[t], wl, _mm512_set1_epi32(yl));
+            hi[t] = _mm512_dpbusd_epi32(hi[t], wh, _mm512_set1_epi32(yh));
+          }
+        }
+        const size_t ol = 8 * (4 * c + half), oh = 8 * (4 * c + 2 + half);
+        const __m512i sl = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc0 + ol)),
+                                                                                  _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc1 + ol))));
+        const __m512i sh = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc0 + oh)),
+                                                                                  _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc1 + oh))));
+        for (int t = 0; t < NC; ++t)
+          tot[t] = _mm512_add_epi32(tot[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sl), _mm512_mullo_epi32(hi[t], sh)));
+      }
+    __m512i pairs[8];
+    for (int p = 0; p < 8; ++p) {
+      const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc0 + 16 * p));
+      const __m128i x1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc1 + 16 * p));
+      pairs[p] = _mm512_maskz_cvtepi8_epi16(~0u, _mm256_set_m128i(_mm_unpacklo_epi8(x1, _mm_srli_si128(x1, 8)),
+                                                                   _mm_unpacklo_epi8(x0, _mm_srli_si128(x0, 8))));
+    }
+    const __m512 d = halves_two(blk, b1);
+    for (int t = 0; t < NC; ++t) {
+      __m512i off = _mm512_setzero_si512();
+      for (int p = 0; p < 8; ++p) {
+        int32_t bs;
+        std::memcpy(&bs, a[t][i].bsums + 2 * p, 4);
+        off = _mm512_dpwssd_epi32(off, pairs[p], _mm512_set1_epi32(bs));
+      }
+      const __m512i s = _mm512_sub_epi32(tot[t], _mm512_maskz_slli_epi32(0xFFFF, off, 5));
+      acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, s), _mm512_mul_ps(d, _mm512_set1_ps(a[t][i].d)), acc[t]);
+    }
+  }
+  for (int t = 0; t < NC; ++t) _mm512_storeu_ps(y[t] + 8 * g, acc[t]);
+}
+
 }  // namespace
 
 HEARTH_VNNI void gemv_q6_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  gemv_k_tiles(tile_q6_Kx8<1>, nullptr, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K,
+  gemv_k_tiles(tile_q6_Kx8<1>, tile2_q6_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K,
                act, g0, g1, y);
 }
 
 HEARTH_VNNI void gemm_q6_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
   static constexpr KTile kTiles[4] = {tile_q6_Kx8<1>, tile_q6_Kx8<2>, tile_q6_Kx8<3>, tile_q6_Kx8<4>};
-  gemm_k_tiles(kTiles, nullptr, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K, act,
+  static constexpr KTile2 kTiles2[4] = {tile2_q6_Kx8<1>, tile2_q6_Kx8<2>, tile2_q6_Kx8<3>, tile2_q6_Kx8<4>};
+  gemm_k_tiles(kTiles, kTiles2, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K, act,
                act_bytes, B, g0, g1, y, y_stride);
 }
 

@@ -2,21 +2,25 @@
 //   BM_Dot   one dot product over an L1-resident 4096-element row (time per block in the
 //            "per_block" counter);
 //   BM_Gemv  a 4096 x 4096 matrix times one activation row, the kernel the engine decodes
-//            with (repacked where the type has a repacked form), one thread, weight GB/s;
+//            with (repacked where the type has a repacked form), weight GB/s;
 //   BM_Gemm  the same matrix times 32 activation rows (the engine's micro-batch) through
 //            the repacked or multi-token GEMM, GOP/s (two per multiply-add).
+// GEMV and GEMM split their rows over HEARTH_THREADS threads (default 1).
 // `hearth bench kernels` is the full tool (machine limits, roofline, JSON); these are the
 // hot loops alone, for profiling and A/B runs.
 //
-//   bench_kernels [google-benchmark flags, e.g. --benchmark_filter=q4_K]
+//   [HEARTH_THREADS=2] bench_kernels [google-benchmark flags, e.g. --benchmark_filter=q4_K]
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "kernels/kernels.h"
 #include "kernels/repack.h"
+#include "kernels/threads.h"
 #include "quant/quant.h"
 
 using namespace hearth;
@@ -25,6 +29,11 @@ using gguf::GgmlType;
 namespace {
 
 constexpr int64_t kN = 4096;
+
+int threads() {
+  const char* t = std::getenv("HEARTH_THREADS");
+  return t && *t ? std::max(1, std::atoi(t)) : 1;
+}
 
 struct Matrix {
   GgmlType type;
@@ -70,9 +79,11 @@ void BM_Gemv(benchmark::State& st, GgmlType t) {
   const kernels::GemvFn fast = kernels::gemv_fn(t, active_isa());
   const kernels::DotFn dot = kernels::dot_fn(t, active_isa());
   for (auto _ : st) {
-    if (rt) rt->gemv(m.packed.data(), kN, m.act.data(), 0, kN / kernels::kRepackRows, y.data());
-    else if (fast) fast(m.w.data(), m.row_bytes, kN, m.act.data(), 0, kN, y.data());
-    else kernels::gemv(dot, m.w.data(), m.row_bytes, kN, m.act.data(), 0, kN, y.data());
+    kernels::parallel_rows(rt ? kN / kernels::kRepackRows : kN, threads(), [&](int64_t b, int64_t e) {
+      if (rt) rt->gemv(m.packed.data(), kN, m.act.data(), b, e, y.data());
+      else if (fast) fast(m.w.data(), m.row_bytes, kN, m.act.data(), b, e, y.data());
+      else kernels::gemv(dot, m.w.data(), m.row_bytes, kN, m.act.data(), b, e, y.data());
+    });
     benchmark::DoNotOptimize(y.data());
   }
   st.SetBytesProcessed(static_cast<int64_t>(st.iterations()) * static_cast<int64_t>(m.row_bytes * kN));
@@ -89,8 +100,10 @@ void BM_Gemm(benchmark::State& st, GgmlType t) {
     return;
   }
   for (auto _ : st) {
-    if (rt) rt->gemm(m.packed.data(), kN, m.act.data(), m.act_bytes, B, 0, kN / kernels::kRepackRows, y.data(), kN);
-    else gemm(m.w.data(), m.row_bytes, kN, m.act.data(), m.act_bytes, B, 0, kN, y.data(), kN);
+    kernels::parallel_rows(rt ? kN / kernels::kRepackRows : kN, threads(), [&](int64_t b, int64_t e) {
+      if (rt) rt->gemm(m.packed.data(), kN, m.act.data(), m.act_bytes, B, b, e, y.data(), kN);
+      else gemm(m.w.data(), m.row_bytes, kN, m.act.data(), m.act_bytes, B, b, e, y.data(), kN);
+    });
     benchmark::DoNotOptimize(y.data());
   }
   st.counters["GOP/s"] = benchmark::Counter(2.0 * kN * kN * B, benchmark::Counter::kIsIterationInvariantRate);
@@ -101,9 +114,9 @@ void register_all() {
                      GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::F16, GgmlType::BF16, GgmlType::F32}) {
     const std::string name(gguf::type_info(t).name);
     benchmark::RegisterBenchmark(("BM_Dot/" + name).c_str(), BM_Dot, t);
-    benchmark::RegisterBenchmark(("BM_Gemv/" + name).c_str(), BM_Gemv, t)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("BM_Gemv/" + name).c_str(), BM_Gemv, t)->Unit(benchmark::kMillisecond)->UseRealTime();
     if (kernels::repacked_traits(t, active_isa()) || kernels::gemm_fn(t, active_isa()))
-      benchmark::RegisterBenchmark(("BM_Gemm/" + name).c_str(), BM_Gemm, t)->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("BM_Gemm/" + name).c_str(), BM_Gemm, t)->Unit(benchmark::kMillisecond)->UseRealTime();
   }
 }
 

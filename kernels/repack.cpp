@@ -299,9 +299,9 @@ using PairTileFn = void (*)(const uint8_t*, int64_t, const PairBlock* const*, fl
 // The pairs of B tokens' activation blocks: the quants' dwords interleaved (q8_0: offset
 // to unsigned by the caller's `quants`), the scales and q4_0's corrections side by side.
 template <class Quants>
-std::vector<PairBlock> make_pairs(const std::vector<Column>& cols, int64_t nb, Quants&& quants) {
+void make_pairs(const std::vector<Column>& cols, int64_t nb, Quants&& quants, std::vector<PairBlock>& out) {
   const int P = static_cast<int>(cols.size()) / 2;
-  std::vector<PairBlock> out(static_cast<size_t>(P) * nb);
+  out.resize(static_cast<size_t>(P) * nb);
   for (int p = 0; p < P; ++p)
     for (int64_t b = 0; b < nb; ++b) {
       PairBlock& pb = out[p * nb + b];
@@ -314,7 +314,6 @@ std::vector<PairBlock> make_pairs(const std::vector<Column>& cols, int64_t nb, Q
         pb.ad[t] = c.ad[b];
       }
     }
-  return out;
 }
 
 // Groups [g0, g1) against B columns: pairs of tokens through the 512-bit pair tiles, up to
@@ -341,9 +340,15 @@ HEARTH_VNNI void gemm_q4_0x8(const void* packed, int64_t n, const void* act, siz
   static constexpr PairTileFn kPairs[kMaxPairs] = {pairs_q4_0x8<1>, pairs_q4_0x8<2>, pairs_q4_0x8<3>, pairs_q4_0x8<4>,
                                                    pairs_q4_0x8<5>, pairs_q4_0x8<6>, pairs_q4_0x8<7>, pairs_q4_0x8<8>};
   const int64_t nb = n / 32;
-  std::vector<int32_t> corr(static_cast<size_t>(B) * nb);
-  std::vector<float> ad(static_cast<size_t>(B) * nb);
-  std::vector<Column> cols(static_cast<size_t>(B));
+  // Per-thread scratch kept between calls: freeing and reallocating a few hundred KB per
+  // call meant mmap/munmap each time, whose TLB shootdowns stalled the other thread.
+  thread_local std::vector<int32_t> corr;
+  thread_local std::vector<float> ad;
+  thread_local std::vector<Column> cols;
+  thread_local std::vector<PairBlock> pairs;
+  corr.resize(static_cast<size_t>(B) * nb);
+  ad.resize(static_cast<size_t>(B) * nb);
+  cols.resize(static_cast<size_t>(B));
   for (int j = 0; j < B; ++j) {
     const auto* a = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(act) + j * act_bytes);
     for (int64_t b = 0; b < nb; ++b) {
@@ -354,7 +359,7 @@ HEARTH_VNNI void gemm_q4_0x8(const void* packed, int64_t n, const void* act, siz
     }
     cols[j] = {a, &corr[j * nb], nullptr, &ad[j * nb], y + j * y_stride};
   }
-  const auto pairs = make_pairs(cols, nb, [](const Column& c, int64_t b) { return c.a[b].qs; });
+  make_pairs(cols, nb, [](const Column& c, int64_t b) { return c.a[b].qs; }, pairs);
   gemm_tiles(kPairs, tile_q4_0x8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ4_0x8BlockBytes, nb, cols,
              pairs, g0, g1);
 }
@@ -364,9 +369,13 @@ HEARTH_VNNI void gemm_q8_0x8(const void* packed, int64_t n, const void* act, siz
   static constexpr PairTileFn kPairs[kMaxPairs] = {pairs_q8_0x8<1>, pairs_q8_0x8<2>, pairs_q8_0x8<3>, pairs_q8_0x8<4>,
                                                    pairs_q8_0x8<5>, pairs_q8_0x8<6>, pairs_q8_0x8<7>, pairs_q8_0x8<8>};
   const int64_t nb = n / 32;
-  std::vector<uint8_t> yu(static_cast<size_t>(B) * nb * 32);
-  std::vector<float> ad(static_cast<size_t>(B) * nb);
-  std::vector<Column> cols(static_cast<size_t>(B));
+  thread_local std::vector<uint8_t> yu;
+  thread_local std::vector<float> ad;
+  thread_local std::vector<Column> cols;
+  thread_local std::vector<PairBlock> pairs;
+  yu.resize(static_cast<size_t>(B) * nb * 32);
+  ad.resize(static_cast<size_t>(B) * nb);
+  cols.resize(static_cast<size_t>(B));
   for (int j = 0; j < B; ++j) {
     const auto* a = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(act) + j * act_bytes);
     for (int64_t b = 0; b < nb; ++b) {
@@ -375,7 +384,7 @@ HEARTH_VNNI void gemm_q8_0x8(const void* packed, int64_t n, const void* act, siz
     }
     cols[j] = {a, nullptr, &yu[j * nb * 32], &ad[j * nb], y + j * y_stride};
   }
-  const auto pairs = make_pairs(cols, nb, [](const Column& c, int64_t b) { return c.yu + b * 32; });
+  make_pairs(cols, nb, [](const Column& c, int64_t b) { return c.yu + b * 32; }, pairs);
   gemm_tiles(kPairs, tile_q8_0x8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ8_0x8BlockBytes, nb, cols,
              pairs, g0, g1);
 }

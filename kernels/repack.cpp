@@ -409,6 +409,39 @@ void repack_q4_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
       });
 }
 
+size_t q5_Kx8_bytes(int64_t rows, int64_t n) {
+  return static_cast<size_t>(rows / 8) * static_cast<size_t>(n / QK_K) * kQ5_Kx8BlockBytes;
+}
+
+void repack_q5_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
+  repack_rows<BlockQ5_K, kQ5_Kx8BlockBytes, QK_K>(
+      W, row_bytes, rows, n, out, [](uint8_t* dst, const BlockQ5_K* blk, int r) {
+        std::memcpy(dst + 2 * r, &blk->d, 2);
+        std::memcpy(dst + 16 + 2 * r, &blk->dmin, 2);
+        uint8_t sc[8], m[8];
+        scalar::q4_k_scales(blk->scales, sc, m);
+        for (int j = 0; j < 8; ++j) {
+          dst[32 + 8 * j + r] = sc[j];
+          dst[96 + 8 * j + r] = m[j];
+        }
+        for (int c = 0; c < 4; ++c)
+          for (int k = 0; k < 8; ++k) std::memcpy(dst + 160 + 256 * c + 32 * k + 4 * r, blk->qs + 32 * c + 4 * k, 4);
+        // The fifth bits: for chunk c and quad q of k (k = 4q + kk), byte 4r + e holds
+        // bit 2kk = element 64c + 4k + e's and bit 2kk + 1 = element 64c + 32 + 4k + e's.
+        for (int c = 0; c < 4; ++c)
+          for (int q = 0; q < 2; ++q)
+            for (int e = 0; e < 4; ++e) {
+              uint8_t b = 0;
+              for (int kk = 0; kk < 4; ++kk) {
+                const int l = 4 * (4 * q + kk) + e;
+                b |= static_cast<uint8_t>(((blk->qh[l] >> (2 * c)) & 1) << (2 * kk));
+                b |= static_cast<uint8_t>(((blk->qh[l] >> (2 * c + 1)) & 1) << (2 * kk + 1));
+              }
+              dst[kQ4_Kx8BlockBytes + 64 * c + 32 * q + 4 * r + e] = b;
+            }
+      });
+}
+
 namespace {
 
 using KTile = void (*)(const uint8_t*, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
@@ -457,13 +490,14 @@ namespace {
 // NC tokens against group g of eight q4_K rows, all super-blocks: per sub-block the
 // integer dot (vpdpbusd on the nibbles), times the rows' scales, summed over the block;
 // the mins against the activations' 16-element sums; both scaled once per block.
-template <int NC>
+template <int NC, bool Q5 = false>
 HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  constexpr size_t kBlock = Q5 ? kQ5_Kx8BlockBytes : kQ4_Kx8BlockBytes;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   __m256 acc[NC], accm[NC];
   for (int t = 0; t < NC; ++t) acc[t] = accm[t] = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, blk += kQ4_Kx8BlockBytes) {
-    prefetch_ahead<kQ4_Kx8BlockBytes>(blk);
+  for (int64_t i = 0; i < nb; ++i, blk += kBlock) {
+    prefetch_ahead<kBlock>(blk);
     __m256i tot[NC];
     for (int t = 0; t < NC; ++t) tot[t] = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
@@ -471,7 +505,13 @@ HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* co
       for (int t = 0; t < NC; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
       for (int k = 0; k < 8; ++k) {
         const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 160 + 256 * c + 32 * k));
-        const __m256i wl = _mm256_and_si256(v, m4), wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        __m256i wl = _mm256_and_si256(v, m4), wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if constexpr (Q5) {
+          const __m256i h = _mm256_srli_epi16(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4_Kx8BlockBytes + 64 * c + 32 * (k / 4))), 2 * (k % 4));
+          wl = _mm256_or_si256(wl, _mm256_slli_epi16(_mm256_and_si256(h, one), 4));
+          wh = _mm256_or_si256(wh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 1), one), 4));
+        }
         for (int t = 0; t < NC; ++t) {
           int32_t yl, yh;
           std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
@@ -529,15 +569,16 @@ HEARTH_VNNI inline __m512 halves_two(const uint8_t* p0, const uint8_t* p1) {
 
 // tile_q4_Kx8 for groups g and g + 1 at once: lanes 0-7 the first group's rows, 8-15 the
 // second's, every lane through tile_q4_Kx8's arithmetic in its order (equal results).
-template <int NC>
+template <int NC, bool Q5 = false>
 HEARTH_VNNI void tile2_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  constexpr size_t kBlock = Q5 ? kQ5_Kx8BlockBytes : kQ4_Kx8BlockBytes;
+  const __m512i m4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
   __m512 acc[NC], accm[NC];
   for (int t = 0; t < NC; ++t) acc[t] = accm[t] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, blk += kQ4_Kx8BlockBytes) {
+  for (int64_t i = 0; i < nb; ++i, blk += kBlock) {
     const uint8_t* b1 = blk + stride;
-    prefetch_ahead<kQ4_Kx8BlockBytes>(blk);
-    prefetch_ahead<kQ4_Kx8BlockBytes>(b1);
+    prefetch_ahead<kBlock>(blk);
+    prefetch_ahead<kBlock>(b1);
     __m512i tot[NC];
     for (int t = 0; t < NC; ++t) tot[t] = _mm512_setzero_si512();
     for (int c = 0; c < 4; ++c) {
@@ -546,7 +587,13 @@ HEARTH_VNNI void tile2_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, con
       for (int k = 0; k < 8; ++k) {
         const size_t o = 160 + 256 * c + 32 * k;
         const __m512i v = load_two(blk + o, b1 + o);
-        const __m512i wl = _mm512_and_si512(v, m4), wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        __m512i wl = _mm512_and_si512(v, m4), wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if constexpr (Q5) {
+          const size_t oh = kQ4_Kx8BlockBytes + 64 * c + 32 * (k / 4);
+          const __m512i h = _mm512_srli_epi16(load_two(blk + oh, b1 + oh), 2 * (k % 4));
+          wl = _mm512_or_si512(wl, _mm512_slli_epi16(_mm512_and_si512(h, one), 4));
+          wh = _mm512_or_si512(wh, _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 1), one), 4));
+        }
         for (int t = 0; t < NC; ++t) {
           int32_t yl, yh;
           std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
@@ -595,6 +642,19 @@ HEARTH_VNNI void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, siz
   static constexpr KTile kTiles[4] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>};
   static constexpr KTile2 kTiles2[4] = {tile2_q4_Kx8<1>, tile2_q4_Kx8<2>, tile2_q4_Kx8<3>, tile2_q4_Kx8<4>};
   gemm_k_tiles(kTiles, kTiles2, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K, act,
+               act_bytes, B, g0, g1, y, y_stride);
+}
+
+HEARTH_VNNI void gemv_q5_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
+  gemv_k_tiles(tile_q4_Kx8<1, true>, tile2_q4_Kx8<1, true>, static_cast<const uint8_t*>(packed),
+               static_cast<size_t>(n / QK_K) * kQ5_Kx8BlockBytes, n / QK_K, act, g0, g1, y);
+}
+
+HEARTH_VNNI void gemm_q5_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
+                             float* y, int64_t y_stride) {
+  static constexpr KTile kTiles[4] = {tile_q4_Kx8<1, true>, tile_q4_Kx8<2, true>, tile_q4_Kx8<3, true>, tile_q4_Kx8<4, true>};
+  static constexpr KTile2 kTiles2[4] = {tile2_q4_Kx8<1, true>, tile2_q4_Kx8<2, true>, tile2_q4_Kx8<3, true>, tile2_q4_Kx8<4, true>};
+  gemm_k_tiles(kTiles, kTiles2, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ5_Kx8BlockBytes, n / QK_K, act,
                act_bytes, B, g0, g1, y, y_stride);
 }
 
@@ -772,6 +832,7 @@ const RepackedTraits* repacked_traits(gguf::GgmlType type, Isa isa) {
       {gguf::GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8, gemm_q4_0x8},
       {gguf::GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8, gemm_q8_0x8},
       {gguf::GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8, gemm_q4_Kx8},
+      {gguf::GgmlType::Q5_K, q5_Kx8_bytes, repack_q5_Kx8, gemv_q5_Kx8, gemm_q5_Kx8},
       {gguf::GgmlType::Q6_K, q6_Kx8_bytes, repack_q6_Kx8, gemv_q6_Kx8, gemm_q6_Kx8},
   };
   if (isa < Isa::Avx512) return nullptr;

@@ -54,6 +54,17 @@ void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int
 void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
                  int64_t y_stride);
 
+// Q5_K as Q4_K (the low four bits in the nibbles' place) followed by the fifth bits
+// (256 bytes): per chunk c of 64 elements and quad q of k, byte 4r + e holds the bits of
+// row r's elements 64c + 4k + e (bit 2kk) and 64c + 32 + 4k + e (bit 2kk + 1), k = 4q + kk.
+// The tiles are Q4_K's with the bits or-ed in (levels 0..31 for vpdpbusd).
+inline constexpr size_t kQ5_Kx8BlockBytes = kQ4_Kx8BlockBytes + 256;
+size_t q5_Kx8_bytes(int64_t rows, int64_t n);
+void repack_q5_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out);
+void gemv_q5_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
+void gemm_q5_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
+                 int64_t y_stride);
+
 // Q6_K in the same number of bytes, per group of eight rows and super-block: the rows' d
 // (16 bytes), their sixteen int8 scales sub-block-major (128 bytes), the low four bits
 // interleaved as Q4_K's nibbles (1024 bytes), then the high two bits, four 2-bit fields

@@ -244,6 +244,7 @@ TEST_F(Kernels, RepackedGemvMatchesDotPerRow) {
   for (const Packed& k : {Packed{GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8},
                           Packed{GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8},
                           Packed{GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8},
+                          Packed{GgmlType::Q5_K, q5_Kx8_bytes, repack_q5_Kx8, gemv_q5_Kx8},
                           Packed{GgmlType::Q6_K, q6_Kx8_bytes, repack_q6_Kx8, gemv_q6_Kx8}})
   for (int64_t n : {512, 32 * 600}) {  // the second spans two 512-block chunks of the q4_0/q8_0 kernels
     const GgmlType act = kernel_traits(k.type)->activation;

@@ -84,6 +84,7 @@ TEST_F(Ops, RepackedGemmEqualsGemvBitForBit) {
   for (const Packed& k : {Packed{GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8, gemm_q4_0x8},
                           Packed{GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8, gemm_q8_0x8},
                           Packed{GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8, gemm_q4_Kx8},
+                          Packed{GgmlType::Q5_K, q5_Kx8_bytes, repack_q5_Kx8, gemv_q5_Kx8, gemm_q5_Kx8},
                           Packed{GgmlType::Q6_K, q6_Kx8_bytes, repack_q6_Kx8, gemv_q6_Kx8, gemm_q6_Kx8}}) {
     const GgmlType act_type = kernel_traits(k.type)->activation;
     ASSERT_EQ(repacked_traits(k.type, Isa::Avx512)->gemm, k.gemm);

@@ -141,7 +141,7 @@ TEST(LlamaLogits, QuantizedWeights) {
 // repacked kernels, so the logits above were computed by them: check that they were in
 // use for every matrix of those types.
 TEST(LlamaLogits, QuantizedMatricesAreRepackedOnAvx512) {
-  for (const char* type : {"Q4_0", "Q8_0", "Q4_K_M"}) {
+  for (const char* type : {"Q4_0", "Q8_0", "Q4_K_M", "Q5_K_M"}) {
     auto m = Model::load((test::reference_dir() / "quant/synth-q-256" / ("synth-q-256." + std::string(type) + ".gguf")).string());
     ASSERT_TRUE(m.ok()) << m.message();
     const bool avx512 = active_isa() >= Isa::Avx512;
@@ -149,7 +149,8 @@ TEST(LlamaLogits, QuantizedMatricesAreRepackedOnAvx512) {
     for (const LayerWeights& L : m.value()->layers)
       for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
         const gguf::GgmlType t = w->info->type;
-        const bool repackable = t == gguf::GgmlType::Q4_0 || t == gguf::GgmlType::Q8_0 || t == gguf::GgmlType::Q4_K || t == gguf::GgmlType::Q6_K;
+        const bool repackable = t == gguf::GgmlType::Q4_0 || t == gguf::GgmlType::Q8_0 || t == gguf::GgmlType::Q4_K ||
+                                t == gguf::GgmlType::Q5_K || t == gguf::GgmlType::Q6_K;
         EXPECT_EQ(w->packed != nullptr, avx512 && repackable) << type << " " << w->info->name;
       }
   }
@@ -213,11 +214,11 @@ namespace {
 // Micro-batched evaluation is the same computation as one token at a time: every
 // position's logits bit for bit, for prompts spanning several micro-batches and a
 // partial one, starting from an empty and from a non-empty cache, for every kind of
-// matrix path (f32, packed q4_0 and q8_0, q4_K / q6_K row kernels, f16).
+// matrix path (f32, packed q4_0, q8_0, q4_K, q5_K and q6_K, f16).
 TEST(LlamaBatch, MicroBatchesGiveTheSameLogitsAsSingleTokens) {
   const path q = test::reference_dir() / "quant/synth-q-256";
   for (const path& p : {q / "synth-q-256.f32.gguf", q / "synth-q-256.Q4_0.gguf", q / "synth-q-256.Q8_0.gguf",
-                        q / "synth-q-256.Q4_K_M.gguf", q / "synth-q-256.F16.gguf"}) {
+                        q / "synth-q-256.Q4_K_M.gguf", q / "synth-q-256.Q5_K_M.gguf", q / "synth-q-256.F16.gguf"}) {
     auto m = Model::load(p.string());
     ASSERT_TRUE(m.ok()) << m.message();
     const int64_t V = m.value()->hparams().n_vocab;

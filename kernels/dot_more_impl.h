@@ -49,7 +49,8 @@ struct Q4_1 {
   };
   HEARTH_TARGET static void unpack(const W& x, U& u) { u.l = nibbles32(x.qs); }
   HEARTH_TARGET static int32_t isum(const U& u, const A& y) { return hsum_i32(udot(u.l, load(y.qs))); }
-  HEARTH_TARGET static void add(const W& x, const U& u, const A& y, __m256& acc, float& side) {
+  template <class X>  // BlockQ4_1 or BlockQ5_1: the same d and m
+  HEARTH_TARGET static void add(const X& x, const U& u, const A& y, __m256& acc, float& side) {
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(u.l, load(y.qs))), _mm256_set1_ps(h2f(x.d) * h2f(y.d)), acc);
     side += h2f(x.m) * h2f(y.s);
   }
@@ -59,10 +60,6 @@ struct Q4_1 {
 struct Q5_1 : Q4_1 {
   using W = BlockQ5_1;
   HEARTH_TARGET static void unpack(const W& x, U& u) { u.l = q5_levels(x.qs, x.qh); }
-  HEARTH_TARGET static void add(const W& x, const U& u, const A& y, __m256& acc, float& side) {
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(udot(u.l, load(y.qs))), _mm256_set1_ps(h2f(x.d) * h2f(y.d)), acc);
-    side += h2f(x.m) * h2f(y.s);
-  }
 };
 
 struct Q5_0 {

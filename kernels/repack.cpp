@@ -393,20 +393,28 @@ size_t q4_Kx8_bytes(int64_t rows, int64_t n) {
   return static_cast<size_t>(rows / 8) * static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes;
 }
 
+namespace {
+
+// Row r of a Q4_K or Q5_K block into the Q4_K layout: d, dmin, the unpacked scales and
+// mins, the low four bits of the quants.
+template <class Block>
+void put_k4_row(uint8_t* dst, const Block* blk, int r) {
+  std::memcpy(dst + 2 * r, &blk->d, 2);
+  std::memcpy(dst + 16 + 2 * r, &blk->dmin, 2);
+  uint8_t sc[8], m[8];
+  scalar::q4_k_scales(blk->scales, sc, m);
+  for (int j = 0; j < 8; ++j) {
+    dst[32 + 8 * j + r] = sc[j];
+    dst[96 + 8 * j + r] = m[j];
+  }
+  for (int c = 0; c < 4; ++c)
+    for (int k = 0; k < 8; ++k) std::memcpy(dst + 160 + 256 * c + 32 * k + 4 * r, blk->qs + 32 * c + 4 * k, 4);
+}
+
+}  // namespace
+
 void repack_q4_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
-  repack_rows<BlockQ4_K, kQ4_Kx8BlockBytes, QK_K>(
-      W, row_bytes, rows, n, out, [](uint8_t* dst, const BlockQ4_K* blk, int r) {
-        std::memcpy(dst + 2 * r, &blk->d, 2);
-        std::memcpy(dst + 16 + 2 * r, &blk->dmin, 2);
-        uint8_t sc[8], m[8];
-        scalar::q4_k_scales(blk->scales, sc, m);
-        for (int j = 0; j < 8; ++j) {
-          dst[32 + 8 * j + r] = sc[j];
-          dst[96 + 8 * j + r] = m[j];
-        }
-        for (int c = 0; c < 4; ++c)
-          for (int k = 0; k < 8; ++k) std::memcpy(dst + 160 + 256 * c + 32 * k + 4 * r, blk->qs + 32 * c + 4 * k, 4);
-      });
+  repack_rows<BlockQ4_K, kQ4_Kx8BlockBytes, QK_K>(W, row_bytes, rows, n, out, put_k4_row<BlockQ4_K>);
 }
 
 size_t q5_Kx8_bytes(int64_t rows, int64_t n) {
@@ -416,16 +424,7 @@ size_t q5_Kx8_bytes(int64_t rows, int64_t n) {
 void repack_q5_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
   repack_rows<BlockQ5_K, kQ5_Kx8BlockBytes, QK_K>(
       W, row_bytes, rows, n, out, [](uint8_t* dst, const BlockQ5_K* blk, int r) {
-        std::memcpy(dst + 2 * r, &blk->d, 2);
-        std::memcpy(dst + 16 + 2 * r, &blk->dmin, 2);
-        uint8_t sc[8], m[8];
-        scalar::q4_k_scales(blk->scales, sc, m);
-        for (int j = 0; j < 8; ++j) {
-          dst[32 + 8 * j + r] = sc[j];
-          dst[96 + 8 * j + r] = m[j];
-        }
-        for (int c = 0; c < 4; ++c)
-          for (int k = 0; k < 8; ++k) std::memcpy(dst + 160 + 256 * c + 32 * k + 4 * r, blk->qs + 32 * c + 4 * k, 4);
+        put_k4_row(dst, blk, r);
         // The fifth bits: for chunk c and quad q of k (k = 4q + kk), byte 4r + e holds
         // bit 2kk = element 64c + 4k + e's and bit 2kk + 1 = element 64c + 32 + 4k + e's.
         for (int c = 0; c < 4; ++c)
@@ -444,111 +443,45 @@ void repack_q5_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
 
 namespace {
 
-using KTile = void (*)(const uint8_t*, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
-// Two neighbouring groups (16 rows) at once on 512-bit vectors; the second group's data
-// `stride` bytes after the first's.
-using KTile2 = void (*)(const uint8_t*, size_t stride, int64_t, const BlockQ8_K* const*, float* const*, int64_t);
+// NC tokens against two neighbouring groups of eight rows (the second `stride` bytes
+// after the first) on 512-bit vectors, lanes 0-7 the first group's rows and 8-15 the
+// second's; the outputs of the lanes in `keep` are stored. A lone group is run with
+// stride 0 and keep 0x00FF (its eight results computed twice, stored once).
+using KTile = void (*)(const uint8_t*, size_t stride, int64_t, const BlockQ8_K* const*, float* const*, int64_t, __mmask16 keep);
 
 constexpr int kKTokens = 4;  // tokens per pass of the K-quant tiles
 
-// Groups [g0, g1) of a repacked K-quant matrix against B tokens, kKTokens per pass: two
-// groups at a time through the 512-bit tiles where given, a last odd group alone.
-void gemm_k_tiles(const KTile* tiles, const KTile2* tiles2, const uint8_t* packed, size_t group_bytes, int64_t nb,
-                  const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y, int64_t y_stride) {
+// Groups [g0, g1) of a repacked K-quant matrix against B tokens, kKTokens per pass, two
+// groups at a time.
+void gemm_k_tiles(const KTile* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, size_t act_bytes,
+                  int B, int64_t g0, int64_t g1, float* y, int64_t y_stride) {
   std::vector<const BlockQ8_K*> a(static_cast<size_t>(B));
   std::vector<float*> out(static_cast<size_t>(B));
   for (int j = 0; j < B; ++j) {
     a[j] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + j * act_bytes);
     out[j] = y + j * y_stride;
   }
-  for (int64_t g = g0; g < g1;) {
-    const uint8_t* grp = packed + static_cast<size_t>(g) * group_bytes;
-    if (tiles2 && g + 1 < g1) {
-      for (int j = 0; j < B; j += kKTokens) tiles2[std::min(kKTokens, B - j) - 1](grp, group_bytes, nb, &a[j], &out[j], g);
-      g += 2;
-    } else {
-      for (int j = 0; j < B; j += kKTokens) tiles[std::min(kKTokens, B - j) - 1](grp, nb, &a[j], &out[j], g);
-      g += 1;
-    }
+  for (int64_t g = g0; g < g1; g += 2) {
+    const bool two = g + 1 < g1;
+    for (int j = 0; j < B; j += kKTokens)
+      tiles[std::min(kKTokens, B - j) - 1](packed + static_cast<size_t>(g) * group_bytes, two ? group_bytes : 0, nb, &a[j], &out[j], g,
+                                           two ? 0xFFFF : 0x00FF);
   }
 }
 
 // Groups [g0, g1) of a repacked K-quant matrix against one token (the GEMV).
-void gemv_k_tiles(KTile tile1, KTile2 tile2, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, int64_t g0,
-                  int64_t g1, float* y) {
+void gemv_k_tiles(KTile tile1, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, int64_t g0, int64_t g1,
+                  float* y) {
   const auto* a = static_cast<const BlockQ8_K*>(act);
-  int64_t g = g0;
-  if (tile2)
-    for (; g + 1 < g1; g += 2) tile2(packed + static_cast<size_t>(g) * group_bytes, group_bytes, nb, &a, &y, g);
-  for (; g < g1; ++g) tile1(packed + static_cast<size_t>(g) * group_bytes, nb, &a, &y, g);
+  for (int64_t g = g0; g < g1; g += 2) {
+    const bool two = g + 1 < g1;
+    tile1(packed + static_cast<size_t>(g) * group_bytes, two ? group_bytes : 0, nb, &a, &y, g, two ? 0xFFFF : 0x00FF);
+  }
 }
 
 }  // namespace
 
 namespace {
-
-// NC tokens against group g of eight q4_K rows, all super-blocks: per sub-block the
-// integer dot (vpdpbusd on the nibbles), times the rows' scales, summed over the block;
-// the mins against the activations' 16-element sums; both scaled once per block.
-template <int NC, bool Q5 = false>
-HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
-  constexpr size_t kBlock = Q5 ? kQ5_Kx8BlockBytes : kQ4_Kx8BlockBytes;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  __m256 acc[NC], accm[NC];
-  for (int t = 0; t < NC; ++t) acc[t] = accm[t] = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, blk += kBlock) {
-    prefetch_ahead<kBlock>(blk);
-    __m256i tot[NC];
-    for (int t = 0; t < NC; ++t) tot[t] = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      __m256i lo[NC], hi[NC];
-      for (int t = 0; t < NC; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
-      for (int k = 0; k < 8; ++k) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 160 + 256 * c + 32 * k));
-        __m256i wl = _mm256_and_si256(v, m4), wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        if constexpr (Q5) {
-          const __m256i h = _mm256_srli_epi16(
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQ4_Kx8BlockBytes + 64 * c + 32 * (k / 4))), 2 * (k % 4));
-          wl = _mm256_or_si256(wl, _mm256_slli_epi16(_mm256_and_si256(h, one), 4));
-          wh = _mm256_or_si256(wh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 1), one), 4));
-        }
-        for (int t = 0; t < NC; ++t) {
-          int32_t yl, yh;
-          std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
-          std::memcpy(&yh, a[t][i].qs + 64 * c + 32 + 4 * k, 4);
-          lo[t] = _mm256_dpbusd_epi32(lo[t], wl, _mm256_set1_epi32(yl));
-          hi[t] = _mm256_dpbusd_epi32(hi[t], wh, _mm256_set1_epi32(yh));
-        }
-      }
-      const __m256i sl = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 32 + 16 * c)));
-      const __m256i sh = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 32 + 16 * c + 8)));
-      for (int t = 0; t < NC; ++t)
-        tot[t] = _mm256_add_epi32(tot[t], _mm256_add_epi32(_mm256_mullo_epi32(lo[t], sl), _mm256_mullo_epi32(hi[t], sh)));
-    }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
-    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
-    // The mins term sum_j m_j * (bsums[2j] + bsums[2j+1]) with vpmaddwd: lane r of mp[p]
-    // holds row r's (m_2p, m_2p+1) as int16, against the token's pair sums broadcast
-    // (|bsums pair| <= 32 * 127 fits int16; the int32 result is exact).
-    __m256i mp[4];
-    for (int p = 0; p < 4; ++p) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 96 + 16 * p));
-      mp[p] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(v, _mm_srli_si128(v, 8)));
-    }
-    for (int t = 0; t < NC; ++t) {
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][i].bsums));
-      // s_j = bsums[2j] + bsums[2j+1] for j < 8, as int16 in the low 128 bits' order.
-      const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi16(bs, bs), 0x08);
-      __m256i msum = _mm256_setzero_si256();
-      for (int p = 0; p < 4; ++p)
-        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[p], _mm256_permutevar8x32_epi32(s, _mm256_set1_epi32(p))));
-      const __m256 ad = _mm256_set1_ps(a[t][i].d);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[t]), _mm256_mul_ps(d, ad), acc[t]);
-      accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, ad), accm[t]);
-    }
-  }
-  for (int t = 0; t < NC; ++t) _mm256_storeu_ps(y[t] + 8 * g, _mm256_sub_ps(acc[t], accm[t]));
-}
 
 // 32 bytes at p0 in lanes 0-7 (as bytes 0-31) and 32 at p1 in 8-15. (Masked broadcasts
 // rather than casts and inserts, whose undefined upper halves GCC 12 warns about.)
@@ -567,10 +500,12 @@ HEARTH_VNNI inline __m512 halves_two(const uint8_t* p0, const uint8_t* p1) {
                                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))));
 }
 
-// tile_q4_Kx8 for groups g and g + 1 at once: lanes 0-7 the first group's rows, 8-15 the
-// second's, every lane through tile_q4_Kx8's arithmetic in its order (equal results).
+// A KTile for q4_K (and q5_K: the fifth bits or-ed in): per sub-block the integer dot
+// (vpdpbusd on the nibbles) times the rows' scales, summed over the super-block; the mins
+// against the activations' 16-element sums; both scaled once per super-block.
 template <int NC, bool Q5 = false>
-HEARTH_VNNI void tile2_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
+HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g,
+                             __mmask16 keep) {
   constexpr size_t kBlock = Q5 ? kQ5_Kx8BlockBytes : kQ4_Kx8BlockBytes;
   const __m512i m4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
   __m512 acc[NC], accm[NC];
@@ -626,13 +561,13 @@ HEARTH_VNNI void tile2_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, con
       accm[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, msum), _mm512_mul_ps(dmin, ad), accm[t]);
     }
   }
-  for (int t = 0; t < NC; ++t) _mm512_storeu_ps(y[t] + 8 * g, _mm512_sub_ps(acc[t], accm[t]));
+  for (int t = 0; t < NC; ++t) _mm512_mask_storeu_ps(y[t] + 8 * g, keep, _mm512_sub_ps(acc[t], accm[t]));
 }
 
 }  // namespace
 
 HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  gemv_k_tiles(tile_q4_Kx8<1>, tile2_q4_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K,
+  gemv_k_tiles(tile_q4_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K,
                act, g0, g1, y);
 }
 
@@ -640,21 +575,19 @@ HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int
 HEARTH_VNNI void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
   static constexpr KTile kTiles[4] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>};
-  static constexpr KTile2 kTiles2[4] = {tile2_q4_Kx8<1>, tile2_q4_Kx8<2>, tile2_q4_Kx8<3>, tile2_q4_Kx8<4>};
-  gemm_k_tiles(kTiles, kTiles2, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K, act,
+  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K, act,
                act_bytes, B, g0, g1, y, y_stride);
 }
 
 HEARTH_VNNI void gemv_q5_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  gemv_k_tiles(tile_q4_Kx8<1, true>, tile2_q4_Kx8<1, true>, static_cast<const uint8_t*>(packed),
+  gemv_k_tiles(tile_q4_Kx8<1, true>, static_cast<const uint8_t*>(packed),
                static_cast<size_t>(n / QK_K) * kQ5_Kx8BlockBytes, n / QK_K, act, g0, g1, y);
 }
 
 HEARTH_VNNI void gemm_q5_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
   static constexpr KTile kTiles[4] = {tile_q4_Kx8<1, true>, tile_q4_Kx8<2, true>, tile_q4_Kx8<3, true>, tile_q4_Kx8<4, true>};
-  static constexpr KTile2 kTiles2[4] = {tile2_q4_Kx8<1, true>, tile2_q4_Kx8<2, true>, tile2_q4_Kx8<3, true>, tile2_q4_Kx8<4, true>};
-  gemm_k_tiles(kTiles, kTiles2, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ5_Kx8BlockBytes, n / QK_K, act,
+  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ5_Kx8BlockBytes, n / QK_K, act,
                act_bytes, B, g0, g1, y, y_stride);
 }
 
@@ -691,68 +624,11 @@ void repack_q6_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
 
 namespace {
 
-// NC tokens against group g of eight q6_K rows: per sub-block of 16 the unsigned 6-bit
-// quants against the activations (vpdpbusd), times the rows' scales; the -32 offset as
-// 32 * sum(scale * bsum) through vpdpwssd on scale pairs; one float scaling per block.
+// A KTile for q6_K: the 6-bit quants unsigned through vpdpbusd times the int8 scales, the
+// -32 offset through the activations' sums (vpdpwssd on the rows' scale pairs).
 template <int NC>
-HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
-  __m256 acc[NC];
-  for (int t = 0; t < NC; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; ++i, blk += kQ6_Kx8BlockBytes) {
-    prefetch_ahead<kQ6_Kx8BlockBytes>(blk);
-    const uint8_t* sc = blk + 16;
-    __m256i tot[NC];
-    for (int t = 0; t < NC; ++t) tot[t] = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c)
-      for (int half = 0; half < 2; ++half) {
-        __m256i lo[NC], hi[NC];
-        for (int t = 0; t < NC; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
-        for (int k = 4 * half; k < 4 * half + 4; ++k) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 144 + 256 * c + 32 * k));
-          const __m256i h = _mm256_srli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 1168 + 128 * c + 32 * (k / 2))),
-                                              4 * (k % 2));
-          const __m256i wl = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-          const __m256i wh = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-          for (int t = 0; t < NC; ++t) {
-            int32_t yl, yh;
-            std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
-            std::memcpy(&yh, a[t][i].qs + 64 * c + 32 + 4 * k, 4);
-            lo[t] = _mm256_dpbusd_epi32(lo[t], wl, _mm256_set1_epi32(yl));
-            hi[t] = _mm256_dpbusd_epi32(hi[t], wh, _mm256_set1_epi32(yh));
-          }
-        }
-        const __m256i sl = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * (4 * c + half))));
-        const __m256i sh = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 8 * (4 * c + 2 + half))));
-        for (int t = 0; t < NC; ++t)
-          tot[t] = _mm256_add_epi32(tot[t], _mm256_add_epi32(_mm256_mullo_epi32(lo[t], sl), _mm256_mullo_epi32(hi[t], sh)));
-      }
-    // sum over sub-blocks p of scale * bsum, two sub-blocks per vpdpwssd: the rows' int16
-    // (scale 2p, scale 2p + 1) pairs against the activations' (bsum 2p, bsum 2p + 1).
-    __m256i pairs[8];
-    for (int p = 0; p < 8; ++p) {
-      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * p));
-      pairs[p] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(x, _mm_srli_si128(x, 8)));
-    }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
-    for (int t = 0; t < NC; ++t) {
-      __m256i off = _mm256_setzero_si256();
-      for (int p = 0; p < 8; ++p) {
-        int32_t bs;
-        std::memcpy(&bs, a[t][i].bsums + 2 * p, 4);
-        off = _mm256_dpwssd_epi32(off, pairs[p], _mm256_set1_epi32(bs));
-      }
-      const __m256i s = _mm256_sub_epi32(tot[t], _mm256_slli_epi32(off, 5));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(a[t][i].d)), acc[t]);
-    }
-  }
-  for (int t = 0; t < NC; ++t) _mm256_storeu_ps(y[t] + 8 * g, acc[t]);
-}
-
-// tile_q6_Kx8 for groups g and g + 1 at once (lanes 0-7 and 8-15), each lane in its order.
-template <int NC>
-HEARTH_VNNI void tile2_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g) {
+HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g,
+                             __mmask16 keep) {
   const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
   __m512 acc[NC];
   for (int t = 0; t < NC; ++t) acc[t] = _mm512_setzero_ps();
@@ -809,21 +685,20 @@ HEARTH_VNNI void tile2_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, con
       acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, s), _mm512_mul_ps(d, _mm512_set1_ps(a[t][i].d)), acc[t]);
     }
   }
-  for (int t = 0; t < NC; ++t) _mm512_storeu_ps(y[t] + 8 * g, acc[t]);
+  for (int t = 0; t < NC; ++t) _mm512_mask_storeu_ps(y[t] + 8 * g, keep, acc[t]);
 }
 
 }  // namespace
 
 HEARTH_VNNI void gemv_q6_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  gemv_k_tiles(tile_q6_Kx8<1>, tile2_q6_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K,
+  gemv_k_tiles(tile_q6_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K,
                act, g0, g1, y);
 }
 
 HEARTH_VNNI void gemm_q6_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
   static constexpr KTile kTiles[4] = {tile_q6_Kx8<1>, tile_q6_Kx8<2>, tile_q6_Kx8<3>, tile_q6_Kx8<4>};
-  static constexpr KTile2 kTiles2[4] = {tile2_q6_Kx8<1>, tile2_q6_Kx8<2>, tile2_q6_Kx8<3>, tile2_q6_Kx8<4>};
-  gemm_k_tiles(kTiles, kTiles2, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K, act,
+  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K, act,
                act_bytes, B, g0, g1, y, y_stride);
 }
 

@@ -136,7 +136,19 @@ struct Q3_K {
         u.l[4 * h + s] = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
       }
     }
-    for (int g = 0; g < 16; ++g) u.sc[g] = static_cast<int16_t>(scalar::q3_k_scale(x.scales, g));
+    // The sixteen 6-bit scales at once (scalar::q3_k_scale one by one): low four bits from
+    // bytes 0-7 (low nibbles for 0-7, high for 8-15), the top two from bytes 8-11.
+    uint32_t a0, a1, top, w[4];
+    std::memcpy(&a0, x.scales, 4);
+    std::memcpy(&a1, x.scales + 4, 4);
+    std::memcpy(&top, x.scales + 8, 4);
+    w[0] = (a0 & 0x0F0F0F0F) | ((top & 0x03030303) << 4);
+    w[1] = (a1 & 0x0F0F0F0F) | (((top >> 2) & 0x03030303) << 4);
+    w[2] = ((a0 >> 4) & 0x0F0F0F0F) | (((top >> 4) & 0x03030303) << 4);
+    w[3] = ((a1 >> 4) & 0x0F0F0F0F) | (((top >> 6) & 0x03030303) << 4);
+    uint8_t b[16];
+    std::memcpy(b, w, 16);
+    for (int g = 0; g < 16; ++g) u.sc[g] = static_cast<int16_t>(b[g] - 32);
   }
   HEARTH_TARGET static int32_t offset(const U& u, const A& y) {
     int32_t o = 0;

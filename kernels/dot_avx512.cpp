@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/dots.h"
+#include "kernels/gemv_fast.h"
 #include "kernels/simd256.h"
 #include "quant/fp16.h"
 
@@ -139,6 +141,70 @@ HEARTH_TARGET float dot_float(int64_t n, const void* w, const void* a) {
   float s = hsum(_mm256_add_ps(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8)));
   for (; i < n; ++i) s += float_at<K>(w, i) * float_at<K>(a, i);
   return s;
+}
+
+// T tokens against one float weight row: each 16-weight load (and conversion) serves all
+// T; per token the accumulators, their order and the reduction are dot_float's, and the
+// activations (converted to f32 beforehand, which is exact) equal what it loads, so the
+// results are equal bit for bit.
+template <FloatKind K, int T>
+HEARTH_TARGET void float_tile(int64_t n, const void* w, const float* a, int64_t a_stride, float* const* out, int64_t r) {
+  __m512 acc[T][4];
+  for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512 w0 = load16<K>(w, i), w1 = load16<K>(w, i + 16), w2 = load16<K>(w, i + 32), w3 = load16<K>(w, i + 48);
+    for (int t = 0; t < T; ++t) {
+      const float* at = a + t * a_stride + i;
+      acc[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(at), acc[t][0]);
+      acc[t][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(at + 16), acc[t][1]);
+      acc[t][2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(at + 32), acc[t][2]);
+      acc[t][3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(at + 48), acc[t][3]);
+    }
+  }
+  for (; i + 16 <= n; i += 16) {
+    const __m512 w0 = load16<K>(w, i);
+    for (int t = 0; t < T; ++t) acc[t][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(a + t * a_stride + i), acc[t][0]);
+  }
+  for (int t = 0; t < T; ++t) {
+    const __m512 s16 = _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3]));
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, s16);
+    float s = hsum(_mm256_add_ps(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8)));
+    for (int64_t k = i; k < n; ++k) s += float_at<K>(w, k) * a[t * a_stride + k];
+    out[t][r] = s;
+  }
+}
+
+template <FloatKind K>
+HEARTH_TARGET void gemm_float(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
+                              int64_t r1, float* y, int64_t y_stride) {
+  constexpr int T = 4;
+  thread_local std::vector<float> af;  // the activations as f32, per thread, kept between calls
+  af.resize(static_cast<size_t>(B) * n);
+  for (int j = 0; j < B; ++j)
+    for (int64_t i = 0; i < n; ++i) af[j * n + i] = float_at<K>(static_cast<const uint8_t*>(act) + j * act_bytes, i);
+  std::vector<float*> out(static_cast<size_t>(B));
+  for (int j = 0; j < B; ++j) out[j] = y + j * y_stride;
+  for (int64_t r = r0; r < r1; ++r) {
+    const void* w = static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes;
+    int j = 0;
+    for (; j + T <= B; j += T) float_tile<K, T>(n, w, &af[j * n], n, &out[j], r);
+    for (; j < B; ++j) float_tile<K, 1>(n, w, &af[j * n], n, &out[j], r);
+  }
+}
+
+HEARTH_TARGET void gemm_f32(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0, int64_t r1,
+                            float* y, int64_t y_stride) {
+  gemm_float<FloatKind::F32>(W, row_bytes, n, act, act_bytes, B, r0, r1, y, y_stride);
+}
+HEARTH_TARGET void gemm_f16(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0, int64_t r1,
+                            float* y, int64_t y_stride) {
+  gemm_float<FloatKind::F16>(W, row_bytes, n, act, act_bytes, B, r0, r1, y, y_stride);
+}
+HEARTH_TARGET void gemm_bf16(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
+                             int64_t r1, float* y, int64_t y_stride) {
+  gemm_float<FloatKind::BF16>(W, row_bytes, n, act, act_bytes, B, r0, r1, y, y_stride);
 }
 
 HEARTH_TARGET float dot_f32(int64_t n, const void* w, const void* a) { return dot_float<FloatKind::F32>(n, w, a); }

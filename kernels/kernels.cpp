@@ -16,13 +16,13 @@ namespace hearth::kernels {
 namespace {
 
 constexpr KernelTraits kRows[] = {
-    {GgmlType::F32, GgmlType::F32, {scalar::dot_f32, avx2::dot_f32, avx512::dot_f32}},
-    {GgmlType::F16, GgmlType::F16, {scalar::dot_f16, avx2::dot_f16, avx512::dot_f16}},
+    {GgmlType::F32, GgmlType::F32, {scalar::dot_f32, avx2::dot_f32, avx512::dot_f32}, {}, {nullptr, nullptr, avx512::gemm_f32}},
+    {GgmlType::F16, GgmlType::F16, {scalar::dot_f16, avx2::dot_f16, avx512::dot_f16}, {}, {nullptr, nullptr, avx512::gemm_f16}},
     {GgmlType::Q8_0, GgmlType::Q8_0, {scalar::dot_q8_0, avx2::dot_q8_0, avx512::dot_q8_0}, {nullptr, nullptr, avx512::gemv_q8_0}},
     {GgmlType::Q4_0, GgmlType::Q8_0, {scalar::dot_q4_0, avx2::dot_q4_0, avx512::dot_q4_0}, {nullptr, nullptr, avx512::gemv_q4_0}},
     {GgmlType::Q4_K, GgmlType::Q8_K, {scalar::dot_q4_K, avx2::dot_q4_K, avx512::dot_q4_K}, {}, {nullptr, nullptr, avx512::gemm_q4_K}},
     {GgmlType::Q6_K, GgmlType::Q8_K, {scalar::dot_q6_K, avx2::dot_q6_K, avx512::dot_q6_K}, {}, {nullptr, nullptr, avx512::gemm_q6_K}},
-    {GgmlType::BF16, GgmlType::BF16, {scalar::dot_bf16, avx2::dot_bf16, avx512::dot_bf16}},
+    {GgmlType::BF16, GgmlType::BF16, {scalar::dot_bf16, avx2::dot_bf16, avx512::dot_bf16}, {}, {nullptr, nullptr, avx512::gemm_bf16}},
     {GgmlType::Q4_1, GgmlType::Q8_1, {scalar::dot_q4_1, avx2::dot_q4_1, avx512::dot_q4_1}, {}, {nullptr, avx2::gemm_q4_1, avx512::gemm_q4_1}},
     {GgmlType::Q5_0, GgmlType::Q8_0, {scalar::dot_q5_0, avx2::dot_q5_0, avx512::dot_q5_0}, {}, {nullptr, avx2::gemm_q5_0, avx512::gemm_q5_0}},
     {GgmlType::Q5_1, GgmlType::Q8_1, {scalar::dot_q5_1, avx2::dot_q5_1, avx512::dot_q5_1}, {}, {nullptr, avx2::gemm_q5_1, avx512::gemm_q5_1}},

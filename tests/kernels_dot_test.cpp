@@ -281,13 +281,14 @@ TEST_F(Kernels, MultiTokenKernelsEqualDotBitForBit) {
   std::mt19937 rng(10);
   std::normal_distribution<float> g(0.f, 1.f);
   int tested = 0;
-  // Every type without a repacked form has one on AVX-512; the six of dot_more_impl.h on
-  // AVX2 as well.
+  // Every type without a repacked form has one on AVX-512 (the float types too); the six
+  // of dot_more_impl.h on AVX2 as well.
   const std::vector<std::pair<GgmlType, Isa>> kernels = {
       {GgmlType::Q4_K, Isa::Avx512}, {GgmlType::Q6_K, Isa::Avx512}, {GgmlType::Q4_1, Isa::Avx512}, {GgmlType::Q5_0, Isa::Avx512},
       {GgmlType::Q5_1, Isa::Avx512}, {GgmlType::Q2_K, Isa::Avx512}, {GgmlType::Q3_K, Isa::Avx512}, {GgmlType::Q5_K, Isa::Avx512},
       {GgmlType::Q4_1, Isa::Avx2},   {GgmlType::Q5_0, Isa::Avx2},   {GgmlType::Q5_1, Isa::Avx2},   {GgmlType::Q2_K, Isa::Avx2},
-      {GgmlType::Q3_K, Isa::Avx2},   {GgmlType::Q5_K, Isa::Avx2}};
+      {GgmlType::Q3_K, Isa::Avx2},   {GgmlType::Q5_K, Isa::Avx2},   {GgmlType::F32, Isa::Avx512},  {GgmlType::F16, Isa::Avx512},
+      {GgmlType::BF16, Isa::Avx512}};
   for (const auto& [type, isa] : kernels) {
     const KernelTraits* k = kernel_traits(type);
     const GemmFn gemm = gemm_fn(k->weight, isa);

@@ -243,9 +243,10 @@ Result<KernelResult> bench_gemm(GgmlType type, Isa isa, int threads, int64_t row
   const size_t ab = activation_bytes(k->activation, cols);
   std::vector<uint8_t> a(ab * static_cast<size_t>(batch));
   std::vector<float> y(static_cast<size_t>(rows * batch));
-  // The engine's prompt path: 32 columns at a time (its micro-batch) through the
-  // repacked GEMM (q4_0, q8_0, q4_K, q6_K on AVX-512), a multi-token kernel (the other
-  // quantized types), or else one dot product per (row, column) (float weights).
+  // The engine's prompt path (eight slices per thread, handed out as threads come free):
+  // 32 columns at a time (its micro-batch) through the repacked GEMM (q4_0, q8_0, q4_K,
+  // q5_K, q6_K on AVX-512) or a multi-token kernel (the other types; floats on AVX-512),
+  // else one dot product per (row, column).
   const std::vector<uint8_t> P = repacked(type, isa, W.value().get(), rb, rows, cols);
   const bool packed = !P.empty();
   const auto packed_gemm = packed ? repacked_traits(type, isa)->gemm : nullptr;
@@ -255,7 +256,7 @@ Result<KernelResult> bench_gemm(GgmlType type, Isa isa, int threads, int64_t row
     parallel_rows(batch, threads, [&](int64_t b, int64_t e) {
       for (int64_t j = b; j < e; ++j) quantize_activations(k->activation, x.data() + j * cols, cols, a.data() + j * ab, isa);
     });
-    parallel_rows(packed ? rows / kRepackRows : rows, threads, [&](int64_t b, int64_t e) {
+    parallel_chunks(packed ? rows / kRepackRows : rows, threads, 8, [&](int64_t b, int64_t e) {
       for (int64_t j0 = 0; j0 < batch; j0 += kMicroBatch) {
         const int B = static_cast<int>(std::min(kMicroBatch, batch - j0));
         const uint8_t* act = a.data() + j0 * ab;

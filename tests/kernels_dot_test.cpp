@@ -4,6 +4,7 @@
 // n * eps * sum|w_i * a_i| of the scalar result.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,6 +13,7 @@
 #include "kernels/dots.h"
 #include "kernels/kernels.h"
 #include "kernels/repack.h"
+#include "kernels/threads.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
 
@@ -423,6 +425,32 @@ TEST_F(Kernels, MultiRowGemvMatchesDotPerRow) {
         for (int64_t i = 0; i < n; ++i) mag += std::fabs(double(wd[i]) * ad[i]);
         EXPECT_NEAR(y[r + 1], want, n * std::numeric_limits<float>::epsilon() * mag) << gguf::type_info(t).name << " row " << r;
       }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hearth::kernels
+
+namespace hearth::kernels {
+namespace {
+
+// Both range splitters visit every index exactly once, whatever the split, including
+// fewer items than slices and an empty range.
+TEST(Threads, SplittersCoverTheRangeOnce) {
+  for (int64_t n : {0, 1, 2, 7, 16, 1000}) {
+    for (int threads : {1, 2, 3}) {
+      std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+      parallel_chunks(n, threads, 8, [&](int64_t b, int64_t e) {
+        EXPECT_LT(b, e);
+        for (int64_t i = b; i < e; ++i) ++seen[i];
+      });
+      for (int64_t i = 0; i < n; ++i) EXPECT_EQ(seen[i].load(), 1) << "chunks n " << n << " threads " << threads << " i " << i;
+      std::vector<std::atomic<int>> rows(static_cast<size_t>(n));
+      parallel_rows(n, threads, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) ++rows[i];
+      });
+      for (int64_t i = 0; i < n; ++i) EXPECT_EQ(rows[i].load(), 1) << "rows n " << n << " threads " << threads << " i " << i;
     }
   }
 }

@@ -35,6 +35,23 @@ void repack_rows(const void* W, size_t row_bytes, int64_t rows, int64_t n, void*
           reinterpret_cast<const Block*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(8 * g + r) * row_bytes) + b, r);
 }
 
+// 32 bytes at p0 in lanes 0-7 (as bytes 0-31) and 32 at p1 in 8-15. (Masked broadcasts
+// rather than casts and inserts, whose undefined upper halves GCC 12 warns about.)
+HEARTH_VNNI inline __m512i load_two(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_mask_broadcast_i64x4(_mm512_maskz_broadcast_i64x4(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))), 0xF0,
+                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)));
+}
+// Eight bytes at p0 and eight at p1 widened to 16 int32 lanes.
+HEARTH_VNNI inline __m512i bytes_two(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0)),
+                                                               _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p1))));
+}
+// Eight halves at p0 and eight at p1 as 16 floats.
+HEARTH_VNNI inline __m512 halves_two(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)),
+                                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))));
+}
+
 }  // namespace
 
 void repack_q4_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out) {
@@ -48,7 +65,7 @@ HEARTH_VNNI void gemv_q4_0x8(const void* packed, int64_t n, const void* act, int
   const int64_t nb = n / 32;
   const auto* a = static_cast<const BlockQ8_0*>(act);
   const auto* p = static_cast<const uint8_t*>(packed);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
   // The stored nibbles are q + 8, so each block's integer sum needs -8 * sum(y): computed
   // once per call (with the block's activation scale) rather than once per group.
   int32_t corr[512];
@@ -61,26 +78,31 @@ HEARTH_VNNI void gemv_q4_0x8(const void* packed, int64_t n, const void* act, int
       corr[b - b0] = -8 * s;
       ad[b - b0] = _cvtsh_ss(a[b].d);
     }
-    for (int64_t g = g0; g < g1; ++g) {
-      __m256 acc = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(y + 8 * g);  // lane r: row 8g + r
+    // Two groups per 512-bit vector (lanes 0-7 group g, 8-15 group g + 1; a lone last
+    // group runs with stride 0 and a store mask), each lane in the GEMM's order.
+    for (int64_t g = g0; g < g1; g += 2) {
+      const bool two = g + 1 < g1;
+      const size_t stride = two ? static_cast<size_t>(nb) * kQ4_0x8BlockBytes : 0;
+      const __mmask16 keep = two ? 0xFFFF : 0x00FF;
+      __m512 acc = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, y + 8 * g);  // lane r: row 8g + r
       const uint8_t* blk = p + (static_cast<size_t>(g) * nb + b0) * kQ4_0x8BlockBytes;
       for (int64_t b = b0; b < b1; ++b, blk += kQ4_0x8BlockBytes) {
         prefetch_ahead<kQ4_0x8BlockBytes>(blk);
+        prefetch_ahead<kQ4_0x8BlockBytes>(blk + stride);
         const int8_t* yq = a[b].qs;
-        __m256i isum = _mm256_set1_epi32(corr[b - b0]);
+        __m512i isum = _mm512_set1_epi32(corr[b - b0]);
         for (int c = 0; c < 4; ++c) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+          const __m512i v = load_two(blk + 16 + 32 * c, blk + stride + 16 + 32 * c);
           int32_t ylo, yhi;
           std::memcpy(&ylo, yq + 4 * c, 4);
           std::memcpy(&yhi, yq + 16 + 4 * c, 4);
-          isum = _mm256_dpbusd_epi32(isum, _mm256_and_si256(v, m4), _mm256_set1_epi32(ylo));
-          isum = _mm256_dpbusd_epi32(isum, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(yhi));
+          isum = _mm512_dpbusd_epi32(isum, _mm512_and_si512(v, m4), _mm512_set1_epi32(ylo));
+          isum = _mm512_dpbusd_epi32(isum, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), _mm512_set1_epi32(yhi));
         }
-        const __m256 d =
-            _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))), _mm256_set1_ps(ad[b - b0]));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+        const __m512 d = _mm512_mul_ps(halves_two(blk, blk + stride), _mm512_set1_ps(ad[b - b0]));
+        acc = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, isum), d, acc);
       }
-      _mm256_storeu_ps(y + 8 * g, acc);
+      _mm512_mask_storeu_ps(y + 8 * g, keep, acc);
     }
   }
 }
@@ -482,23 +504,6 @@ void gemv_k_tiles(KTile tile1, const uint8_t* packed, size_t group_bytes, int64_
 }  // namespace
 
 namespace {
-
-// 32 bytes at p0 in lanes 0-7 (as bytes 0-31) and 32 at p1 in 8-15. (Masked broadcasts
-// rather than casts and inserts, whose undefined upper halves GCC 12 warns about.)
-HEARTH_VNNI inline __m512i load_two(const uint8_t* p0, const uint8_t* p1) {
-  return _mm512_mask_broadcast_i64x4(_mm512_maskz_broadcast_i64x4(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))), 0xF0,
-                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)));
-}
-// Eight bytes at p0 and eight at p1 widened to 16 int32 lanes.
-HEARTH_VNNI inline __m512i bytes_two(const uint8_t* p0, const uint8_t* p1) {
-  return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0)),
-                                                               _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p1))));
-}
-// Eight halves at p0 and eight at p1 as 16 floats.
-HEARTH_VNNI inline __m512 halves_two(const uint8_t* p0, const uint8_t* p1) {
-  return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p1)),
-                                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))));
-}
 
 // A KTile for q4_K (and q5_K: the fifth bits or-ed in): per sub-block the integer dot
 // (vpdpbusd on the nibbles) times the rows' scales, summed over the super-block; the mins

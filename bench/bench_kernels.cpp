@@ -4,7 +4,8 @@
 //   BM_Gemv  a 4096 x 4096 matrix times one activation row, the kernel the engine decodes
 //            with (repacked where the type has a repacked form), weight GB/s;
 //   BM_Gemm  the same matrix times 32 activation rows (the engine's micro-batch) through
-//            the repacked or multi-token GEMM, GOP/s (two per multiply-add).
+//            the repacked or multi-token GEMM (activations prepared once per call where
+//            the kernel wants it, as the engine does), GOP/s (two per multiply-add).
 // GEMV and GEMM split their rows over HEARTH_THREADS threads (default 1).
 // `hearth bench kernels` is the full tool (machine limits, roofline, JSON); these are the
 // hot loops alone, for profiling and A/B runs.
@@ -99,9 +100,11 @@ void BM_Gemm(benchmark::State& st, GgmlType t) {
     st.SkipWithError("no GEMM kernel for this type on this ISA");
     return;
   }
+  std::vector<uint8_t> prepared;
   for (auto _ : st) {
-    kernels::parallel_rows(rt ? kN / kernels::kRepackRows : kN, threads(), [&](int64_t b, int64_t e) {
-      if (rt) rt->gemm(m.packed.data(), kN, m.act.data(), m.act_bytes, B, b, e, y.data(), kN);
+    const void* in = rt ? kernels::gemm_input(*rt, kN, m.act.data(), m.act_bytes, B, prepared) : nullptr;
+    kernels::parallel_chunks(rt ? kN / kernels::kRepackRows : kN, threads(), 8, [&](int64_t b, int64_t e) {
+      if (rt) rt->gemm(m.packed.data(), kN, in, m.act_bytes, B, b, e, y.data(), kN);
       else gemm(m.w.data(), m.row_bytes, kN, m.act.data(), m.act_bytes, B, b, e, y.data(), kN);
     });
     benchmark::DoNotOptimize(y.data());

@@ -243,33 +243,36 @@ Result<KernelResult> bench_gemm(GgmlType type, Isa isa, int threads, int64_t row
   const size_t ab = activation_bytes(k->activation, cols);
   std::vector<uint8_t> a(ab * static_cast<size_t>(batch));
   std::vector<float> y(static_cast<size_t>(rows * batch));
-  // The engine's prompt path (eight slices per thread, handed out as threads come free):
-  // 32 columns at a time (its micro-batch) through the repacked GEMM (q4_0, q8_0, q4_K,
+  // The engine's prompt path: per 32 columns (its micro-batch) the activations prepared
+  // once where the kernel wants it, then eight slices of rows per thread, handed out as
+  // threads come free, through the repacked GEMM (q4_0, q8_0, q4_K,
   // q5_K, q6_K on AVX-512) or a multi-token kernel (the other types; floats on AVX-512),
   // else one dot product per (row, column).
   const std::vector<uint8_t> P = repacked(type, isa, W.value().get(), rb, rows, cols);
   const bool packed = !P.empty();
-  const auto packed_gemm = packed ? repacked_traits(type, isa)->gemm : nullptr;
+  const RepackedTraits* rt = packed ? repacked_traits(type, isa) : nullptr;
+  std::vector<uint8_t> prepared;
   const GemmFn multi = gemm_fn(type, isa);
   constexpr int64_t kMicroBatch = 32;
   const double t = timed(seconds, [&] {
     parallel_rows(batch, threads, [&](int64_t b, int64_t e) {
       for (int64_t j = b; j < e; ++j) quantize_activations(k->activation, x.data() + j * cols, cols, a.data() + j * ab, isa);
     });
-    parallel_chunks(packed ? rows / kRepackRows : rows, threads, 8, [&](int64_t b, int64_t e) {
-      for (int64_t j0 = 0; j0 < batch; j0 += kMicroBatch) {
-        const int B = static_cast<int>(std::min(kMicroBatch, batch - j0));
-        const uint8_t* act = a.data() + j0 * ab;
+    for (int64_t j0 = 0; j0 < batch; j0 += kMicroBatch) {
+      const int B = static_cast<int>(std::min(kMicroBatch, batch - j0));
+      const uint8_t* act = a.data() + j0 * ab;
+      const void* in = packed ? gemm_input(*rt, cols, act, ab, B, prepared) : nullptr;
+      parallel_chunks(packed ? rows / kRepackRows : rows, threads, 8, [&](int64_t b, int64_t e) {
         if (packed) {
-          packed_gemm(P.data(), cols, act, ab, B, b, e, y.data() + j0 * rows, rows);
+          rt->gemm(P.data(), cols, in, ab, B, b, e, y.data() + j0 * rows, rows);
         } else if (multi) {
           multi(W.value().get(), rb, cols, act, ab, B, b, e, y.data() + j0 * rows, rows);
         } else {
           for (int64_t r = b; r < e; ++r)
             for (int j = 0; j < B; ++j) y[(j0 + j) * rows + r] = dot(cols, W.value().get() + r * rb, act + j * ab);
         }
-      }
-    });
+      });
+    }
   });
   KernelResult r{"gemm", std::string(gguf::type_info(type).name), std::string(isa_name(isa)), threads, rows, cols, batch, t};
   r.weight_gbps = static_cast<double>(rb) * rows / t / 1e9;

@@ -9,6 +9,7 @@
 #include "kernels/dots.h"
 #include "kernels/simd256.h"
 #include "quant/blocks.h"
+#include "quant/fp16.h"
 
 namespace hearth::kernels {
 
@@ -160,75 +161,6 @@ HEARTH_VNNI void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int
 
 namespace {
 
-// One activation column of a GEMM over repacked rows, with what the kernels need per
-// block computed once per call.
-struct Column {
-  const BlockQ8_0* a;
-  const int32_t* corr;  // q4_0: -8 * sum(y) per block
-  const uint8_t* yu;    // q8_0: y + 128 per block (32 bytes each)
-  const float* ad;      // activation scale per block
-  float* y;
-};
-
-// NC columns against group g of eight q4_0 rows: each block's nibbles are unpacked once
-// for all NC columns; per column the arithmetic is gemv_q4_0x8's, so results are equal.
-template <int NC>
-HEARTH_VNNI void tile_q4_0x8(const uint8_t* blk, int64_t nb, const Column* col, int64_t g) {
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256 acc[NC];
-  for (int j = 0; j < NC; ++j) acc[j] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b, blk += kQ4_0x8BlockBytes) {
-    prefetch_ahead<kQ4_0x8BlockBytes>(blk);
-    __m256i w[8];
-    for (int c = 0; c < 4; ++c) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
-      w[2 * c] = _mm256_and_si256(v, m4);
-      w[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-    }
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
-    for (int j = 0; j < NC; ++j) {
-      const int8_t* yq = col[j].a[b].qs;
-      __m256i isum = _mm256_set1_epi32(col[j].corr[b]);
-      for (int c = 0; c < 4; ++c) {
-        int32_t ylo, yhi;
-        std::memcpy(&ylo, yq + 4 * c, 4);
-        std::memcpy(&yhi, yq + 16 + 4 * c, 4);
-        isum = _mm256_dpbusd_epi32(isum, w[2 * c], _mm256_set1_epi32(ylo));
-        isum = _mm256_dpbusd_epi32(isum, w[2 * c + 1], _mm256_set1_epi32(yhi));
-      }
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(col[j].ad[b])), acc[j]);
-    }
-  }
-  for (int j = 0; j < NC; ++j) _mm256_storeu_ps(col[j].y + 8 * g, acc[j]);
-}
-
-template <int NC>
-HEARTH_VNNI void tile_q8_0x8(const uint8_t* blk, int64_t nb, const Column* col, int64_t g) {
-  __m256 acc[NC];
-  for (int j = 0; j < NC; ++j) acc[j] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b, blk += kQ8_0x8BlockBytes) {
-    prefetch_ahead<kQ8_0x8BlockBytes>(blk);
-    __m256i w[8];
-    for (int c = 0; c < 8; ++c) w[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 32 * c));
-    const __m256i wsum = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
-    const __m256i base = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(wsum, 7));
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
-    for (int j = 0; j < NC; ++j) {
-      const uint8_t* yb = col[j].yu + b * 32;
-      __m256i isum = base;
-      for (int c = 0; c < 8; ++c) {
-        int32_t y4;
-        std::memcpy(&y4, yb + 4 * c, 4);
-        isum = _mm256_dpbusd_epi32(isum, _mm256_set1_epi32(y4), w[c]);
-      }
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(col[j].ad[b])), acc[j]);
-    }
-  }
-  for (int j = 0; j < NC; ++j) _mm256_storeu_ps(col[j].y + 8 * g, acc[j]);
-}
-
-using TileFn = void (*)(const uint8_t*, int64_t, const Column*, int64_t);
-
 // Two tokens in one 512-bit vector: lane 2r holds row r for the first token, lane 2r + 1
 // for the second. The weights' 32-bit groups are duplicated into both lanes of a pair
 // once per block; each pair's activations are interleaved beforehand (PairBlock) so that
@@ -318,97 +250,73 @@ HEARTH_VNNI void pairs_q8_0x8(const uint8_t* blk, int64_t nb, const PairBlock* c
 
 using PairTileFn = void (*)(const uint8_t*, int64_t, const PairBlock* const*, float* const*, int64_t);
 
-// The pairs of B tokens' activation blocks: the quants' dwords interleaved (q8_0: offset
-// to unsigned by the caller's `quants`), the scales and q4_0's corrections side by side.
-template <class Quants>
-void make_pairs(const std::vector<Column>& cols, int64_t nb, Quants&& quants, std::vector<PairBlock>& out) {
-  const int P = static_cast<int>(cols.size()) / 2;
-  out.resize(static_cast<size_t>(P) * nb);
-  for (int p = 0; p < P; ++p)
+// B activation rows as (B + 1) / 2 token pairs of PairBlocks (an odd last token paired
+// with zeros): the quants' dwords interleaved (offset to unsigned for q8_0's kernels),
+// the scales and q4_0's corrections side by side.
+template <bool Q8>
+void prepare_pairs(int64_t n, const void* act, size_t act_bytes, int B, void* out) {
+  const int64_t nb = n / 32;
+  auto* pb = static_cast<PairBlock*>(out);
+  for (int p = 0; p < (B + 1) / 2; ++p)
     for (int64_t b = 0; b < nb; ++b) {
-      PairBlock& pb = out[p * nb + b];
+      PairBlock& o = pb[p * nb + b];
       for (int t = 0; t < 2; ++t) {
-        const Column& c = cols[2 * p + t];
-        uint32_t d[8];
-        std::memcpy(d, quants(c, b), 32);
-        for (int k = 0; k < 8; ++k) reinterpret_cast<uint32_t*>(&pb.q[k])[t] = d[k];
-        pb.corr[t] = c.corr ? c.corr[b] : 0;
-        pb.ad[t] = c.ad[b];
+        const int j = 2 * p + t;
+        uint32_t d[8] = {};
+        o.corr[t] = 0;
+        o.ad[t] = 0.f;
+        if (j < B) {
+          const BlockQ8_0& a = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(act) + j * act_bytes)[b];
+          std::memcpy(d, a.qs, 32);
+          if constexpr (Q8) {
+            for (uint32_t& v : d) v ^= 0x80808080u;  // y + 128
+          } else {
+            int32_t sum = 0;
+            for (int i = 0; i < 32; ++i) sum += a.qs[i];
+            o.corr[t] = -8 * sum;  // the stored nibbles are q + 8
+          }
+          o.ad[t] = quant::fp16_to_fp32(a.d);
+        }
+        for (int k = 0; k < 8; ++k) std::memcpy(reinterpret_cast<uint8_t*>(&o.q[k]) + 4 * t, &d[k], 4);
       }
     }
 }
 
-// Groups [g0, g1) against B columns: pairs of tokens through the 512-bit pair tiles, up to
-// kMaxPairs pairs per pass over a group's blocks (the group's weights stay in L1 across
-// the passes), an odd last token through the one-token tile.
-void gemm_tiles(const PairTileFn* pair_tiles, TileFn tile1, const uint8_t* packed, size_t group_bytes, int64_t nb,
-                const std::vector<Column>& cols, const std::vector<PairBlock>& pairs, int64_t g0, int64_t g1) {
-  const int B = static_cast<int>(cols.size()), P = B / 2;
+size_t pairs_bytes(int64_t n, int B) { return static_cast<size_t>((B + 1) / 2) * static_cast<size_t>(n / 32) * sizeof(PairBlock); }
+
+// Groups [g0, g1) against the prepared token pairs, up to kMaxPairs pairs per pass over a
+// group's blocks (the group's weights stay in L1 across the passes). An odd last token's
+// zero partner writes to a per-thread scratch row.
+void gemm_pairs(const PairTileFn* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* prepared, int B,
+                int64_t g0, int64_t g1, float* y, int64_t y_stride) {
+  const int P = (B + 1) / 2;
+  thread_local std::vector<float> spare;
+  spare.resize(static_cast<size_t>(8 * g1));
   std::vector<const PairBlock*> pp(static_cast<size_t>(P));
-  std::vector<float*> ys(static_cast<size_t>(B));
-  for (int p = 0; p < P; ++p) pp[p] = &pairs[p * nb];
-  for (int j = 0; j < B; ++j) ys[j] = cols[j].y;
-  for (int64_t g = g0; g < g1; ++g) {
-    const uint8_t* grp = packed + static_cast<size_t>(g) * group_bytes;
-    for (int p = 0; p < P; p += kMaxPairs) pair_tiles[std::min(kMaxPairs, P - p) - 1](grp, nb, &pp[p], &ys[2 * p], g);
-    if (B % 2) tile1(grp, nb, &cols[B - 1], g);
-  }
+  std::vector<float*> ys(static_cast<size_t>(2 * P));
+  for (int p = 0; p < P; ++p) pp[p] = static_cast<const PairBlock*>(prepared) + p * nb;
+  for (int j = 0; j < 2 * P; ++j) ys[j] = j < B ? y + j * y_stride : spare.data();
+  for (int64_t g = g0; g < g1; ++g)
+    for (int p = 0; p < P; p += kMaxPairs)
+      tiles[std::min(kMaxPairs, P - p) - 1](packed + static_cast<size_t>(g) * group_bytes, nb, &pp[p], &ys[2 * p], g);
 }
 
 }  // namespace
 
-HEARTH_VNNI void gemm_q4_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
-                             float* y, int64_t y_stride) {
+HEARTH_VNNI void gemm_q4_0x8(const void* packed, int64_t n, const void* act, size_t, int B, int64_t g0, int64_t g1, float* y,
+                             int64_t y_stride) {
   static constexpr PairTileFn kPairs[kMaxPairs] = {pairs_q4_0x8<1>, pairs_q4_0x8<2>, pairs_q4_0x8<3>, pairs_q4_0x8<4>,
                                                    pairs_q4_0x8<5>, pairs_q4_0x8<6>, pairs_q4_0x8<7>, pairs_q4_0x8<8>};
-  const int64_t nb = n / 32;
-  // Per-thread scratch kept between calls: freeing and reallocating a few hundred KB per
-  // call meant mmap/munmap each time, whose TLB shootdowns stalled the other thread.
-  thread_local std::vector<int32_t> corr;
-  thread_local std::vector<float> ad;
-  thread_local std::vector<Column> cols;
-  thread_local std::vector<PairBlock> pairs;
-  corr.resize(static_cast<size_t>(B) * nb);
-  ad.resize(static_cast<size_t>(B) * nb);
-  cols.resize(static_cast<size_t>(B));
-  for (int j = 0; j < B; ++j) {
-    const auto* a = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(act) + j * act_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      int32_t sum = 0;
-      for (int i = 0; i < 32; ++i) sum += a[b].qs[i];
-      corr[j * nb + b] = -8 * sum;
-      ad[j * nb + b] = _cvtsh_ss(a[b].d);
-    }
-    cols[j] = {a, &corr[j * nb], nullptr, &ad[j * nb], y + j * y_stride};
-  }
-  make_pairs(cols, nb, [](const Column& c, int64_t b) { return c.a[b].qs; }, pairs);
-  gemm_tiles(kPairs, tile_q4_0x8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ4_0x8BlockBytes, nb, cols,
-             pairs, g0, g1);
+  gemm_pairs(kPairs, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / 32) * kQ4_0x8BlockBytes, n / 32, act, B, g0, g1, y,
+             y_stride);
 }
 
-HEARTH_VNNI void gemm_q8_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
-                             float* y, int64_t y_stride) {
+HEARTH_VNNI void gemm_q8_0x8(const void* packed, int64_t n, const void* act, size_t, int B, int64_t g0, int64_t g1, float* y,
+                             int64_t y_stride) {
   static constexpr PairTileFn kPairs[kMaxPairs] = {pairs_q8_0x8<1>, pairs_q8_0x8<2>, pairs_q8_0x8<3>, pairs_q8_0x8<4>,
                                                    pairs_q8_0x8<5>, pairs_q8_0x8<6>, pairs_q8_0x8<7>, pairs_q8_0x8<8>};
-  const int64_t nb = n / 32;
-  thread_local std::vector<uint8_t> yu;
-  thread_local std::vector<float> ad;
-  thread_local std::vector<Column> cols;
-  thread_local std::vector<PairBlock> pairs;
-  yu.resize(static_cast<size_t>(B) * nb * 32);
-  ad.resize(static_cast<size_t>(B) * nb);
-  cols.resize(static_cast<size_t>(B));
-  for (int j = 0; j < B; ++j) {
-    const auto* a = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(act) + j * act_bytes);
-    for (int64_t b = 0; b < nb; ++b) {
-      for (int i = 0; i < 32; ++i) yu[(j * nb + b) * 32 + i] = static_cast<uint8_t>(a[b].qs[i] ^ 0x80);
-      ad[j * nb + b] = _cvtsh_ss(a[b].d);
-    }
-    cols[j] = {a, nullptr, &yu[j * nb * 32], &ad[j * nb], y + j * y_stride};
-  }
-  make_pairs(cols, nb, [](const Column& c, int64_t b) { return c.yu + b * 32; }, pairs);
-  gemm_tiles(kPairs, tile_q8_0x8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(nb) * kQ8_0x8BlockBytes, nb, cols,
-             pairs, g0, g1);
+  gemm_pairs(kPairs, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / 32) * kQ8_0x8BlockBytes, n / 32, act, B, g0, g1, y,
+             y_stride);
 }
 
 size_t q4_Kx8_bytes(int64_t rows, int64_t n) {
@@ -709,8 +617,8 @@ HEARTH_VNNI void gemm_q6_Kx8(const void* packed, int64_t n, const void* act, siz
 
 const RepackedTraits* repacked_traits(gguf::GgmlType type, Isa isa) {
   static constexpr RepackedTraits kRows[] = {
-      {gguf::GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8, gemm_q4_0x8},
-      {gguf::GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8, gemm_q8_0x8},
+      {gguf::GgmlType::Q4_0, q4_0x8_bytes, repack_q4_0x8, gemv_q4_0x8, gemm_q4_0x8, pairs_bytes, prepare_pairs<false>},
+      {gguf::GgmlType::Q8_0, q8_0x8_bytes, repack_q8_0x8, gemv_q8_0x8, gemm_q8_0x8, pairs_bytes, prepare_pairs<true>},
       {gguf::GgmlType::Q4_K, q4_Kx8_bytes, repack_q4_Kx8, gemv_q4_Kx8, gemm_q4_Kx8},
       {gguf::GgmlType::Q5_K, q5_Kx8_bytes, repack_q5_Kx8, gemv_q5_Kx8, gemm_q5_Kx8},
       {gguf::GgmlType::Q6_K, q6_Kx8_bytes, repack_q6_Kx8, gemv_q6_Kx8, gemm_q6_Kx8},
@@ -719,6 +627,13 @@ const RepackedTraits* repacked_traits(gguf::GgmlType type, Isa isa) {
   for (const RepackedTraits& r : kRows)
     if (r.type == type) return &r;
   return nullptr;
+}
+
+const void* gemm_input(const RepackedTraits& t, int64_t n, const void* act, size_t act_bytes, int B, std::vector<uint8_t>& scratch) {
+  if (!t.prepare) return act;
+  scratch.resize(t.prepared_bytes(n, B));
+  t.prepare(n, act, act_bytes, B, scratch.data());
+  return scratch.data();
 }
 
 }  // namespace hearth::kernels

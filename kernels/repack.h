@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "gguf/types.h"
 #include "quant/cpu.h"
@@ -83,10 +84,18 @@ struct RepackedTraits {
   size_t (*bytes)(int64_t rows, int64_t n);
   void (*repack)(const void* W, size_t row_bytes, int64_t rows, int64_t n, void* out);
   void (*gemv)(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
+  // B activation rows act_bytes apart, or for the types with a prepare step (q4_0, q8_0:
+  // token pairs interleaved for their 512-bit kernels) what prepare made of them, once per
+  // matmul: gemm_input() gives the right one.
   void (*gemm)(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
                int64_t y_stride);
+  size_t (*prepared_bytes)(int64_t n, int B) = nullptr;
+  void (*prepare)(int64_t n, const void* act, size_t act_bytes, int B, void* out) = nullptr;
 };
 // The repacked form for a weight type on `isa` (AVX-512 VNNI only), or nullptr.
 const RepackedTraits* repacked_traits(gguf::GgmlType type, Isa isa);
+// What t.gemm reads for B activation rows: the rows, or their prepared form made into
+// `scratch` (once per matmul, before the threads split the rows).
+const void* gemm_input(const RepackedTraits& t, int64_t n, const void* act, size_t act_bytes, int B, std::vector<uint8_t>& scratch);
 
 }  // namespace hearth::kernels

@@ -263,9 +263,8 @@ void Context::matmul(const Weight& w, const float* x, float* y, int B) {
     else kernels::parallel_rows(n, threads_, f);
   };
   if (w.packed && B > 1) {
-    split(rows / kernels::kRepackRows, [&](int64_t b, int64_t e) {
-      w.repacked->gemm(w.packed, n, act_.data(), ab, B, b, e, y, rows);
-    });
+    const void* in = kernels::gemm_input(*w.repacked, n, act_.data(), ab, B, prepared_);
+    split(rows / kernels::kRepackRows, [&](int64_t b, int64_t e) { w.repacked->gemm(w.packed, n, in, ab, B, b, e, y, rows); });
     return;
   }
   if (w.packed) {

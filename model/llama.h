@@ -123,6 +123,7 @@ class Context {
   // rope_cs_: [kUbatch][rope_dim] cos/sin of each micro-batch token's angles.
   std::vector<float> rope_cs_, x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, out_, logits_;
   std::vector<uint8_t> act_;  // activations quantized for the current matmul
+  std::vector<uint8_t> prepared_;  // and rearranged for a repacked GEMM that wants it
 };
 
 }  // namespace hearth::model

@@ -102,7 +102,9 @@ TEST_F(Ops, RepackedGemmEqualsGemvBitForBit) {
       std::vector<uint8_t> act(ab * B);
       for (int j = 0; j < B; ++j) quantize_activations(act_type, x.data() + j * n, n, act.data() + j * ab);
       std::vector<float> y(B * rows, std::nanf(""));
-      k.gemm(packed.data(), n, act.data(), ab, B, 1, 4, y.data(), rows);
+      std::vector<uint8_t> prepared;
+      const RepackedTraits* rt = repacked_traits(k.type, Isa::Avx512);
+      k.gemm(packed.data(), n, gemm_input(*rt, n, act.data(), ab, B, prepared), ab, B, 1, 4, y.data(), rows);
       for (int j = 0; j < B; ++j) {
         std::vector<float> want(rows, std::nanf(""));
         k.gemv(packed.data(), n, act.data() + j * ab, 1, 4, want.data());

@@ -164,8 +164,8 @@ namespace {
 // Two tokens in one 512-bit vector: lane 2r holds row r for the first token, lane 2r + 1
 // for the second. The weights' 32-bit groups are duplicated into both lanes of a pair
 // once per block; each pair's activations are interleaved beforehand (PairBlock) so that
-// one 64-bit broadcast load feeds a vpdpbusd over 16 lanes. Every lane does the
-// arithmetic of the one-token tile in the same order, so results are equal bit for bit.
+// one 64-bit broadcast load feeds a vpdpbusd over 16 lanes. Every lane does the GEMV's
+// arithmetic for its (row, token) in the same order, so results are equal bit for bit.
 struct PairBlock {
   uint64_t q[8];     // dword k of the first token's 32 quants, then the second's
   int32_t corr[2];   // q4_0: -8 * sum(y) per token

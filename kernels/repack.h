@@ -35,9 +35,11 @@ void repack_q8_0x8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
 void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y);
 
 // GEMM over the repacked forms for prompt processing: groups [g0, g1) against B
-// activation rows act_bytes apart, into y (row j of Y at y + j * y_stride). Each block
-// of weights is unpacked once for up to eight activation rows; every result equals the
-// GEMV's bit for bit. AVX-512 VNNI; the caller checks the ISA.
+// activation rows, into y (row j of Y at y + j * y_stride). `act` is not the rows
+// themselves but what RepackedTraits::prepare made of them (gemm_input(): token pairs
+// interleaved for the 512-bit kernels; act_bytes is unused). Each block of weights is
+// unpacked once for up to 16 tokens; every result equals the GEMV's bit for bit.
+// AVX-512 VNNI; the caller checks the ISA.
 void gemm_q4_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,
                  int64_t y_stride);
 void gemm_q8_0x8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1, float* y,

@@ -81,6 +81,39 @@ TEST_F(ClientVerbs, CreateListShowCopyRemove) {
   EXPECT_EQ(store.list().size(), 1u);
 }
 
+// `hearth run NAME`: the model from the store, its template rendering the prompt with its
+// system prompt, its parameters as defaults (command-line options win): the same text as
+// running the GGUF file on the rendered prompt with those options.
+TEST_F(ClientVerbs, RunANameFromTheStore) {
+  test::fs::copy_file(test::testdata_dir() / "models/stories260K.gguf", work_.path() / "stories260K.gguf");
+  std::ofstream(work_.path() / "Modelfile") << "FROM ./stories260K.gguf\nPARAMETER temperature 0\nPARAMETER num_predict 12\n"
+                                               "PARAMETER stop \"Lily\"\nSYSTEM Once upon a time\nTEMPLATE {{ .System }} {{ .Prompt }}\n";
+  Outcome c = hearth("create story -f '" + (work_.path() / "Modelfile").string() + "'");
+  ASSERT_EQ(c.status, 0) << c.err;
+  const std::string store = "OLLAMA_MODELS='" + dir_.path().string() + "' ";
+  auto run = [&](const std::string& args) {
+    auto out = work_.path() / "out", err = work_.path() / "err";
+    const std::string cmd = store + "'" + HEARTH_BIN + "' run " + args + " --json >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
+    const int rc = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(rc)) << cmd;
+    return Outcome{WEXITSTATUS(rc), test::read_text(out), test::read_text(err)};
+  };
+  Outcome named = run("story 'there was'");
+  ASSERT_EQ(named.status, 0) << named.err;
+  Outcome file = run("'" + (work_.path() / "stories260K.gguf").string() + "' 'Once upon a time there was' --temp 0 -n 12 --stop Lily");
+  ASSERT_EQ(file.status, 0) << file.err;
+  EXPECT_EQ(named.out, file.out);
+  EXPECT_NE(named.out.find("\"text\": \" "), std::string::npos) << named.out;  // something was generated
+  EXPECT_EQ(named.out.find("Lily"), std::string::npos) << named.out;            // and cut at the model's stop
+  // A command-line option beats the model's parameter: no stop string, 12 tokens.
+  Outcome longer = run("story 'there was' --stop Sue");
+  ASSERT_EQ(longer.status, 0) << longer.err;
+  EXPECT_NE(longer.out.find("Lily"), std::string::npos) << longer.out;
+  Outcome missing = run("nosuch 'hi'");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("hearth run: model 'nosuch:latest' not found in " + dir_.path().string()), std::string::npos) << missing.err;
+}
+
 TEST_F(ClientVerbs, ErrorsAreNamedAndExitNonZero) {
   Outcome none = hearth("show nosuch");
   EXPECT_EQ(none.status, 1);

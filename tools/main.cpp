@@ -18,7 +18,7 @@ constexpr const char* kUsage =
     "  cp SRC DST | rm NAME...               copy | delete models on the server\n"
     "  gguf info FILE [--json] [--tensors]   describe a GGUF file (header, metadata, tensors)\n"
     "  quantize IN OUT TYPE [THREADS] [opts] quantize a GGUF model as llama-quantize does\n"
-    "  run MODEL.gguf PROMPT [opts]          generate text (streams; tokens/s on stderr)\n"
+    "  run MODEL.gguf|NAME PROMPT [opts]     generate text (streams; tokens/s on stderr)\n"
     "  eval MODEL.gguf --prompt T [--logits F]  the prompt's token ids and every position's logits\n"
     "  tokenize MODEL.gguf [--json] TEXT     token ids (and pieces)\n"
     "  perplexity MODEL.gguf -f TEXT [-c N]  perplexity as llama-perplexity computes it\n"

@@ -180,17 +180,25 @@ template <FloatKind K>
 HEARTH_TARGET void gemm_float(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
                               int64_t r1, float* y, int64_t y_stride) {
   constexpr int T = 4;
-  thread_local std::vector<float> af;  // the activations as f32, per thread, kept between calls
-  af.resize(static_cast<size_t>(B) * n);
-  for (int j = 0; j < B; ++j)
-    for (int64_t i = 0; i < n; ++i) af[j * n + i] = float_at<K>(static_cast<const uint8_t*>(act) + j * act_bytes, i);
+  // The activations as f32: f32 rows are used where they are; half rows are converted per
+  // thread (scratch kept between calls).
+  const float* a = static_cast<const float*>(act);
+  int64_t a_stride = static_cast<int64_t>(act_bytes / sizeof(float));
+  if constexpr (K != FloatKind::F32) {
+    thread_local std::vector<float> af;
+    af.resize(static_cast<size_t>(B) * n);
+    for (int j = 0; j < B; ++j)
+      for (int64_t i = 0; i < n; ++i) af[j * n + i] = float_at<K>(static_cast<const uint8_t*>(act) + j * act_bytes, i);
+    a = af.data();
+    a_stride = n;
+  }
   std::vector<float*> out(static_cast<size_t>(B));
   for (int j = 0; j < B; ++j) out[j] = y + j * y_stride;
   for (int64_t r = r0; r < r1; ++r) {
     const void* w = static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes;
     int j = 0;
-    for (; j + T <= B; j += T) float_tile<K, T>(n, w, &af[j * n], n, &out[j], r);
-    for (; j < B; ++j) float_tile<K, 1>(n, w, &af[j * n], n, &out[j], r);
+    for (; j + T <= B; j += T) float_tile<K, T>(n, w, a + j * a_stride, a_stride, &out[j], r);
+    for (; j < B; ++j) float_tile<K, 1>(n, w, a + j * a_stride, a_stride, &out[j], r);
   }
 }
 

@@ -383,8 +383,12 @@ constexpr int kKTokens = 4;  // tokens per pass of the K-quant tiles
 
 // Groups [g0, g1) of a repacked K-quant matrix against B tokens, kKTokens per pass, two
 // groups at a time.
-void gemm_k_tiles(const KTile* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, size_t act_bytes,
-                  int B, int64_t g0, int64_t g1, float* y, int64_t y_stride) {
+// `tiles` holds the type's tile for 1 … kKTokens tokens; block_bytes is its group-block size.
+void gemm_k_tiles(const KTile* tiles, size_t block_bytes, const void* packed_v, int64_t n, const void* act, size_t act_bytes, int B,
+                  int64_t g0, int64_t g1, float* y, int64_t y_stride) {
+  const auto* packed = static_cast<const uint8_t*>(packed_v);
+  const int64_t nb = n / QK_K;
+  const size_t group_bytes = static_cast<size_t>(nb) * block_bytes;
   std::vector<const BlockQ8_K*> a(static_cast<size_t>(B));
   std::vector<float*> out(static_cast<size_t>(B));
   for (int j = 0; j < B; ++j) {
@@ -400,8 +404,10 @@ void gemm_k_tiles(const KTile* tiles, const uint8_t* packed, size_t group_bytes,
 }
 
 // Groups [g0, g1) of a repacked K-quant matrix against one token (the GEMV).
-void gemv_k_tiles(KTile tile1, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* act, int64_t g0, int64_t g1,
-                  float* y) {
+void gemv_k_tiles(KTile tile1, size_t block_bytes, const void* packed_v, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
+  const auto* packed = static_cast<const uint8_t*>(packed_v);
+  const int64_t nb = n / QK_K;
+  const size_t group_bytes = static_cast<size_t>(nb) * block_bytes;
   const auto* a = static_cast<const BlockQ8_K*>(act);
   for (int64_t g = g0; g < g1; g += 2) {
     const bool two = g + 1 < g1;
@@ -479,29 +485,25 @@ HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
 
 }  // namespace
 
-HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  gemv_k_tiles(tile_q4_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K,
-               act, g0, g1, y);
-}
+constexpr KTile kQ4KTiles[kKTokens] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>};
+constexpr KTile kQ5KTiles[kKTokens] = {tile_q4_Kx8<1, true>, tile_q4_Kx8<2, true>, tile_q4_Kx8<3, true>, tile_q4_Kx8<4, true>};
 
+HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
+  gemv_k_tiles(kQ4KTiles[0], kQ4_Kx8BlockBytes, packed, n, act, g0, g1, y);
+}
 
 HEARTH_VNNI void gemm_q4_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
-  static constexpr KTile kTiles[4] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>};
-  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ4_Kx8BlockBytes, n / QK_K, act,
-               act_bytes, B, g0, g1, y, y_stride);
+  gemm_k_tiles(kQ4KTiles, kQ4_Kx8BlockBytes, packed, n, act, act_bytes, B, g0, g1, y, y_stride);
 }
 
 HEARTH_VNNI void gemv_q5_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  gemv_k_tiles(tile_q4_Kx8<1, true>, static_cast<const uint8_t*>(packed),
-               static_cast<size_t>(n / QK_K) * kQ5_Kx8BlockBytes, n / QK_K, act, g0, g1, y);
+  gemv_k_tiles(kQ5KTiles[0], kQ5_Kx8BlockBytes, packed, n, act, g0, g1, y);
 }
 
 HEARTH_VNNI void gemm_q5_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
-  static constexpr KTile kTiles[4] = {tile_q4_Kx8<1, true>, tile_q4_Kx8<2, true>, tile_q4_Kx8<3, true>, tile_q4_Kx8<4, true>};
-  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ5_Kx8BlockBytes, n / QK_K, act,
-               act_bytes, B, g0, g1, y, y_stride);
+  gemm_k_tiles(kQ5KTiles, kQ5_Kx8BlockBytes, packed, n, act, act_bytes, B, g0, g1, y, y_stride);
 }
 
 size_t q6_Kx8_bytes(int64_t rows, int64_t n) {
@@ -603,16 +605,15 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
 
 }  // namespace
 
+constexpr KTile kQ6KTiles[kKTokens] = {tile_q6_Kx8<1>, tile_q6_Kx8<2>, tile_q6_Kx8<3>, tile_q6_Kx8<4>};
+
 HEARTH_VNNI void gemv_q6_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
-  gemv_k_tiles(tile_q6_Kx8<1>, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K,
-               act, g0, g1, y);
+  gemv_k_tiles(kQ6KTiles[0], kQ6_Kx8BlockBytes, packed, n, act, g0, g1, y);
 }
 
 HEARTH_VNNI void gemm_q6_Kx8(const void* packed, int64_t n, const void* act, size_t act_bytes, int B, int64_t g0, int64_t g1,
                              float* y, int64_t y_stride) {
-  static constexpr KTile kTiles[4] = {tile_q6_Kx8<1>, tile_q6_Kx8<2>, tile_q6_Kx8<3>, tile_q6_Kx8<4>};
-  gemm_k_tiles(kTiles, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / QK_K) * kQ6_Kx8BlockBytes, n / QK_K, act,
-               act_bytes, B, g0, g1, y, y_stride);
+  gemm_k_tiles(kQ6KTiles, kQ6_Kx8BlockBytes, packed, n, act, act_bytes, B, g0, g1, y, y_stride);
 }
 
 const RepackedTraits* repacked_traits(gguf::GgmlType type, Isa isa) {

@@ -287,8 +287,11 @@ size_t pairs_bytes(int64_t n, int B) { return static_cast<size_t>((B + 1) / 2) *
 // Groups [g0, g1) against the prepared token pairs, up to kMaxPairs pairs per pass over a
 // group's blocks (the group's weights stay in L1 across the passes). An odd last token's
 // zero partner writes to a per-thread scratch row.
-void gemm_pairs(const PairTileFn* tiles, const uint8_t* packed, size_t group_bytes, int64_t nb, const void* prepared, int B,
-                int64_t g0, int64_t g1, float* y, int64_t y_stride) {
+void gemm_pairs(const PairTileFn* tiles, size_t block_bytes, const void* packed_v, int64_t n, const void* prepared, int B, int64_t g0,
+                int64_t g1, float* y, int64_t y_stride) {
+  const auto* packed = static_cast<const uint8_t*>(packed_v);
+  const int64_t nb = n / 32;
+  const size_t group_bytes = static_cast<size_t>(nb) * block_bytes;
   const int P = (B + 1) / 2;
   thread_local std::vector<float> spare;
   spare.resize(static_cast<size_t>(8 * g1));
@@ -307,16 +310,14 @@ HEARTH_VNNI void gemm_q4_0x8(const void* packed, int64_t n, const void* act, siz
                              int64_t y_stride) {
   static constexpr PairTileFn kPairs[kMaxPairs] = {pairs_q4_0x8<1>, pairs_q4_0x8<2>, pairs_q4_0x8<3>, pairs_q4_0x8<4>,
                                                    pairs_q4_0x8<5>, pairs_q4_0x8<6>, pairs_q4_0x8<7>, pairs_q4_0x8<8>};
-  gemm_pairs(kPairs, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / 32) * kQ4_0x8BlockBytes, n / 32, act, B, g0, g1, y,
-             y_stride);
+  gemm_pairs(kPairs, kQ4_0x8BlockBytes, packed, n, act, B, g0, g1, y, y_stride);
 }
 
 HEARTH_VNNI void gemm_q8_0x8(const void* packed, int64_t n, const void* act, size_t, int B, int64_t g0, int64_t g1, float* y,
                              int64_t y_stride) {
   static constexpr PairTileFn kPairs[kMaxPairs] = {pairs_q8_0x8<1>, pairs_q8_0x8<2>, pairs_q8_0x8<3>, pairs_q8_0x8<4>,
                                                    pairs_q8_0x8<5>, pairs_q8_0x8<6>, pairs_q8_0x8<7>, pairs_q8_0x8<8>};
-  gemm_pairs(kPairs, static_cast<const uint8_t*>(packed), static_cast<size_t>(n / 32) * kQ8_0x8BlockBytes, n / 32, act, B, g0, g1, y,
-             y_stride);
+  gemm_pairs(kPairs, kQ8_0x8BlockBytes, packed, n, act, B, g0, g1, y, y_stride);
 }
 
 size_t q4_Kx8_bytes(int64_t rows, int64_t n) {

@@ -420,6 +420,19 @@ void gemv_k_tiles(KTile tile1, size_t block_bytes, const void* packed_v, int64_t
 
 namespace {
 
+// Step k of chunk c of super-block i for NC tokens: the low-half levels wl against the
+// tokens' quants 64c + 4k …, the high-half levels wh against 64c + 32 + 4k …
+template <int NC>
+HEARTH_VNNI inline void dot_k_step(const BlockQ8_K* const* a, int64_t i, int c, int k, __m512i wl, __m512i wh, __m512i* lo, __m512i* hi) {
+  for (int t = 0; t < NC; ++t) {
+    int32_t yl, yh;
+    std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
+    std::memcpy(&yh, a[t][i].qs + 64 * c + 32 + 4 * k, 4);
+    lo[t] = _mm512_dpbusd_epi32(lo[t], wl, _mm512_set1_epi32(yl));
+    hi[t] = _mm512_dpbusd_epi32(hi[t], wh, _mm512_set1_epi32(yh));
+  }
+}
+
 // A KTile for q4_K (and q5_K: the fifth bits or-ed in): per sub-block the integer dot
 // (vpdpbusd on the nibbles) times the rows' scales, summed over the super-block; the mins
 // against the activations' 16-element sums; both scaled once per super-block.
@@ -449,13 +462,7 @@ HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
           wl = _mm512_or_si512(wl, _mm512_slli_epi16(_mm512_and_si512(h, one), 4));
           wh = _mm512_or_si512(wh, _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 1), one), 4));
         }
-        for (int t = 0; t < NC; ++t) {
-          int32_t yl, yh;
-          std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
-          std::memcpy(&yh, a[t][i].qs + 64 * c + 32 + 4 * k, 4);
-          lo[t] = _mm512_dpbusd_epi32(lo[t], wl, _mm512_set1_epi32(yl));
-          hi[t] = _mm512_dpbusd_epi32(hi[t], wh, _mm512_set1_epi32(yh));
-        }
+        dot_k_step<NC>(a, i, c, k, wl, wh, lo, hi);
       }
       const __m512i sl = bytes_two(blk + 32 + 16 * c, b1 + 32 + 16 * c);
       const __m512i sh = bytes_two(blk + 40 + 16 * c, b1 + 40 + 16 * c);
@@ -566,13 +573,7 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
           const __m512i wl = _mm512_or_si512(_mm512_and_si512(v, m4), _mm512_slli_epi16(_mm512_and_si512(h, m2), 4));
           const __m512i wh = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
                                              _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h, 2), m2), 4));
-          for (int t = 0; t < NC; ++t) {
-            int32_t yl, yh;
-            std::memcpy(&yl, a[t][i].qs + 64 * c + 4 * k, 4);
-            std::memcpy(&yh, a[t][i].qs + 64 * c + 32 + 4 * k, 4);
-            lo[t] = _mm512_dpbusd_epi32(lo[t], wl, _mm512_set1_epi32(yl));
-            hi[t] = _mm512_dpbusd_epi32(hi[t], wh, _mm512_set1_epi32(yh));
-          }
+          dot_k_step<NC>(a, i, c, k, wl, wh, lo, hi);
         }
         const size_t ol = 8 * (4 * c + half), oh = 8 * (4 * c + 2 + half);
         const __m512i sl = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc0 + ol)),

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "kernels/dots.h"
@@ -45,6 +46,11 @@ HEARTH_VNNI inline __m512i load_two(const uint8_t* p0, const uint8_t* p1) {
 // Eight bytes at p0 and eight at p1 widened to 16 int32 lanes.
 HEARTH_VNNI inline __m512i bytes_two(const uint8_t* p0, const uint8_t* p1) {
   return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0)),
+                                                               _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p1))));
+}
+// The same for signed bytes.
+HEARTH_VNNI inline __m512i bytes_two_signed(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0)),
                                                                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p1))));
 }
 // Eight halves at p0 and eight at p1 as 16 floats.
@@ -380,13 +386,12 @@ namespace {
 // stride 0 and keep 0x00FF (its eight results computed twice, stored once).
 using KTile = void (*)(const uint8_t*, size_t stride, int64_t, const BlockQ8_K* const*, float* const*, int64_t, __mmask16 keep);
 
-constexpr int kKTokens = 4;  // tokens per pass of the K-quant tiles
-
-// Groups [g0, g1) of a repacked K-quant matrix against B tokens, kKTokens per pass, two
-// groups at a time.
-// `tiles` holds the type's tile for 1 … kKTokens tokens; block_bytes is its group-block size.
-void gemm_k_tiles(const KTile* tiles, size_t block_bytes, const void* packed_v, int64_t n, const void* act, size_t act_bytes, int B,
-                  int64_t g0, int64_t g1, float* y, int64_t y_stride) {
+// Groups [g0, g1) of a repacked K-quant matrix against B tokens, two groups at a time.
+// `tiles` holds the type's tile for 1 … tiles.size() tokens; the B tokens are run in the
+// fewest passes of that many, of near-equal sizes (9 tokens on 8-token tiles: 5 + 4, not
+// 8 + 1). block_bytes is the type's group-block size.
+void gemm_k_tiles(std::span<const KTile> tiles, size_t block_bytes, const void* packed_v, int64_t n, const void* act, size_t act_bytes,
+                  int B, int64_t g0, int64_t g1, float* y, int64_t y_stride) {
   const auto* packed = static_cast<const uint8_t*>(packed_v);
   const int64_t nb = n / QK_K;
   const size_t group_bytes = static_cast<size_t>(nb) * block_bytes;
@@ -396,11 +401,14 @@ void gemm_k_tiles(const KTile* tiles, size_t block_bytes, const void* packed_v, 
     a[j] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + j * act_bytes);
     out[j] = y + j * y_stride;
   }
+  const int max = static_cast<int>(tiles.size()), passes = (B + max - 1) / max;
   for (int64_t g = g0; g < g1; g += 2) {
     const bool two = g + 1 < g1;
-    for (int j = 0; j < B; j += kKTokens)
-      tiles[std::min(kKTokens, B - j) - 1](packed + static_cast<size_t>(g) * group_bytes, two ? group_bytes : 0, nb, &a[j], &out[j], g,
-                                           two ? 0xFFFF : 0x00FF);
+    for (int p = 0, j = 0; p < passes; ++p) {
+      const int nc = B * (p + 1) / passes - j;
+      tiles[nc - 1](packed + static_cast<size_t>(g) * group_bytes, two ? group_bytes : 0, nb, &a[j], &out[j], g, two ? 0xFFFF : 0x00FF);
+      j += nc;
+    }
   }
 }
 
@@ -433,22 +441,24 @@ HEARTH_VNNI inline void dot_k_step(const BlockQ8_K* const* a, int64_t i, int c, 
   }
 }
 
-// A KTile for q4_K (and q5_K: the fifth bits or-ed in): per sub-block the integer dot
-// (vpdpbusd on the nibbles) times the rows' scales, summed over the super-block; the mins
-// against the activations' 16-element sums; both scaled once per super-block.
+// A KTile for q4_K (and q5_K: the fifth bits or-ed in): per 32-element sub-block the
+// integer dot (vpdpbusd on the nibbles) times the rows' scales as floats (a convert and an
+// FMA per token rather than a two-uop vpmulld and an add), summed over the super-block;
+// the mins against the activations' 16-element sums; both scaled once per super-block
+// into one accumulator. The unpacking of each weight vector is shared by up to eight tokens.
 template <int NC, bool Q5 = false>
 HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g,
                              __mmask16 keep) {
   constexpr size_t kBlock = Q5 ? kQ5_Kx8BlockBytes : kQ4_Kx8BlockBytes;
   const __m512i m4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
-  __m512 acc[NC], accm[NC];
-  for (int t = 0; t < NC; ++t) acc[t] = accm[t] = _mm512_setzero_ps();
+  __m512 acc[NC];
+  for (int t = 0; t < NC; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i, blk += kBlock) {
     const uint8_t* b1 = blk + stride;
     prefetch_ahead<kBlock>(blk);
     prefetch_ahead<kBlock>(b1);
-    __m512i tot[NC];
-    for (int t = 0; t < NC; ++t) tot[t] = _mm512_setzero_si512();
+    __m512 tot[NC];
+    for (int t = 0; t < NC; ++t) tot[t] = _mm512_setzero_ps();
     for (int c = 0; c < 4; ++c) {
       __m512i lo[NC], hi[NC];
       for (int t = 0; t < NC; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
@@ -464,10 +474,11 @@ HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
         }
         dot_k_step<NC>(a, i, c, k, wl, wh, lo, hi);
       }
-      const __m512i sl = bytes_two(blk + 32 + 16 * c, b1 + 32 + 16 * c);
-      const __m512i sh = bytes_two(blk + 40 + 16 * c, b1 + 40 + 16 * c);
+      const __m512 sl = _mm512_maskz_cvtepi32_ps(0xFFFF, bytes_two(blk + 32 + 16 * c, b1 + 32 + 16 * c));
+      const __m512 sh = _mm512_maskz_cvtepi32_ps(0xFFFF, bytes_two(blk + 40 + 16 * c, b1 + 40 + 16 * c));
       for (int t = 0; t < NC; ++t)
-        tot[t] = _mm512_add_epi32(tot[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sl), _mm512_mullo_epi32(hi[t], sh)));
+        tot[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, hi[t]), sh,
+                                 _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, lo[t]), sl, tot[t]));
     }
     const __m512 d = halves_two(blk, b1), dmin = halves_two(blk + 16, b1 + 16);
     __m512i mp[4];
@@ -484,17 +495,19 @@ HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
       __m512i msum = _mm512_setzero_si512();
       for (int p = 0; p < 4; ++p) msum = _mm512_add_epi32(msum, _mm512_madd_epi16(mp[p], _mm512_set1_epi32(sp[p])));
       const __m512 ad = _mm512_set1_ps(a[t][i].d);
-      acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, tot[t]), _mm512_mul_ps(d, ad), acc[t]);
-      accm[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, msum), _mm512_mul_ps(dmin, ad), accm[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, msum), _mm512_mul_ps(dmin, ad),
+                                _mm512_fmadd_ps(tot[t], _mm512_mul_ps(d, ad), acc[t]));
     }
   }
-  for (int t = 0; t < NC; ++t) _mm512_mask_storeu_ps(y[t] + 8 * g, keep, _mm512_sub_ps(acc[t], accm[t]));
+  for (int t = 0; t < NC; ++t) _mm512_mask_storeu_ps(y[t] + 8 * g, keep, acc[t]);
 }
 
 }  // namespace
 
-constexpr KTile kQ4KTiles[kKTokens] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>};
-constexpr KTile kQ5KTiles[kKTokens] = {tile_q4_Kx8<1, true>, tile_q4_Kx8<2, true>, tile_q4_Kx8<3, true>, tile_q4_Kx8<4, true>};
+constexpr KTile kQ4KTiles[] = {tile_q4_Kx8<1>, tile_q4_Kx8<2>, tile_q4_Kx8<3>, tile_q4_Kx8<4>,
+                               tile_q4_Kx8<5>, tile_q4_Kx8<6>, tile_q4_Kx8<7>, tile_q4_Kx8<8>};
+constexpr KTile kQ5KTiles[] = {tile_q4_Kx8<1, true>, tile_q4_Kx8<2, true>, tile_q4_Kx8<3, true>, tile_q4_Kx8<4, true>,
+                               tile_q4_Kx8<5, true>, tile_q4_Kx8<6, true>, tile_q4_Kx8<7, true>, tile_q4_Kx8<8, true>};
 
 HEARTH_VNNI void gemv_q4_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
   gemv_k_tiles(kQ4KTiles[0], kQ4_Kx8BlockBytes, packed, n, act, g0, g1, y);
@@ -547,12 +560,16 @@ void repack_q6_Kx8(const void* W, size_t row_bytes, int64_t rows, int64_t n, voi
 
 namespace {
 
-// A KTile for q6_K: the 6-bit quants unsigned through vpdpbusd times the int8 scales, the
-// -32 offset through the activations' sums (vpdpwssd on the rows' scale pairs).
+// A KTile for q6_K: the 6-bit quants unsigned through vpdpbusd, each 16-element
+// sub-block's integer sum times the rows' int8 scales as floats (one convert and one FMA
+// per token and sub-block instead of a two-uop vpmulld and an add), the -32 offset through
+// the activations' sums (vpdpwssd on the rows' scale pairs). The unpacking of each weight
+// vector is shared by up to eight tokens.
 template <int NC>
 HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, const BlockQ8_K* const* a, float* const* y, int64_t g,
                              __mmask16 keep) {
   const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+  const __m512 minus32 = _mm512_set1_ps(-32.f);
   __m512 acc[NC];
   for (int t = 0; t < NC; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i, blk += kQ6_Kx8BlockBytes) {
@@ -560,8 +577,8 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
     prefetch_ahead<kQ6_Kx8BlockBytes>(blk);
     prefetch_ahead<kQ6_Kx8BlockBytes>(b1);
     const uint8_t *sc0 = blk + 16, *sc1 = b1 + 16;
-    __m512i tot[NC];
-    for (int t = 0; t < NC; ++t) tot[t] = _mm512_setzero_si512();
+    __m512 tot[NC];
+    for (int t = 0; t < NC; ++t) tot[t] = _mm512_setzero_ps();
     for (int c = 0; c < 4; ++c)
       for (int half = 0; half < 2; ++half) {
         __m512i lo[NC], hi[NC];
@@ -576,12 +593,11 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
           dot_k_step<NC>(a, i, c, k, wl, wh, lo, hi);
         }
         const size_t ol = 8 * (4 * c + half), oh = 8 * (4 * c + 2 + half);
-        const __m512i sl = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc0 + ol)),
-                                                                                  _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc1 + ol))));
-        const __m512i sh = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc0 + oh)),
-                                                                                  _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc1 + oh))));
+        const __m512 sl = _mm512_maskz_cvtepi32_ps(0xFFFF, bytes_two_signed(sc0 + ol, sc1 + ol));
+        const __m512 sh = _mm512_maskz_cvtepi32_ps(0xFFFF, bytes_two_signed(sc0 + oh, sc1 + oh));
         for (int t = 0; t < NC; ++t)
-          tot[t] = _mm512_add_epi32(tot[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], sl), _mm512_mullo_epi32(hi[t], sh)));
+          tot[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, hi[t]), sh,
+                                   _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, lo[t]), sl, tot[t]));
       }
     __m512i pairs[8];
     for (int p = 0; p < 8; ++p) {
@@ -598,8 +614,8 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
         std::memcpy(&bs, a[t][i].bsums + 2 * p, 4);
         off = _mm512_dpwssd_epi32(off, pairs[p], _mm512_set1_epi32(bs));
       }
-      const __m512i s = _mm512_sub_epi32(tot[t], _mm512_maskz_slli_epi32(0xFFFF, off, 5));
-      acc[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, s), _mm512_mul_ps(d, _mm512_set1_ps(a[t][i].d)), acc[t]);
+      const __m512 st = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, off), minus32, tot[t]);
+      acc[t] = _mm512_fmadd_ps(st, _mm512_mul_ps(d, _mm512_set1_ps(a[t][i].d)), acc[t]);
     }
   }
   for (int t = 0; t < NC; ++t) _mm512_mask_storeu_ps(y[t] + 8 * g, keep, acc[t]);
@@ -607,7 +623,8 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
 
 }  // namespace
 
-constexpr KTile kQ6KTiles[kKTokens] = {tile_q6_Kx8<1>, tile_q6_Kx8<2>, tile_q6_Kx8<3>, tile_q6_Kx8<4>};
+constexpr KTile kQ6KTiles[] = {tile_q6_Kx8<1>, tile_q6_Kx8<2>, tile_q6_Kx8<3>, tile_q6_Kx8<4>,
+                               tile_q6_Kx8<5>, tile_q6_Kx8<6>, tile_q6_Kx8<7>, tile_q6_Kx8<8>};
 
 HEARTH_VNNI void gemv_q6_Kx8(const void* packed, int64_t n, const void* act, int64_t g0, int64_t g1, float* y) {
   gemv_k_tiles(kQ6KTiles[0], kQ6_Kx8BlockBytes, packed, n, act, g0, g1, y);

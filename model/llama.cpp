@@ -115,11 +115,21 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   return m;
 }
 
+namespace {
+template <class M>
+auto matrices_of(M& m) {
+  std::vector<decltype(&m.output)> ws{&m.output};
+  for (auto& L : m.layers)
+    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) ws.push_back(w);
+  return ws;
+}
+}  // namespace
+
+std::vector<const Weight*> Model::matrices() const { return matrices_of(*this); }
+std::vector<Weight*> Model::matrices() { return matrices_of(*this); }
+
 void Model::repack_weights() {
-  std::vector<Weight*> ws{&output};
-  for (LayerWeights& L : layers)
-    for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) ws.push_back(w);
-  for (Weight* w : ws) {
+  for (Weight* w : matrices()) {
     const kernels::RepackedTraits* r = kernels::repacked_traits(w->info->type, active_isa());
     if (!r || w->rows() % kernels::kRepackRows != 0) continue;
     packed_.emplace_back(new uint8_t[r->bytes(w->rows(), w->cols())]);

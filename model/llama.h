@@ -48,6 +48,11 @@ class Model {
   Weight rope_freqs;  // optional: llama 3.1-style per-pair frequency factors (f32, rope_dim / 2)
   std::vector<LayerWeights> layers;
 
+  // The matrices of the forward pass (every layer's projections and the output), the
+  // weights a decoded token reads once each.
+  std::vector<const Weight*> matrices() const;
+  std::vector<Weight*> matrices();
+
  private:
   // Repacks the Q4_0, Q8_0, Q4_K and Q6_K matrices eight rows at a time when this CPU
   // runs the kernels for it.

@@ -1,5 +1,6 @@
 // The `hearth` binary itself: exit statuses, stdout and stderr.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 #include <sys/wait.h>
 
 #include <cmath>
@@ -211,6 +212,34 @@ TEST(Cli, SynthAndBenchModel) {
   ASSERT_EQ(b.status, 0) << b.err;
   EXPECT_NE(b.out.find("\"pp\": {\"n\": 16, \"tps_mean\": "), std::string::npos) << b.out;
   EXPECT_NE(b.out.find("\"tg\": {\"n\": 8, \"tps_mean\": "), std::string::npos) << b.out;
+  {
+    // The cost of a token, from the file's own tensor table: every 2-D matrix but the
+    // embeddings (the output matrix is token_embd itself when tied) read once, 2 ops per weight.
+    double bytes = 0, ops = 0;
+    const bool tied = f.value().find_tensor("output.weight") == nullptr;
+    for (const gguf::TensorInfo& t : f.value().tensors)
+      if (t.n_dims == 2 && (t.name != "token_embd.weight" || tied)) {
+        bytes += static_cast<double>(t.n_bytes);
+        ops += 2.0 * static_cast<double>(t.n_elements);
+      }
+    simdjson::dom::parser parser;
+    simdjson::dom::element j = parser.parse(b.out);
+    EXPECT_EQ(j["weight_bytes_per_token"].get_double().value(), bytes);
+    EXPECT_EQ(j["ops_per_token"].get_double().value(), ops);
+    const double tg = j["tg"]["tps_mean"].get_double().value();
+    EXPECT_NEAR(j["tg"]["gbps"].get_double().value(), tg * bytes / 1e9, 0.01 + 1e-4 * tg * bytes / 1e9);
+  }
+  CliRun m = run_hearth("bench machine --threads 1 --json");
+  ASSERT_EQ(m.status, 0) << m.err;
+  {
+    simdjson::dom::parser parser;
+    simdjson::dom::element j = parser.parse(m.out);
+    EXPECT_EQ(j.at(0)["threads"].get_int64().value(), 1);
+    for (const char* k : {"read_gbps", "fp32_gflops", "int8_gops"}) EXPECT_GT(j.at(0)[k].get_double().value(), 0.0) << k;
+  }
+  CliRun mbad = run_hearth("bench machine --threads 0");
+  EXPECT_EQ(mbad.status, 2);
+  EXPECT_NE(mbad.err.find("hearth bench machine: '0' is not a thread count"), std::string::npos) << mbad.err;
   CliRun b16 = run_hearth("bench model '" + out.string() + "' -p 4 -n 4 -r 1 --kv-type f16 --json");
   ASSERT_EQ(b16.status, 0) << b16.err;
   EXPECT_NE(b16.out.find("\"tg\": {\"n\": 4, \"tps_mean\": "), std::string::npos) << b16.out;

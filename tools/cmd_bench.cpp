@@ -14,7 +14,8 @@ namespace hearth::cli {
 namespace {
 
 const char* kUsage =
-    "usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f32|f16] [--json]\n"
+    "usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f32|f16|q8_0] [--json]\n"
+    "       hearth bench machine [--threads 1,2] [--json]\n"
     "       hearth bench kernels [--types q4_0,q8_0,...] [--isa scalar,avx2,avx512] [--threads 1,2]\n"
     "                            [--json F] [--csv F] [--plot F.svg] [--quick]\n"
     "\n"
@@ -121,8 +122,44 @@ bool write_file(const std::string& path, const std::string& text) {
 
 }  // namespace
 
+// hearth bench machine: the roofs alone (read bandwidth, FP32 FMA and int8 peaks), for
+// putting `hearth bench model` figures (or another engine's) beside them.
+static int cmd_bench_machine(const Args& args) {
+  std::vector<std::string> threads_s;
+  bool json = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--threads" && i + 1 < args.size()) threads_s = split(args[++i]);
+    else if (args[i] == "--json") json = true;
+    else {
+      std::fprintf(stderr, "hearth bench machine: unknown option '%s'\n\n%s", args[i].c_str(), kUsage);
+      return 2;
+    }
+  }
+  std::vector<int> thread_list;
+  for (const std::string& s : threads_s) {
+    const int t = std::atoi(s.c_str());
+    if (t < 1) {
+      std::fprintf(stderr, "hearth bench machine: '%s' is not a thread count\n", s.c_str());
+      return 2;
+    }
+    thread_list.push_back(t);
+  }
+  if (thread_list.empty()) thread_list.push_back(kernels::default_threads());
+  if (!json) std::printf("  threads  read GB/s  FP32 GFLOP/s  int8 GOP/s\n");
+  for (size_t k = 0; k < thread_list.size(); ++k) {
+    const kernels::MachineLimits m = kernels::measure_machine(thread_list[k], 0.5);
+    if (json)
+      std::printf("%s{\"threads\": %d, \"read_gbps\": %.2f, \"fp32_gflops\": %.1f, \"int8_gops\": %.1f}%s", k ? ", " : "[",
+                  m.threads, m.read_gbps, m.fma_gflops, m.int8_gops, k + 1 == thread_list.size() ? "]\n" : "");
+    else
+      std::printf("  %7d  %9.1f  %12.1f  %10.1f\n", m.threads, m.read_gbps, m.fma_gflops, m.int8_gops);
+  }
+  return 0;
+}
+
 int cmd_bench(const Args& args) {
   if (!args.empty() && args[0] == "model") return cmd_bench_model(Args(args.begin() + 1, args.end()));
+  if (!args.empty() && args[0] == "machine") return cmd_bench_machine(args);
   if (args.empty() || args[0] != "kernels") {
     std::fputs(kUsage, args.empty() ? stdout : stderr);
     return args.empty() ? 0 : 2;

@@ -580,7 +580,8 @@ int cmd_bench_model(const Args& args) {
   if (o.bad) return 2;
   if (path.empty()) {
     std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f16|f32|q8_0] [--json]\n"
-               "Prompt processing (pp) and generation (tg) tokens/s, mean +/- std over REPS, like llama-bench.\n",
+               "Prompt processing (pp) and generation (tg) tokens/s, mean +/- std over REPS, like llama-bench,\n"
+               "with the effective rates: pp in GOP/s of the matrices, tg in GB/s of weights read.\n",
                stdout);
     return 0;
   }
@@ -611,14 +612,26 @@ int cmd_bench_model(const Args& args) {
     if (tg > 0) tg_tps.push_back(tg / std::chrono::duration<double>(clk::now() - t0).count());
   }
   const MeanStd p = pp_tps.empty() ? MeanStd{} : mean_std(pp_tps), g = tg_tps.empty() ? MeanStd{} : mean_std(tg_tps);
+  // What a token costs: every matrix is read once per decoded token (bytes as stored in
+  // the file) and is 2 * rows * cols operations per token (multiply and add counted apart).
+  double bytes = 0, ops = 0;
+  for (const model::Weight* w : m->matrices()) {
+    bytes += static_cast<double>(w->rows()) * static_cast<double>(w->row_bytes);
+    ops += 2.0 * static_cast<double>(w->rows()) * static_cast<double>(w->cols());
+  }
   if (json) {
-    std::printf("{\"model\": %s, \"threads\": %d, \"reps\": %d, \"pp\": {\"n\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f}, "
-                "\"tg\": {\"n\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f}}\n",
-                gguf::json_quote(path).c_str(), threads, reps, pp, p.mean, p.std, tg, g.mean, g.std);
+    std::printf("{\"model\": %s, \"threads\": %d, \"reps\": %d, \"weight_bytes_per_token\": %.0f, \"ops_per_token\": %.0f, "
+                "\"pp\": {\"n\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f, \"gops\": %.1f}, "
+                "\"tg\": {\"n\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f, \"gbps\": %.2f}}\n",
+                gguf::json_quote(path).c_str(), threads, reps, bytes, ops, pp, p.mean, p.std, p.mean * ops / 1e9, tg, g.mean, g.std,
+                g.mean * bytes / 1e9);
   } else {
-    std::printf("| model | threads | test | t/s |\n|---|---|---|---|\n");
-    std::printf("| %s | %d | pp%d | %.2f ± %.2f |\n", path.c_str(), threads, pp, p.mean, p.std);
-    std::printf("| %s | %d | tg%d | %.2f ± %.2f |\n", path.c_str(), threads, tg, g.mean, g.std);
+    std::printf("| model | threads | test | t/s | effective |\n|---|---|---|---|---|\n");
+    std::printf("| %s | %d | pp%d | %.2f ± %.2f | %.0f GOP/s |\n", path.c_str(), threads, pp, p.mean, p.std, p.mean * ops / 1e9);
+    std::printf("| %s | %d | tg%d | %.2f ± %.2f | %.1f GB/s of weights |\n", path.c_str(), threads, tg, g.mean, g.std,
+                g.mean * bytes / 1e9);
+    std::printf("(a token reads %.0f MB of weights and costs %.2f GOP; `hearth bench machine` measures the roofs)\n", bytes / 1e6,
+                ops / 1e9);
   }
   return 0;
 }

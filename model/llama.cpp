@@ -253,9 +253,27 @@ Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type)
 // the threads; each thread walks its slice in chunks small enough to stay in cache while
 // all B activation rows pass over them. Every output is computed exactly as for B = 1.
 void Context::matmul(const Weight& w, const float* x, float* y, int B) {
-  const gguf::GgmlType t = w.info->type;
-  const kernels::KernelTraits* k = kernels::kernel_traits(t);
-  const int64_t n = w.cols(), rows = w.rows();
+  const MatJob job{&w, y};
+  matmuls(std::span<const MatJob>(&job, 1), x, B);
+}
+
+// Several matrices of the same input (q, k, v; gate, up) in one parallel region: the
+// activations quantized once, the matrices' rows split over the threads as one range (one
+// barrier instead of one per matrix, and small matrices no longer split on their own).
+// Matrices that cannot share the input's quantized form run one after the other.
+void Context::matmuls(std::span<const MatJob> jobs, const float* x, int B) {
+  const Weight& w0 = *jobs[0].w;
+  const kernels::KernelTraits* k = kernels::kernel_traits(w0.info->type);
+  const int64_t n = w0.cols();
+  const auto prepare = w0.packed && B > 1 ? w0.repacked->prepare : nullptr;
+  bool fused = true;
+  for (const MatJob& j : jobs)
+    fused = fused && j.w->cols() == n && kernels::kernel_traits(j.w->info->type)->activation == k->activation &&
+            j.w->rows() % kernels::kRepackRows == 0 && (j.w->packed && B > 1 ? j.w->repacked->prepare : nullptr) == prepare;
+  if (jobs.size() > 1 && !fused) {
+    for (const MatJob& j : jobs) matmuls(std::span<const MatJob>(&j, 1), x, B);
+    return;
+  }
   const size_t ab = kernels::activation_bytes(k->activation, n);
   act_.resize(ab * B);
   // The activation rows are quantized on all threads (serial, they would cap the
@@ -263,42 +281,48 @@ void Context::matmul(const Weight& w, const float* x, float* y, int B) {
   kernels::parallel_rows(B, threads_, [&](int64_t b, int64_t e) {
     for (int64_t j = b; j < e; ++j) kernels::quantize_activations(k->activation, x + j * n, n, act_.data() + j * ab);
   });
-  constexpr int64_t kChunkRows = 128;  // a multiple of 8 (packed groups) and 4 (row tiles)
+  const void* prepared = w0.packed && B > 1 ? kernels::gemm_input(*w0.repacked, n, act_.data(), ab, B, prepared_) : act_.data();
+
+  // Units of work: packed groups of eight rows (one row for a lone unpacked matrix).
+  const int64_t unit = jobs.size() > 1 || w0.packed ? kernels::kRepackRows : 1;
+  // Rows [r0, r1) of one matrix (multiples of 8 when packed).
+  auto run = [&](const MatJob& job, int64_t r0, int64_t r1) {
+    const Weight& w = *job.w;
+    const int64_t rows = w.rows();
+    if (w.packed && B > 1)
+      return w.repacked->gemm(w.packed, n, prepared, ab, B, r0 / kernels::kRepackRows, r1 / kernels::kRepackRows, job.y, rows);
+    if (w.packed) return w.repacked->gemv(w.packed, n, act_.data(), r0 / kernels::kRepackRows, r1 / kernels::kRepackRows, job.y);
+    const gguf::GgmlType t = w.info->type;
+    if (B > 1)
+      if (const kernels::GemmFn gemm = kernels::gemm_fn(t, active_isa())) return gemm(w.data, w.row_bytes, n, act_.data(), ab, B, r0, r1, job.y, rows);
+    const kernels::DotFn dot = kernels::dot_fn(t, active_isa());
+    const kernels::GemvFn fast = kernels::gemv_fn(t, active_isa());
+    constexpr int64_t kChunkRows = 128;  // a multiple of 8 (packed groups) and 4 (row tiles)
+    for (int64_t c = r0; c < r1; c += kChunkRows) {
+      const int64_t ce = std::min(r1, c + kChunkRows);
+      for (int j = 0; j < B; ++j) {
+        if (fast) fast(w.data, w.row_bytes, n, act_.data() + j * ab, c, ce, job.y + j * rows);
+        else kernels::gemv(dot, w.data, w.row_bytes, n, act_.data() + j * ab, c, ce, job.y + j * rows);
+      }
+    }
+  };
+  // Units [u0, u1) of the matrices taken as one range.
+  auto run_units = [&](int64_t u0, int64_t u1) {
+    int64_t base = 0;
+    for (const MatJob& job : jobs) {
+      const int64_t units = job.w->rows() / unit, b = std::max(u0, base), e = std::min(u1, base + units);
+      if (b < e) run(job, (b - base) * unit, (e - base) * unit);
+      base += units;
+    }
+  };
+  int64_t total = 0;
+  for (const MatJob& job : jobs) total += job.w->rows() / unit;
   // Prompts (compute-bound) hand out eight slices per thread as threads come free: one
   // vCPU here often runs slower than the other, and with halves the faster thread waited
   // ~10 % of the time (pp +13 % measured). Decoding (bandwidth-bound) keeps one contiguous
-  // stream per thread.
-  auto split = [&](int64_t n, auto&& f) {
-    if (B > 1) kernels::parallel_chunks(n, threads_, 8, f);
-    else kernels::parallel_rows(n, threads_, f);
-  };
-  if (w.packed && B > 1) {
-    const void* in = kernels::gemm_input(*w.repacked, n, act_.data(), ab, B, prepared_);
-    split(rows / kernels::kRepackRows, [&](int64_t b, int64_t e) { w.repacked->gemm(w.packed, n, in, ab, B, b, e, y, rows); });
-    return;
-  }
-  if (w.packed) {
-    const auto packed_gemv = w.repacked->gemv;
-    split(rows / kernels::kRepackRows, [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; c += kChunkRows / kernels::kRepackRows)
-        for (int j = 0; j < B; ++j)
-          packed_gemv(w.packed, n, act_.data() + j * ab, c, std::min(e, c + kChunkRows / kernels::kRepackRows), y + j * rows);
-    });
-    return;
-  }
-  const kernels::DotFn dot = kernels::dot_fn(t, active_isa());
-  const kernels::GemvFn fast = kernels::gemv_fn(t, active_isa());
-  const kernels::GemmFn gemm = B > 1 ? kernels::gemm_fn(t, active_isa()) : nullptr;
-  split(rows, [&](int64_t b, int64_t e) {
-    if (gemm) return gemm(w.data, w.row_bytes, n, act_.data(), ab, B, b, e, y, rows);
-    for (int64_t c = b; c < e; c += kChunkRows) {
-      const int64_t ce = std::min(e, c + kChunkRows);
-      for (int j = 0; j < B; ++j) {
-        if (fast) fast(w.data, w.row_bytes, n, act_.data() + j * ab, c, ce, y + j * rows);
-        else kernels::gemv(dot, w.data, w.row_bytes, n, act_.data() + j * ab, c, ce, y + j * rows);
-      }
-    }
-  });
+  // stream per thread (slices measured slower: each restarts the prefetch stream).
+  if (B > 1) kernels::parallel_chunks(total, threads_, 8, run_units);
+  else kernels::parallel_rows(total, threads_, run_units);
 }
 
 Status Context::eval(TokenId token) { return eval(std::span<const TokenId>(&token, 1)); }
@@ -394,9 +418,8 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
     const LayerWeights& L = m_.layers[l];
     // Attention: normalise, project to q, k, v (with bias for qwen2).
     for (int j = 0; j < B; ++j) kernels::rms_norm(&x_[j * E], f32(L.attn_norm), &xn_[j * E], E, eps);
-    matmul(L.wq, xn_.data(), q_.data(), B);
-    matmul(L.wk, xn_.data(), k_.data(), B);
-    matmul(L.wv, xn_.data(), v_.data(), B);
+    const MatJob qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
+    matmuls(qkv, xn_.data(), B);
     for (int j = 0; j < B; ++j) {
       float *q = &q_[j * nq], *k = &k_[j * nkv], *v = &v_[j * nkv];
       if (L.bq.info) {
@@ -435,8 +458,8 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
     kernels::add(x_.data(), attn_out_.data(), x_.data(), B * E);
     // Feed-forward: SwiGLU.
     for (int j = 0; j < B; ++j) kernels::rms_norm(&x_[j * E], f32(L.ffn_norm), &xn_[j * E], E, eps);
-    matmul(L.w_gate, xn_.data(), gate_.data(), B);
-    matmul(L.w_up, xn_.data(), up_.data(), B);
+    const MatJob gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
+    matmuls(gate_up, xn_.data(), B);
     kernels::swiglu(gate_.data(), up_.data(), B * F);
     matmul(L.w_down, gate_.data(), ffn_out_.data(), B);
     kernels::add(x_.data(), ffn_out_.data(), x_.data(), B * E);

@@ -108,6 +108,13 @@ class Context {
   void forward(const TokenId* tokens, int B, bool all_logits);
   // Y[j] = W X[j] for the B rows of X (n = W.cols() apart) into the B rows of Y (W.rows() apart).
   void matmul(const Weight& w, const float* x, float* y, int B);
+  // The same for several matrices of input X at once (one activation quantization, one
+  // parallel region), each into its own Y.
+  struct MatJob {
+    const Weight* w;
+    float* y;
+  };
+  void matmuls(std::span<const MatJob> jobs, const float* x, int B);
   void attention(int l, int B);
   void attention_q8_0(int l, int B);
   size_t scratch_per_thread() const;

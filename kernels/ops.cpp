@@ -244,18 +244,18 @@ float cache_at(const void* base, bool half, size_t i) {
   return half ? quant::fp16_to_fp32(static_cast<const uint16_t*>(base)[i]) : static_cast<const float*>(base)[i];
 }
 
-void attn_scores_scalar(const float* q, const void* k, size_t k_stride, bool half, int64_t hd, int64_t n, float scale, float* out) {
+void attn_scores_scalar(const float* q, const void* kt, size_t k_stride, bool half, int64_t hd, int64_t n, float scale, float* out) {
   for (int64_t t = 0; t < n; ++t) {
     float s = 0;
-    for (int64_t i = 0; i < hd; ++i) s += q[i] * cache_at(k, half, t * k_stride + i);
+    for (int64_t i = 0; i < hd; ++i) s = std::fma(q[i], cache_at(kt, half, i * k_stride + t), s);
     out[t] = s * scale;
   }
 }
 
-void attn_values_scalar(const float* p, const void* vt, size_t v_stride, bool half, int64_t hd, int64_t n, float* out) {
+void attn_values_scalar(const float* p, const void* v, size_t v_stride, bool half, int64_t hd, int64_t n, float* out) {
   for (int64_t i = 0; i < hd; ++i) {
     float s = 0;
-    for (int64_t t = 0; t < n; ++t) s += p[t] * cache_at(vt, half, i * v_stride + t);
+    for (int64_t t = 0; t < n; ++t) s = std::fma(p[t], cache_at(v, half, t * v_stride + i), s);
     out[i] = s;
   }
 }
@@ -265,60 +265,46 @@ HEARTH_TARGET inline __m256 load8(const void* base, bool half, size_t i) {
   return _mm256_loadu_ps(static_cast<const float*>(base) + i);
 }
 
-// Four horizontal sums at once: lane k of the result is the sum of a[k]'s lanes.
-HEARTH_TARGET inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-  const __m256 s01 = _mm256_hadd_ps(a0, a1), s23 = _mm256_hadd_ps(a2, a3);
-  const __m256 s = _mm256_hadd_ps(s01, s23);
-  return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-}
-
-// Scores four positions at a time (q held in registers when hd <= 128).
-HEARTH_TARGET void attn_scores_avx2(const float* q, const void* k, size_t ks, bool half, int64_t hd, int64_t n, float scale,
+// Eight positions per vector (K transposed: dimension i of positions t … t + 7 is one
+// load), four vectors at a time to cover the FMA latency; each lane sums q_i k_i in the
+// scalar order, so the tail is computed with scalar FMAs to the same result.
+HEARTH_TARGET void attn_scores_avx2(const float* q, const void* kt, size_t ks, bool half, int64_t hd, int64_t n, float scale,
                                     float* out) {
-  if (hd % 8 != 0 || hd > 128) return attn_scores_scalar(q, k, ks, half, hd, n, scale, out);
-  __m256 qv[16];
-  const int64_t nv = hd / 8;
-  for (int64_t v = 0; v < nv; ++v) qv[v] = _mm256_loadu_ps(q + 8 * v);
-  const __m128 sc = _mm_set1_ps(scale);
+  const __m256 sc = _mm256_set1_ps(scale);
   int64_t t = 0;
-  for (; t + 4 <= n; t += 4) {
+  for (; t + 32 <= n; t += 32) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t v = 0; v < nv; ++v) {
-      a0 = _mm256_fmadd_ps(qv[v], load8(k, half, (t + 0) * ks + 8 * v), a0);
-      a1 = _mm256_fmadd_ps(qv[v], load8(k, half, (t + 1) * ks + 8 * v), a1);
-      a2 = _mm256_fmadd_ps(qv[v], load8(k, half, (t + 2) * ks + 8 * v), a2);
-      a3 = _mm256_fmadd_ps(qv[v], load8(k, half, (t + 3) * ks + 8 * v), a3);
+    for (int64_t i = 0; i < hd; ++i) {
+      const __m256 qi = _mm256_set1_ps(q[i]);
+      a0 = _mm256_fmadd_ps(qi, load8(kt, half, i * ks + t), a0);
+      a1 = _mm256_fmadd_ps(qi, load8(kt, half, i * ks + t + 8), a1);
+      a2 = _mm256_fmadd_ps(qi, load8(kt, half, i * ks + t + 16), a2);
+      a3 = _mm256_fmadd_ps(qi, load8(kt, half, i * ks + t + 24), a3);
     }
-    _mm_storeu_ps(out + t, _mm_mul_ps(hsum4(a0, a1, a2, a3), sc));
+    _mm256_storeu_ps(out + t, _mm256_mul_ps(a0, sc));
+    _mm256_storeu_ps(out + t + 8, _mm256_mul_ps(a1, sc));
+    _mm256_storeu_ps(out + t + 16, _mm256_mul_ps(a2, sc));
+    _mm256_storeu_ps(out + t + 24, _mm256_mul_ps(a3, sc));
   }
-  for (; t < n; ++t) {
+  for (; t + 8 <= n; t += 8) {
     __m256 a = _mm256_setzero_ps();
-    for (int64_t v = 0; v < nv; ++v) a = _mm256_fmadd_ps(qv[v], load8(k, half, t * ks + 8 * v), a);
-    out[t] = simd256::hsum(a) * scale;
+    for (int64_t i = 0; i < hd; ++i) a = _mm256_fmadd_ps(_mm256_set1_ps(q[i]), load8(kt, half, i * ks + t), a);
+    _mm256_storeu_ps(out + t, _mm256_mul_ps(a, sc));
   }
+  attn_scores_scalar(q, static_cast<const uint8_t*>(kt) + t * (half ? 2 : 4), ks, half, hd, n - t, scale, out + t);
 }
 
-// Four output values at a time, each a dot product over the positions.
-HEARTH_TARGET void attn_values_avx2(const float* p, const void* vt, size_t vs, bool half, int64_t hd, int64_t n, float* out) {
-  const int64_t n8 = n / 8 * 8;
-  int64_t i = 0;
-  for (; i + 4 <= hd; i += 4) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t t = 0; t < n8; t += 8) {
-      const __m256 pv = _mm256_loadu_ps(p + t);
-      a0 = _mm256_fmadd_ps(pv, load8(vt, half, (i + 0) * vs + t), a0);
-      a1 = _mm256_fmadd_ps(pv, load8(vt, half, (i + 1) * vs + t), a1);
-      a2 = _mm256_fmadd_ps(pv, load8(vt, half, (i + 2) * vs + t), a2);
-      a3 = _mm256_fmadd_ps(pv, load8(vt, half, (i + 3) * vs + t), a3);
-    }
-    alignas(16) float r[4];
-    _mm_store_ps(r, hsum4(a0, a1, a2, a3));
-    for (int k = 0; k < 4; ++k) {
-      for (int64_t t = n8; t < n; ++t) r[k] += p[t] * cache_at(vt, half, (i + k) * vs + t);
-      out[i + k] = r[k];
-    }
+// Eight values per vector over V's rows (one row per position), hd / 8 accumulators.
+HEARTH_TARGET void attn_values_avx2(const float* p, const void* v, size_t vs, bool half, int64_t hd, int64_t n, float* out) {
+  if (hd % 8 != 0 || hd > 128) return attn_values_scalar(p, v, vs, half, hd, n, out);
+  __m256 acc[16];
+  const int64_t nv = hd / 8;
+  for (int64_t k = 0; k < nv; ++k) acc[k] = _mm256_setzero_ps();
+  for (int64_t t = 0; t < n; ++t) {
+    const __m256 pt = _mm256_set1_ps(p[t]);
+    for (int64_t k = 0; k < nv; ++k) acc[k] = _mm256_fmadd_ps(pt, load8(v, half, t * vs + 8 * k), acc[k]);
   }
-  if (i < hd) attn_values_scalar(p, static_cast<const uint8_t*>(vt) + i * vs * (half ? 2 : 4), vs, half, hd - i, n, out + i);
+  for (int64_t k = 0; k < nv; ++k) _mm256_storeu_ps(out + 8 * k, acc[k]);
 }
 
 void attn_values_q8_0_scalar(const float* p, const void* v, size_t vs, int64_t hd, int64_t n, float* out) {
@@ -358,6 +344,83 @@ HEARTH_TARGET void round_to_half_avx2(float* x, int64_t n) {
 // those fully interpolated.
 float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base) {
   return n_dims * std::log(n_ctx_orig / (n_rot * 2 * 3.14159265358979323846f)) / (2 * std::log(base));
+}
+
+#define HEARTH_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
+
+// Sixteen positions (or a masked tail) of K transposed as floats.
+template <bool Half>
+HEARTH_AVX512 inline __m512 load16(const void* base, size_t i, __mmask16 m) {
+  if constexpr (Half) return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(base) + i));
+  else return _mm512_maskz_loadu_ps(m, static_cast<const float*>(base) + i);
+}
+
+// Scores of R query rows (q: R x hd, contiguous) over positions [0, n) of K transposed,
+// sixteen positions per vector: each converted K vector serves all R rows, and the R
+// accumulators are R independent FMA chains. Lane t of row r sums q_ri k_it for i = 0 …
+// hd - 1 in order, whatever R and n are. S rows are ns floats apart.
+template <bool Half, int R>
+HEARTH_AVX512 void scores_rows_avx512(const float* q, int64_t hd, const void* kt, size_t ks, int64_t n, float scale, float* S,
+                                      int64_t ns) {
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (int64_t t0 = 0; t0 < n; t0 += 16) {
+    const __mmask16 m = t0 + 16 <= n ? 0xFFFF : static_cast<__mmask16>((1u << (n - t0)) - 1);
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < hd; ++i) {
+      const __m512 k = load16<Half>(kt, i * ks + t0, m);
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[r * hd + i]), k, acc[r]);
+    }
+    for (int r = 0; r < R; ++r) _mm512_storeu_ps(S + r * ns + t0, _mm512_mul_ps(acc[r], sc));
+  }
+}
+
+// out_r = sum_t p_rt V_t for R rows of probabilities (ns floats apart, zero past each
+// row's own length) over positions [0, n) of V's rows: NV vectors of 16 values per row,
+// each converted V row serving RP rows at a time. Row r's sums run over t in order, the
+// zero probabilities adding nothing, whatever R and n are.
+template <bool Half, int NV>
+HEARTH_AVX512 void values_rows_avx512(const float* P, int64_t ns, int R, int64_t n, const void* v, size_t vs, float* const* out) {
+  constexpr int RP = NV <= 4 ? 4 : NV <= 8 ? 2 : 1;
+  for (int r0 = 0; r0 < R; r0 += RP) {
+    const float* p[RP];
+    for (int r = 0; r < RP; ++r) p[r] = P + std::min(r0 + r, R - 1) * ns;  // rows past R recompute the last one, unstored
+    __m512 acc[RP][NV];
+    for (int r = 0; r < RP; ++r)
+      for (int k = 0; k < NV; ++k) acc[r][k] = _mm512_setzero_ps();
+    for (int64_t t = 0; t < n; ++t) {
+      __m512 vt[NV];
+      for (int k = 0; k < NV; ++k) vt[k] = load16<Half>(v, t * vs + 16 * k, 0xFFFF);
+      for (int r = 0; r < RP; ++r) {
+        const __m512 pr = _mm512_set1_ps(p[r][t]);
+        for (int k = 0; k < NV; ++k) acc[r][k] = _mm512_fmadd_ps(pr, vt[k], acc[r][k]);
+      }
+    }
+    for (int r = 0; r < RP && r0 + r < R; ++r)
+      for (int k = 0; k < NV; ++k) _mm512_storeu_ps(out[r0 + r] + 16 * k, acc[r][k]);
+  }
+}
+
+template <bool Half>
+HEARTH_AVX512 void scores_rows(int R, const float* q, int64_t hd, const void* kt, size_t ks, int64_t n, float scale, float* S,
+                               int64_t ns) {
+  using Fn = void (*)(const float*, int64_t, const void*, size_t, int64_t, float, float*, int64_t);
+  static constexpr Fn kFns[kAttendRows] = {scores_rows_avx512<Half, 1>, scores_rows_avx512<Half, 2>, scores_rows_avx512<Half, 3>,
+                                           scores_rows_avx512<Half, 4>, scores_rows_avx512<Half, 5>, scores_rows_avx512<Half, 6>,
+                                           scores_rows_avx512<Half, 7>, scores_rows_avx512<Half, 8>};
+  kFns[R - 1](q, hd, kt, ks, n, scale, S, ns);
+}
+
+template <bool Half>
+HEARTH_AVX512 void values_rows(int64_t hd, const float* P, int64_t ns, int R, int64_t n, const void* v, size_t vs, float* const* out) {
+  using Fn = void (*)(const float*, int64_t, int, int64_t, const void*, size_t, float* const*);
+  static constexpr Fn kFns[] = {values_rows_avx512<Half, 1>,  values_rows_avx512<Half, 2>,  values_rows_avx512<Half, 3>,
+                                values_rows_avx512<Half, 4>,  values_rows_avx512<Half, 5>,  values_rows_avx512<Half, 6>,
+                                values_rows_avx512<Half, 7>,  values_rows_avx512<Half, 8>,  values_rows_avx512<Half, 9>,
+                                values_rows_avx512<Half, 10>, values_rows_avx512<Half, 11>, values_rows_avx512<Half, 12>,
+                                values_rows_avx512<Half, 13>, values_rows_avx512<Half, 14>, values_rows_avx512<Half, 15>,
+                                values_rows_avx512<Half, 16>};
+  kFns[hd / 16 - 1](P, ns, R, n, v, vs, out);
 }
 
 }  // namespace
@@ -497,22 +560,53 @@ void mul(const float* a, const float* b, float* out, int64_t n, Isa isa) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
 }
 
+size_t attend_scratch(int64_t max_n, int64_t hd) { return static_cast<size_t>(kAttendRows) * ((max_n + 15) / 16 * 16 + hd); }
+
+void attend_rows(const KvHead& kv, const float* const* q, const int* n, int R, float scale, float softcap, float* const* out,
+                 float* scratch, Isa isa) {
+  const int64_t hd = kv.hd;
+  const int nmax = *std::max_element(n, n + R);
+  const int64_t ns = (nmax + 15) / 16 * 16;
+  float* S = scratch;                // R rows of scores, then probabilities, ns apart
+  float* qh = scratch + R * ns;      // the R query rows, rounded to half for a half cache
+  for (int r = 0; r < R; ++r) {
+    std::copy(q[r], q[r] + hd, qh + r * hd);
+    if (kv.half) round_to_half(qh + r * hd, hd, isa);
+  }
+  const bool wide = isa >= Isa::Avx512 && hd % 16 == 0 && hd <= 256;
+  if (wide) {
+    if (kv.half) scores_rows<true>(R, qh, hd, kv.kt, kv.k_stride, nmax, scale, S, ns);
+    else scores_rows<false>(R, qh, hd, kv.kt, kv.k_stride, nmax, scale, S, ns);
+  } else {
+    for (int r = 0; r < R; ++r) attn_scores(qh + r * hd, kv.kt, kv.k_stride, kv.half, hd, n[r], scale, S + r * ns, isa);
+  }
+  for (int r = 0; r < R; ++r) {
+    float* p = S + r * ns;
+    softmax(p, n[r], 1.0f, softcap, nullptr, isa);
+    if (kv.half) round_to_half(p, n[r], isa);
+    std::fill(p + n[r], p + nmax, 0.f);
+  }
+  if (wide) {
+    if (kv.half) values_rows<true>(hd, S, ns, R, nmax, kv.v, kv.v_stride, out);
+    else values_rows<false>(hd, S, ns, R, nmax, kv.v, kv.v_stride, out);
+  } else {
+    for (int r = 0; r < R; ++r) attn_values(S + r * ns, kv.v, kv.v_stride, kv.half, hd, n[r], out[r], isa);
+  }
+}
+
 void attend(const KvHead& kv, const float* q, int64_t q_stride, int nq, int p0, float scale, float softcap, float* out,
             int64_t out_stride, float* scratch, Isa isa) {
-  float* scores = scratch;
-  float* qh = scratch + p0 + nq;
-  for (int j = 0; j < nq; ++j) {
-    const int n = p0 + j + 1;
-    const float* qj = q + j * q_stride;
-    if (kv.half) {
-      std::copy(qj, qj + kv.hd, qh);
-      round_to_half(qh, kv.hd, isa);
-      qj = qh;
+  for (int j0 = 0; j0 < nq; j0 += kAttendRows) {
+    const int R = std::min(kAttendRows, nq - j0);
+    const float* qs[kAttendRows];
+    float* os[kAttendRows];
+    int n[kAttendRows];
+    for (int r = 0; r < R; ++r) {
+      qs[r] = q + (j0 + r) * q_stride;
+      os[r] = out + (j0 + r) * out_stride;
+      n[r] = p0 + j0 + r + 1;
     }
-    attn_scores(qj, kv.k, kv.k_stride, kv.half, kv.hd, n, scale, scores, isa);
-    softmax(scores, n, 1.0f, softcap, nullptr, isa);
-    if (kv.half) round_to_half(scores, n, isa);
-    attn_values(scores, kv.vt, kv.v_stride, kv.half, kv.hd, n, out + j * out_stride, isa);
+    attend_rows(kv, qs, n, R, scale, softcap, os, scratch, isa);
   }
 }
 

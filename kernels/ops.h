@@ -12,17 +12,16 @@ namespace hearth::kernels {
 // exp is a degree-6 polynomial on a reduced argument, within 2 ulp of std::exp.
 float exp_shifted(float* x, int64_t n, float max, Isa isa = active_isa());
 
-// Attention over a KV cache whose rows are float (half = false) or IEEE half values.
-// scores[t] = scale * (q . K row t) for t < n, K rows k_stride elements apart;
-// q has hd values (already rounded to half for a half cache, as llama.cpp does).
-void attn_scores(const float* q, const void* k, size_t k_stride, bool half, int64_t hd, int64_t n, float scale, float* scores,
+// Attention over a float (half = false) or IEEE half KV cache, K stored transposed
+// (row i holds dimension i of every position, k_stride elements apart) and V by position
+// (row t holds position t's values, v_stride elements apart).
+// scores[t] = scale * (q . K_t) for t < n; q has hd values (already rounded to half for a
+// half cache, as llama.cpp does).
+void attn_scores(const float* q, const void* kt, size_t k_stride, bool half, int64_t hd, int64_t n, float scale, float* scores,
                  Isa isa = active_isa());
-// out[i] = p . V^T row i for i < hd, the rows of the transposed V (positions
-// contiguous) v_stride elements apart, over n positions.
-void attn_values(const float* p, const void* vt, size_t v_stride, bool half, int64_t hd, int64_t n, float* out,
+// out[i] = sum_t p[t] V_t[i] for i < hd over n positions.
+void attn_values(const float* p, const void* v, size_t v_stride, bool half, int64_t hd, int64_t n, float* out,
                  Isa isa = active_isa());
-// For a Q8_0 cache (V not transposed): out[i] = sum_t p[t] * V row t [i] for i < hd, the
-// rows (Q8_0 blocks, hd a multiple of 32) v_stride bytes apart.
 void attn_values_q8_0(const float* p, const void* v, size_t v_stride, int64_t hd, int64_t n, float* out, Isa isa = active_isa());
 // x[i] rounded to the nearest half (ties to even) and back, in place.
 void round_to_half(float* x, int64_t n, Isa isa = active_isa());
@@ -51,21 +50,30 @@ void geglu(float* gate, const float* up, int64_t n, Isa isa = active_isa());
 void add(const float* a, const float* b, float* out, int64_t n, Isa isa = active_isa());
 void mul(const float* a, const float* b, float* out, int64_t n, Isa isa = active_isa());
 
-// One attention head over a float or half KV cache: K rows k_stride elements apart, V
-// stored transposed (row i holds value i of every position, v_stride elements apart).
+// One attention head over a float or half KV cache, laid out as attn_scores and
+// attn_values read it.
 struct KvHead {
-  const void* k = nullptr;
+  const void* kt = nullptr;
   size_t k_stride = 0;
-  const void* vt = nullptr;
+  const void* v = nullptr;
   size_t v_stride = 0;
   bool half = false;
   int64_t hd = 0;
 };
+// Query rows per attend_rows call: the query heads sharing a KV head, or consecutive
+// tokens, up to this many, share each K and V vector loaded.
+constexpr int kAttendRows = 8;
+// Floats of scratch attend and attend_rows need for rows seeing up to max_n positions.
+size_t attend_scratch(int64_t max_n, int64_t hd);
+// R <= kAttendRows query rows over one KV head: row r sees positions 0 … n[r] - 1,
+// out_r = softmax(scale * q_r . K (soft-capped)) V. With a half cache q and the
+// probabilities are rounded to half for their products, as llama.cpp's F16 matmuls do.
+// Each row's result is the same, bit for bit, whichever rows it is computed with.
+void attend_rows(const KvHead& kv, const float* const* q, const int* n, int R, float scale, float softcap, float* const* out,
+                 float* scratch, Isa isa = active_isa());
 // Causal attention of nq queries at positions p0, p0+1, ...: query j sees positions
-// 0 … p0 + j, out_j = softmax(scale * q_j . K (soft-capped)) V. With a half cache q and
-// the probabilities are rounded to half for their products, as llama.cpp's F16 matmuls
-// do. q and out rows are q_stride and out_stride floats apart; scratch holds
-// p0 + nq + hd floats.
+// 0 … p0 + j (attend_rows on up to kAttendRows queries at a time). q and out rows are
+// q_stride and out_stride floats apart; scratch holds attend_scratch(p0 + nq, hd) floats.
 void attend(const KvHead& kv, const float* q, int64_t q_stride, int nq, int p0, float scale, float softcap, float* out,
             int64_t out_stride, float* scratch, Isa isa = active_isa());
 

@@ -150,13 +150,13 @@ std::vector<float> Context::key(int l, int pos) const {
   const HParams& h = m_.hparams();
   const int64_t nkv = static_cast<int64_t>(h.n_head_kv) * h.head_dim;
   std::vector<float> k(static_cast<size_t>(nkv));
-  const size_t at = (static_cast<size_t>(l) * n_ctx_ + pos) * nkv;
+  const size_t at = static_cast<size_t>(l) * nkv * n_ctx_ + pos;  // K transposed: value i at at + i * n_ctx
   if (kv_type_ == KvType::Q8_0) {
     HEARTH_CHECK(quant::dequantize(gguf::GgmlType::Q8_0, &k_q8_[(static_cast<size_t>(l) * n_ctx_ + pos) * q8_row_bytes_], k.data(), nkv).ok());
   } else if (kv_type_ == KvType::F16) {
-    for (int64_t i = 0; i < nkv; ++i) k[i] = quant::fp16_to_fp32(k_half_[at + i]);
+    for (int64_t i = 0; i < nkv; ++i) k[i] = quant::fp16_to_fp32(k_half_[at + static_cast<size_t>(i) * n_ctx_]);
   } else {
-    std::copy(&k_cache_[at], &k_cache_[at] + nkv, k.begin());
+    for (int64_t i = 0; i < nkv; ++i) k[i] = k_cache_[at + static_cast<size_t>(i) * n_ctx_];
   }
   return k;
 }
@@ -179,33 +179,32 @@ Status Context::shift(int keep, int discard) {
       k = key(static_cast<int>(l), p);
       for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) kernels::rope_apply(&k[hh * hd], cs.data(), n_rot, h.neox_rope);
       const int to = p - discard;
-      const size_t at = (static_cast<size_t>(l) * n_ctx_ + to) * nkv;
+      const size_t at = static_cast<size_t>(l) * nkv * n_ctx_ + to;  // K transposed
       if (kv_type_ == KvType::Q8_0) {
         const size_t row = (static_cast<size_t>(l) * n_ctx_ + to) * q8_row_bytes_, from = row + static_cast<size_t>(discard) * q8_row_bytes_;
         kernels::quantize_activations(gguf::GgmlType::Q8_0, k.data(), nkv, &k_q8_[row]);
         std::memcpy(&v_q8_[row], &v_q8_[from], q8_row_bytes_);
       } else if (kv_type_ == KvType::F16) {
-        for (int64_t i = 0; i < nkv; ++i) k_half_[at + i] = quant::fp32_to_fp16(k[i]);
+        for (int64_t i = 0; i < nkv; ++i) k_half_[at + static_cast<size_t>(i) * n_ctx_] = quant::fp32_to_fp16(k[i]);
       } else {
-        std::copy(k.begin(), k.end(), &k_cache_[at]);
+        for (int64_t i = 0; i < nkv; ++i) k_cache_[at + static_cast<size_t>(i) * n_ctx_] = k[i];
       }
     }
-    // V (transposed for F32/F16): each value row's positions move down.
-    if (kv_type_ != KvType::Q8_0)
-      for (int64_t i = 0; i < nkv; ++i) {
-        const size_t row = (static_cast<size_t>(l) * nkv + i) * n_ctx_;
-        if (kv_type_ == KvType::F16)
-          std::memmove(&v_half_[row + keep], &v_half_[row + first], static_cast<size_t>(n_past_ - first) * sizeof(uint16_t));
-        else
-          std::memmove(&v_cache_[row + keep], &v_cache_[row + first], static_cast<size_t>(n_past_ - first) * sizeof(float));
-      }
+    // V (rows by position for F32/F16): the later positions' rows move down as one block.
+    if (kv_type_ != KvType::Q8_0) {
+      const size_t to = (static_cast<size_t>(l) * n_ctx_ + keep) * nkv, from = (static_cast<size_t>(l) * n_ctx_ + first) * nkv,
+                   count = static_cast<size_t>(n_past_ - first) * nkv;
+      if (kv_type_ == KvType::F16) std::memmove(&v_half_[to], &v_half_[from], count * sizeof(uint16_t));
+      else std::memmove(&v_cache_[to], &v_cache_[from], count * sizeof(float));
+    }
   }
   n_past_ -= discard;
   return {};
 }
 
-// Floats of attention scratch per thread: the scores and one head of q.
-size_t Context::scratch_per_thread() const { return static_cast<size_t>(n_ctx_) + m_.hparams().head_dim; }
+// Floats of attention scratch per thread: attend_rows' rows of scores and of q (the Q8_0
+// path needs one row of each).
+size_t Context::scratch_per_thread() const { return kernels::attend_scratch(n_ctx_, m_.hparams().head_dim); }
 
 Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type)
     : m_(m), n_ctx_(n_ctx), threads_(std::max(1, threads)), kv_type_(kv_type) {
@@ -346,30 +345,43 @@ Status Context::eval(std::span<const TokenId> tokens, const std::function<void(s
 }
 
 // Causal attention for the B tokens of the micro-batch (already in the cache) over
-// positions 0 … their own, each (token, head) pair on one thread with its own scores row.
+// positions 0 … their own. The query rows of a KV head (its query heads for each token,
+// token by token) go to attend_rows kAttendRows at a time, so that each K and V vector
+// loaded serves several rows; the tasks go to the threads as they come free.
 void Context::attention(int l, int B) {
   if (kv_type_ == KvType::Q8_0) return attention_q8_0(l, B);
   const HParams& h = m_.hparams();
   const bool half = kv_type_ == KvType::F16;
   const int64_t hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd, nq = static_cast<int64_t>(h.n_head) * hd;
+  const int64_t G = h.n_gqa(), rows = int64_t{B} * G, tasks_per_head = (rows + kernels::kAttendRows - 1) / kernels::kAttendRows;
   const size_t layer = static_cast<size_t>(l) * n_ctx_ * nkv;
   const void* kc = half ? static_cast<const void*>(&k_half_[layer]) : &k_cache_[layer];
   const void* vc = half ? static_cast<const void*>(&v_half_[layer]) : &v_cache_[layer];
   const size_t esize = half ? sizeof(uint16_t) : sizeof(float);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t per_thread = scratch_per_thread();
-  kernels::parallel_chunks(int64_t{B} * h.n_head, threads_, 8, [&](int64_t b, int64_t e) {
-    float* scores = &scores_[static_cast<size_t>(omp_get_thread_num()) * per_thread];
+  kernels::parallel_chunks(int64_t{h.n_head_kv} * tasks_per_head, threads_, 8, [&](int64_t b, int64_t e) {
+    float* scratch = &scores_[static_cast<size_t>(omp_get_thread_num()) * per_thread];
     for (int64_t task = b; task < e; ++task) {
-      const int64_t j = task / h.n_head, hh = task % h.n_head, kvh = hh / h.n_gqa();
+      const int64_t kvh = task / tasks_per_head, r0 = task % tasks_per_head * kernels::kAttendRows;
+      const int R = static_cast<int>(std::min<int64_t>(kernels::kAttendRows, rows - r0));
       kernels::KvHead kv;
-      kv.k = static_cast<const uint8_t*>(kc) + kvh * hd * esize;
-      kv.k_stride = nkv;
-      kv.vt = static_cast<const uint8_t*>(vc) + kvh * hd * n_ctx_ * esize;
-      kv.v_stride = n_ctx_;
+      kv.kt = static_cast<const uint8_t*>(kc) + kvh * hd * n_ctx_ * esize;
+      kv.k_stride = n_ctx_;
+      kv.v = static_cast<const uint8_t*>(vc) + kvh * hd * esize;
+      kv.v_stride = nkv;
       kv.half = half;
       kv.hd = hd;
-      kernels::attend(kv, &q_[j * nq + hh * hd], 0, 1, n_past_ + static_cast<int>(j), scale, 0.f, &att_[j * nq + hh * hd], 0, scores);
+      const float* q[kernels::kAttendRows];
+      float* out[kernels::kAttendRows];
+      int n[kernels::kAttendRows];
+      for (int r = 0; r < R; ++r) {
+        const int64_t j = (r0 + r) / G, hh = kvh * G + (r0 + r) % G;  // token, query head
+        q[r] = &q_[j * nq + hh * hd];
+        out[r] = &att_[j * nq + hh * hd];
+        n[r] = n_past_ + static_cast<int>(j) + 1;
+      }
+      kernels::attend_rows(kv, q, n, R, scale, 0.f, out, scratch);
     }
   });
 }
@@ -437,20 +449,19 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
       const float* cs = &rope_cs_[static_cast<size_t>(j) * n_rot];
       for (uint32_t hh = 0; hh < h.n_head; ++hh) kernels::rope_apply(&q[hh * hd], cs, n_rot, h.neox_rope);
       for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) kernels::rope_apply(&k[hh * hd], cs, n_rot, h.neox_rope);
-      // Append k and v to the cache.
-      const size_t at = (static_cast<size_t>(l) * n_ctx_ + pos) * nkv;
-      // V transposed: value i of every position contiguous.
-      const size_t vt = static_cast<size_t>(l) * n_ctx_ * nkv + pos;
+      // Append k and v to the cache: K transposed (value i of every position contiguous),
+      // V by position.
+      const size_t kt = static_cast<size_t>(l) * n_ctx_ * nkv + pos, at = (static_cast<size_t>(l) * n_ctx_ + pos) * nkv;
       if (kv_type_ == KvType::Q8_0) {
         const size_t row = (static_cast<size_t>(l) * n_ctx_ + pos) * q8_row_bytes_;
         kernels::quantize_activations(gguf::GgmlType::Q8_0, k, nkv, &k_q8_[row]);
         kernels::quantize_activations(gguf::GgmlType::Q8_0, v, nkv, &v_q8_[row]);
       } else if (kv_type_ == KvType::F16) {
-        for (int64_t i = 0; i < nkv; ++i) k_half_[at + i] = quant::fp32_to_fp16(k[i]);
-        for (int64_t i = 0; i < nkv; ++i) v_half_[vt + static_cast<size_t>(i) * n_ctx_] = quant::fp32_to_fp16(v[i]);
+        for (int64_t i = 0; i < nkv; ++i) k_half_[kt + static_cast<size_t>(i) * n_ctx_] = quant::fp32_to_fp16(k[i]);
+        for (int64_t i = 0; i < nkv; ++i) v_half_[at + i] = quant::fp32_to_fp16(v[i]);
       } else {
-        std::memcpy(&k_cache_[at], k, nkv * sizeof(float));
-        for (int64_t i = 0; i < nkv; ++i) v_cache_[vt + static_cast<size_t>(i) * n_ctx_] = v[i];
+        for (int64_t i = 0; i < nkv; ++i) k_cache_[kt + static_cast<size_t>(i) * n_ctx_] = k[i];
+        std::memcpy(&v_cache_[at], v, nkv * sizeof(float));
       }
     }
     attention(static_cast<int>(l), B);

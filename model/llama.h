@@ -122,9 +122,10 @@ class Context {
   const Model& m_;
   int n_ctx_, threads_, n_past_ = 0;
   KvType kv_type_;
-  // F32 (k_cache_, v_cache_) or F16 (k_half_, v_half_): K as [layer][pos][n_head_kv *
-  // head_dim], V transposed as [layer][n_head_kv * head_dim][pos] (llama.cpp's layout
-  // without flash attention), so attention's weighted sum is one dot product per value.
+  // F32 (k_cache_, v_cache_) or F16 (k_half_, v_half_): K transposed as [layer][n_head_kv *
+  // head_dim][pos], V as [layer][pos][n_head_kv * head_dim], so that both products of
+  // attention run with positions (scores) or values (weighted sum) along the vectors and
+  // each K or V vector loaded serves several query rows (kernels::attend_rows).
   std::vector<float> k_cache_, v_cache_;
   std::vector<uint16_t> k_half_, v_half_;
   // Q8_0: K and V both as [layer][pos][n_head_kv * head_dim] in Q8_0 blocks (V is not

@@ -150,14 +150,15 @@ TEST_F(Ops, SwigluMatchesScalar) {
   for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(b[i], a[i], 8 * kEps * std::fabs(a[i]) + 1e-30f) << "x " << gte[i];
 }
 
-// Attention scores and weighted values over F32 and F16 caches against the scalar
-// reference, within n * eps * sum |products|; positions not a multiple of four or eight.
+// Attention scores (K transposed) and weighted values (V by position) over F32 and F16
+// caches against the scalar reference, within n * eps * sum |products|; positions not a
+// multiple of four, eight or 32, strides wider than the data.
 TEST_F(Ops, AttentionMatchesScalar) {
   std::mt19937 rng(25);
   std::normal_distribution<float> g(0.f, 1.f);
-  const int64_t hd = 64, stride = 3 * hd, n_ctx = 45;
+  const int64_t hd = 64, n_ctx = 77, kstride = n_ctx + 3, vstride = 3 * hd;
   for (bool half : {false, true}) {
-    std::vector<float> kf(n_ctx * stride), vf(hd * n_ctx), q(hd), p(n_ctx);
+    std::vector<float> kf(hd * kstride), vf(n_ctx * vstride), q(hd), p(n_ctx);
     for (auto& v : kf) v = g(rng);
     for (auto& v : vf) v = g(rng);
     for (auto& v : q) v = g(rng);
@@ -168,22 +169,23 @@ TEST_F(Ops, AttentionMatchesScalar) {
     const void* k = half ? static_cast<const void*>(kh.data()) : kf.data();
     const void* v = half ? static_cast<const void*>(vh.data()) : vf.data();
     auto kv = [&](const std::vector<float>& f, const std::vector<uint16_t>& h, size_t i) { return half ? quant::fp16_to_fp32(h[i]) : f[i]; };
-    for (int64_t n : {1, 5, 8, 45}) {
-      std::vector<float> sa(n, std::nanf("")), sb(n, std::nanf(""));
-      attn_scores(q.data(), k, stride, half, hd, n, 0.125f, sa.data(), Isa::Scalar);
-      attn_scores(q.data(), k, stride, half, hd, n, 0.125f, sb.data(), Isa::Avx2);
+    for (int64_t n : {1, 5, 8, 45, 77}) {
+      std::vector<float> sa(n + 1, std::nanf("")), sb(n + 1, std::nanf(""));
+      attn_scores(q.data(), k, kstride, half, hd, n, 0.125f, sa.data(), Isa::Scalar);
+      attn_scores(q.data(), k, kstride, half, hd, n, 0.125f, sb.data(), Isa::Avx2);
+      EXPECT_TRUE(std::isnan(sb[n])) << "wrote past n";
       for (int64_t t = 0; t < n; ++t) {
         double mag = 0;
-        for (int64_t i = 0; i < hd; ++i) mag += std::fabs(q[i] * kv(kf, kh, t * stride + i));
+        for (int64_t i = 0; i < hd; ++i) mag += std::fabs(q[i] * kv(kf, kh, i * kstride + t));
         EXPECT_NEAR(sb[t], sa[t], hd * kEps * mag * 0.125) << "half " << half << " t " << t;
       }
       std::vector<float> oa(hd + 1, std::nanf("")), ob(hd + 1, std::nanf(""));
-      attn_values(p.data(), v, n_ctx, half, hd, n, oa.data(), Isa::Scalar);
-      attn_values(p.data(), v, n_ctx, half, hd, n, ob.data(), Isa::Avx2);
+      attn_values(p.data(), v, vstride, half, hd, n, oa.data(), Isa::Scalar);
+      attn_values(p.data(), v, vstride, half, hd, n, ob.data(), Isa::Avx2);
       EXPECT_TRUE(std::isnan(ob[hd])) << "wrote past hd";
       for (int64_t i = 0; i < hd; ++i) {
         double mag = 0;
-        for (int64_t t = 0; t < n; ++t) mag += std::fabs(p[t] * kv(vf, vh, i * n_ctx + t));
+        for (int64_t t = 0; t < n; ++t) mag += std::fabs(p[t] * kv(vf, vh, t * vstride + i));
         EXPECT_NEAR(ob[i], oa[i], n * kEps * mag) << "half " << half << " i " << i;
       }
     }
@@ -329,58 +331,77 @@ TEST_F(Ops, AddAndMulAreExact) {
 
 // Causal attention of several queries over F32 and F16 caches against a float64
 // definition (with the half cache's rounding of q and the probabilities as the only
-// deliberate difference), one call for all queries equal to one call per query.
+// deliberate difference), on every ISA and head sizes 64 and 128 (the AVX-512 path's
+// four and two rows per pass) and 40 (no AVX-512 path); one call for all queries (rows
+// grouped eight at a time) equal to one call per query, and rows of one KV head with
+// the same positions (a token's query heads) each equal to that query alone.
 TEST_F(Ops, CausalAttentionOfManyQueriesMatchesDefinition) {
   std::mt19937 rng(35);
   std::normal_distribution<float> g(0.f, 1.f);
-  const int64_t hd = 64, n_ctx = 40, kstride = 2 * hd;  // two heads per K row
-  const int p0 = 20, nq = 7;
-  for (bool half : {false, true}) {
-    std::vector<float> kf(n_ctx * kstride), vf(hd * n_ctx), q(nq * hd);
-    for (auto& v : kf) v = g(rng);
-    for (auto& v : vf) v = g(rng);
-    for (auto& v : q) v = g(rng);
-    if (half) {  // values the cache can hold exactly
-      for (auto& v : kf) v = quant::fp16_to_fp32(quant::fp32_to_fp16(v));
-      for (auto& v : vf) v = quant::fp16_to_fp32(quant::fp32_to_fp16(v));
-    }
-    std::vector<uint16_t> kh(kf.size()), vh(vf.size());
-    for (size_t i = 0; i < kf.size(); ++i) kh[i] = quant::fp32_to_fp16(kf[i]);
-    for (size_t i = 0; i < vf.size(); ++i) vh[i] = quant::fp32_to_fp16(vf[i]);
-    KvHead kv;
-    kv.k = half ? static_cast<const void*>(kh.data()) : kf.data();
-    kv.k_stride = kstride;
-    kv.vt = half ? static_cast<const void*>(vh.data()) : vf.data();
-    kv.v_stride = n_ctx;
-    kv.half = half;
-    kv.hd = hd;
-    const float scale = 0.125f;
-    for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
-      std::vector<float> out(nq * hd, std::nanf("")), one(hd), scratch(p0 + nq + hd);
-      attend(kv, q.data(), hd, nq, p0, scale, 0.f, out.data(), hd, scratch.data(), isa);
-      for (int j = 0; j < nq; ++j) {
-        const int n = p0 + j + 1;
-        std::vector<double> p(n);
-        double max = -INFINITY, sum = 0;
-        for (int t = 0; t < n; ++t) {
-          double s = 0;
-          for (int64_t i = 0; i < hd; ++i) s += double(q[j * hd + i]) * kf[t * kstride + i];
-          max = std::max(max, p[t] = s * scale);
+  const int64_t n_ctx = 40;
+  const int p0 = 20, nq = 11;
+  for (int64_t hd : {64, 128, 40})
+    for (bool half : {false, true}) {
+      const int64_t kstride = n_ctx + 5, vstride = 2 * hd;  // two heads per V row
+      std::vector<float> kf(hd * kstride), vf(n_ctx * vstride), q(nq * hd);
+      for (auto& v : kf) v = g(rng);
+      for (auto& v : vf) v = g(rng);
+      for (auto& v : q) v = g(rng);
+      if (half) {  // values the cache can hold exactly
+        for (auto& v : kf) v = quant::fp16_to_fp32(quant::fp32_to_fp16(v));
+        for (auto& v : vf) v = quant::fp16_to_fp32(quant::fp32_to_fp16(v));
+      }
+      std::vector<uint16_t> kh(kf.size()), vh(vf.size());
+      for (size_t i = 0; i < kf.size(); ++i) kh[i] = quant::fp32_to_fp16(kf[i]);
+      for (size_t i = 0; i < vf.size(); ++i) vh[i] = quant::fp32_to_fp16(vf[i]);
+      KvHead kv;
+      kv.kt = half ? static_cast<const void*>(kh.data()) : kf.data();
+      kv.k_stride = kstride;
+      kv.v = half ? static_cast<const void*>(vh.data()) : vf.data();
+      kv.v_stride = vstride;
+      kv.half = half;
+      kv.hd = hd;
+      const float scale = 0.125f;
+      for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+        std::vector<float> out(nq * hd, std::nanf("")), one(hd), scratch(attend_scratch(p0 + nq, hd));
+        attend(kv, q.data(), hd, nq, p0, scale, 0.f, out.data(), hd, scratch.data(), isa);
+        for (int j = 0; j < nq; ++j) {
+          const int n = p0 + j + 1;
+          std::vector<double> p(n);
+          double max = -INFINITY, sum = 0;
+          for (int t = 0; t < n; ++t) {
+            double s = 0;
+            for (int64_t i = 0; i < hd; ++i) s += double(q[j * hd + i]) * kf[i * kstride + t];
+            max = std::max(max, p[t] = s * scale);
+          }
+          for (auto& v : p) sum += (v = std::exp(v - max));
+          for (int64_t i = 0; i < hd; ++i) {
+            double want = 0, mag = 0;
+            for (int t = 0; t < n; ++t) want += p[t] / sum * vf[t * vstride + i], mag += std::fabs(vf[t * vstride + i]) * p[t] / sum;
+            // half rounds q (scores move by ~2^-11 of |q||k| ~ 0.1, probabilities by that
+            // relative) and the probabilities (2^-11 relative).
+            const double tol = half ? 3e-3 * mag : 1e-5 * mag + 1e-7;
+            EXPECT_NEAR(out[j * hd + i], want, tol) << "hd " << hd << " half " << half << " isa " << int(isa) << " query " << j << " i " << i;
+          }
+          attend(kv, &q[j * hd], 0, 1, p0 + j, scale, 0.f, one.data(), 0, scratch.data(), isa);
+          EXPECT_EQ(std::memcmp(one.data(), &out[j * hd], hd * sizeof(float)), 0) << "hd " << hd << " isa " << int(isa) << " query " << j << " alone differs";
         }
-        for (auto& v : p) sum += (v = std::exp(v - max));
-        for (int64_t i = 0; i < hd; ++i) {
-          double want = 0, mag = 0;
-          for (int t = 0; t < n; ++t) want += p[t] / sum * vf[i * n_ctx + t], mag += std::fabs(vf[i * n_ctx + t]) * p[t] / sum;
-          // half rounds q (scores move by ~2^-11 of |q||k| ~ 0.1, probabilities by that
-          // relative) and the probabilities (2^-11 relative).
-          const double tol = half ? 3e-3 * mag : 1e-5 * mag + 1e-7;
-          EXPECT_NEAR(out[j * hd + i], want, tol) << "half " << half << " isa " << int(isa) << " query " << j << " i " << i;
+        // Rows 0 … R-1 all at the last position (as a token's query heads): each equals
+        // that query attended alone.
+        for (int R : {3, 8}) {
+          const float* qs[kAttendRows];
+          float* os[kAttendRows];
+          int ns[kAttendRows];
+          std::vector<float> rows_out(R * hd, std::nanf(""));
+          for (int r = 0; r < R; ++r) qs[r] = &q[r * hd], os[r] = &rows_out[r * hd], ns[r] = p0 + nq;
+          attend_rows(kv, qs, ns, R, scale, 0.f, os, scratch.data(), isa);
+          for (int r = 0; r < R; ++r) {
+            attend(kv, &q[r * hd], 0, 1, p0 + nq - 1, scale, 0.f, one.data(), 0, scratch.data(), isa);
+            EXPECT_EQ(std::memcmp(one.data(), &rows_out[r * hd], hd * sizeof(float)), 0) << "hd " << hd << " isa " << int(isa) << " R " << R << " row " << r;
+          }
         }
-        attend(kv, &q[j * hd], 0, 1, p0 + j, scale, 0.f, one.data(), 0, scratch.data(), isa);
-        EXPECT_EQ(std::memcmp(one.data(), &out[j * hd], hd * sizeof(float)), 0) << "query " << j << " alone differs";
       }
     }
-  }
 }
 
 // Weighted sums of Q8_0 value rows: AVX2 against the scalar reference, within

@@ -187,9 +187,11 @@ MachineLimits measure_machine(int threads, double seconds_each) {
   });
   m.fma_gflops = static_cast<double>(threads) * iters * 12 * (wide ? 16 : 8) * 2 / tf / 1e9;
 
-  volatile int is = 0;
+  volatile unsigned is = 0;  // a sink only: unsigned, so that its sum may wrap
   const double ti = timed(seconds_each, [&] {
-    parallel_rows(threads, threads, [&](int64_t, int64_t) { is = is + (wide ? int8_chain_vnni(iters) : int8_chain_avx2(iters)); });
+    parallel_rows(threads, threads, [&](int64_t, int64_t) {
+      is = is + static_cast<unsigned>(wide ? int8_chain_vnni(iters) : int8_chain_avx2(iters));
+    });
   });
   m.int8_gops = static_cast<double>(threads) * iters * 12 * (wide ? 64 : 32) * 2 / ti / 1e9;
   return m;

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <thread>
 
 #include "kernels/dots.h"
 #include "kernels/kernels.h"
@@ -451,6 +453,26 @@ TEST(Threads, SplittersCoverTheRangeOnce) {
         for (int64_t i = b; i < e; ++i) ++rows[i];
       });
       for (int64_t i = 0; i < n; ++i) EXPECT_EQ(rows[i].load(), 1) << "rows n " << n << " threads " << threads << " i " << i;
+      // Stealing: the same, with one thread made slow so that the others take pieces of
+      // its range (checked: some pieces ran on a thread other than their range's owner).
+      for (int pieces : {1, 4, 8}) {
+        std::vector<std::atomic<int>> stolen(static_cast<size_t>(n));
+        std::atomic<int> foreign{0};
+        parallel_rows_stealing(n, threads, pieces, [&](int64_t b, int64_t e) {
+          EXPECT_LT(b, e);
+          int owner = 0;  // the range [n t / threads, n (t + 1) / threads) holding b
+          while (owner + 1 < threads && n * (owner + 1) / threads <= b) ++owner;
+          if (threads > 1 && owner != omp_get_thread_num()) ++foreign;
+          if (omp_get_thread_num() == 0 && threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          for (int64_t i = b; i < e; ++i) ++stolen[i];
+        });
+        for (int64_t i = 0; i < n; ++i) {
+          EXPECT_EQ(stolen[i].load(), 1) << "stealing n " << n << " threads " << threads << " pieces " << pieces << " i " << i;
+        }
+        if (n == 1000 && threads > 1 && pieces == 8) {
+          EXPECT_GT(foreign.load(), 0) << "threads " << threads;
+        }
+      }
     }
   }
 }

@@ -340,7 +340,10 @@ Status Context::eval(std::span<const TokenId> tokens, const std::function<void(s
       return Error{"token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(h.n_vocab)};
   for (size_t i = 0; i < tokens.size(); i += kUbatch) {
     const int B = static_cast<int>(std::min<size_t>(kUbatch, tokens.size() - i));
-    forward(tokens.data() + i, B, each != nullptr);
+    // Without `each`, only the last micro-batch's last token needs logits: the others
+    // skip the output matrix (for a 512-token prompt, 15 of 16 passes over it).
+    const Logits want = each ? Logits::All : i + B == tokens.size() ? Logits::Last : Logits::None;
+    forward(tokens.data() + i, B, want);
     if (each)
       for (int j = 0; j < B; ++j) each(i + j, out_.data() + static_cast<size_t>(j) * h.n_vocab);
   }
@@ -414,7 +417,7 @@ void Context::attention_q8_0(int l, int B) {
   });
 }
 
-void Context::forward(const TokenId* tokens, int B, bool all_logits) {
+void Context::forward(const TokenId* tokens, int B, Logits want) {
   const HParams& h = m_.hparams();
   const int64_t E = h.n_embd, hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd,
                 nq = static_cast<int64_t>(h.n_head) * hd, F = h.n_ff;
@@ -478,18 +481,19 @@ void Context::forward(const TokenId* tokens, int B, bool all_logits) {
     matmul(L.w_down, gate_.data(), ffn_out_.data(), B);
     kernels::add(x_.data(), ffn_out_.data(), x_.data(), B * E);
   }
+  n_past_ += B;
+  if (want == Logits::None) return;
   // Final norm and the output projection: every token's, or the last one's.
-  const int first = all_logits ? 0 : B - 1;
+  const int first = want == Logits::All ? 0 : B - 1;
   for (int j = first; j < B; ++j) kernels::rms_norm(&x_[j * E], f32(m_.output_norm), &xn_[j * E], E, eps);
   const int64_t V = h.n_vocab;
-  if (all_logits) {
+  if (want == Logits::All) {
     out_.resize(static_cast<size_t>(B) * V);
     matmul(m_.output, xn_.data(), out_.data(), B);
     std::copy(out_.begin() + (B - 1) * V, out_.begin() + B * V, logits_.begin());
   } else {
     matmul(m_.output, &xn_[(B - 1) * E], logits_.data(), 1);
   }
-  n_past_ += B;
 }
 
 }  // namespace hearth::model

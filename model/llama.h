@@ -103,9 +103,10 @@ class Context {
   const Model& model() const { return m_; }
 
  private:
-  // One micro-batch of B <= kUbatch tokens; logits for every token if all_logits, else
-  // for the last one only.
-  void forward(const TokenId* tokens, int B, bool all_logits);
+  // One micro-batch of B <= kUbatch tokens, with logits for every token, the last one
+  // only, or none (a micro-batch of a prompt that is not its last).
+  enum class Logits { All, Last, None };
+  void forward(const TokenId* tokens, int B, Logits want);
   // Y[j] = W X[j] for the B rows of X (n = W.cols() apart) into the B rows of Y (W.rows() apart).
   void matmul(const Weight& w, const float* x, float* y, int B);
   // The same for several matrices of input X at once (one activation quantization, one

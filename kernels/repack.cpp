@@ -141,26 +141,32 @@ HEARTH_VNNI void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int
       for (int i = 0; i < 32; ++i) yu[(b - b0) * 32 + i] = static_cast<uint8_t>(a[b].qs[i] ^ 0x80);
       ad[b - b0] = _cvtsh_ss(a[b].d);
     }
-    for (int64_t g = g0; g < g1; ++g) {
-      __m256 acc = b0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(y + 8 * g);  // lane r: row 8g + r
+    // Two groups per 512-bit vector (lanes 0-7 group g, 8-15 group g + 1; a lone last
+    // group runs with stride 0 and a store mask), each lane in the GEMM's order.
+    for (int64_t g = g0; g < g1; g += 2) {
+      const bool two = g + 1 < g1;
+      const size_t stride = two ? static_cast<size_t>(nb) * kQ8_0x8BlockBytes : 0;
+      const __mmask16 keep = two ? 0xFFFF : 0x00FF;
+      __m512 acc = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, y + 8 * g);  // lane r: row 8g + r
       const uint8_t* blk = p + (static_cast<size_t>(g) * nb + b0) * kQ8_0x8BlockBytes;
       for (int64_t b = b0; b < b1; ++b, blk += kQ8_0x8BlockBytes) {
+        const uint8_t* b1p = blk + stride;
         prefetch_ahead<kQ8_0x8BlockBytes>(blk);
+        prefetch_ahead<kQ8_0x8BlockBytes>(b1p);
         const uint8_t* yb = yu + (b - b0) * 32;
         // sum (y + 128) w - 128 sum w = sum y w
-        const __m256i wsum = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
-        __m256i isum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(wsum, 7));
+        const __m512i wsum = _mm512_maskz_cvtepi16_epi32(0xFFFF, _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b1p + 16)),
+                                                                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16))));
+        __m512i isum = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_maskz_slli_epi32(0xFFFF, wsum, 7));
         for (int c = 0; c < 8; ++c) {
           int32_t y4;
           std::memcpy(&y4, yb + 4 * c, 4);
-          isum = _mm256_dpbusd_epi32(isum, _mm256_set1_epi32(y4),
-                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 + 32 * c)));
+          isum = _mm512_dpbusd_epi32(isum, _mm512_set1_epi32(y4), load_two(blk + 32 + 32 * c, b1p + 32 + 32 * c));
         }
-        const __m256 d =
-            _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk))), _mm256_set1_ps(ad[b - b0]));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+        const __m512 d = _mm512_mul_ps(halves_two(blk, b1p), _mm512_set1_ps(ad[b - b0]));
+        acc = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, isum), d, acc);
       }
-      _mm256_storeu_ps(y + 8 * g, acc);
+      _mm512_mask_storeu_ps(y + 8 * g, keep, acc);
     }
   }
 }

@@ -43,15 +43,22 @@ HEARTH_VNNI inline __m512i load_two(const uint8_t* p0, const uint8_t* p1) {
   return _mm512_mask_broadcast_i64x4(_mm512_maskz_broadcast_i64x4(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0))), 0xF0,
                                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1)));
 }
-// Eight bytes at p0 and eight at p1 widened to 16 int32 lanes.
-HEARTH_VNNI inline __m512i bytes_two(const uint8_t* p0, const uint8_t* p1) {
-  return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0)),
-                                                               _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p1))));
+// Eight byte scales at p0 and eight at p1 (unsigned, or Signed) as 16 floats.
+template <bool Signed>
+HEARTH_VNNI inline __m512 scales_two(const uint8_t* p0, const uint8_t* p1) {
+  const __m128i b = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0)),
+                                       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p1)));
+  return _mm512_maskz_cvtepi32_ps(0xFFFF, Signed ? _mm512_maskz_cvtepi8_epi32(0xFFFF, b) : _mm512_maskz_cvtepu8_epi32(0xFFFF, b));
 }
-// The same for signed bytes.
-HEARTH_VNNI inline __m512i bytes_two_signed(const uint8_t* p0, const uint8_t* p1) {
-  return _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p0)),
-                                                               _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p1))));
+
+// Groups g and g + 1 in one 512-bit vector (lanes 0-7 and 8-15) while g + 1 < g1; a lone
+// last group runs with stride 0 (its eight results computed twice) and stores lanes 0-7.
+struct GroupPair {
+  size_t stride;   // bytes from group g's blocks to group g + 1's
+  __mmask16 keep;  // the lanes to store
+};
+inline GroupPair group_pair(int64_t g, int64_t g1, size_t group_bytes) {
+  return g + 1 < g1 ? GroupPair{group_bytes, 0xFFFF} : GroupPair{0, 0x00FF};
 }
 // Eight halves at p0 and eight at p1 as 16 floats.
 HEARTH_VNNI inline __m512 halves_two(const uint8_t* p0, const uint8_t* p1) {
@@ -85,12 +92,9 @@ HEARTH_VNNI void gemv_q4_0x8(const void* packed, int64_t n, const void* act, int
       corr[b - b0] = -8 * s;
       ad[b - b0] = _cvtsh_ss(a[b].d);
     }
-    // Two groups per 512-bit vector (lanes 0-7 group g, 8-15 group g + 1; a lone last
-    // group runs with stride 0 and a store mask), each lane in the GEMM's order.
+    // Two groups per 512-bit vector (group_pair), each lane in the GEMM's order.
     for (int64_t g = g0; g < g1; g += 2) {
-      const bool two = g + 1 < g1;
-      const size_t stride = two ? static_cast<size_t>(nb) * kQ4_0x8BlockBytes : 0;
-      const __mmask16 keep = two ? 0xFFFF : 0x00FF;
+      const auto [stride, keep] = group_pair(g, g1, static_cast<size_t>(nb) * kQ4_0x8BlockBytes);
       __m512 acc = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, y + 8 * g);  // lane r: row 8g + r
       const uint8_t* blk = p + (static_cast<size_t>(g) * nb + b0) * kQ4_0x8BlockBytes;
       for (int64_t b = b0; b < b1; ++b, blk += kQ4_0x8BlockBytes) {
@@ -141,12 +145,9 @@ HEARTH_VNNI void gemv_q8_0x8(const void* packed, int64_t n, const void* act, int
       for (int i = 0; i < 32; ++i) yu[(b - b0) * 32 + i] = static_cast<uint8_t>(a[b].qs[i] ^ 0x80);
       ad[b - b0] = _cvtsh_ss(a[b].d);
     }
-    // Two groups per 512-bit vector (lanes 0-7 group g, 8-15 group g + 1; a lone last
-    // group runs with stride 0 and a store mask), each lane in the GEMM's order.
+    // Two groups per 512-bit vector (group_pair), each lane in the GEMM's order.
     for (int64_t g = g0; g < g1; g += 2) {
-      const bool two = g + 1 < g1;
-      const size_t stride = two ? static_cast<size_t>(nb) * kQ8_0x8BlockBytes : 0;
-      const __mmask16 keep = two ? 0xFFFF : 0x00FF;
+      const auto [stride, keep] = group_pair(g, g1, static_cast<size_t>(nb) * kQ8_0x8BlockBytes);
       __m512 acc = b0 == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, y + 8 * g);  // lane r: row 8g + r
       const uint8_t* blk = p + (static_cast<size_t>(g) * nb + b0) * kQ8_0x8BlockBytes;
       for (int64_t b = b0; b < b1; ++b, blk += kQ8_0x8BlockBytes) {
@@ -409,10 +410,10 @@ void gemm_k_tiles(std::span<const KTile> tiles, size_t block_bytes, const void* 
   }
   const int max = static_cast<int>(tiles.size()), passes = (B + max - 1) / max;
   for (int64_t g = g0; g < g1; g += 2) {
-    const bool two = g + 1 < g1;
+    const auto [stride, keep] = group_pair(g, g1, group_bytes);
     for (int p = 0, j = 0; p < passes; ++p) {
       const int nc = B * (p + 1) / passes - j;
-      tiles[nc - 1](packed + static_cast<size_t>(g) * group_bytes, two ? group_bytes : 0, nb, &a[j], &out[j], g, two ? 0xFFFF : 0x00FF);
+      tiles[nc - 1](packed + static_cast<size_t>(g) * group_bytes, stride, nb, &a[j], &out[j], g, keep);
       j += nc;
     }
   }
@@ -425,8 +426,8 @@ void gemv_k_tiles(KTile tile1, size_t block_bytes, const void* packed_v, int64_t
   const size_t group_bytes = static_cast<size_t>(nb) * block_bytes;
   const auto* a = static_cast<const BlockQ8_K*>(act);
   for (int64_t g = g0; g < g1; g += 2) {
-    const bool two = g + 1 < g1;
-    tile1(packed + static_cast<size_t>(g) * group_bytes, two ? group_bytes : 0, nb, &a, &y, g, two ? 0xFFFF : 0x00FF);
+    const auto [stride, keep] = group_pair(g, g1, group_bytes);
+    tile1(packed + static_cast<size_t>(g) * group_bytes, stride, nb, &a, &y, g, keep);
   }
 }
 
@@ -445,6 +446,13 @@ HEARTH_VNNI inline void dot_k_step(const BlockQ8_K* const* a, int64_t i, int c, 
     lo[t] = _mm512_dpbusd_epi32(lo[t], wl, _mm512_set1_epi32(yl));
     hi[t] = _mm512_dpbusd_epi32(hi[t], wh, _mm512_set1_epi32(yh));
   }
+}
+
+// The two sub-blocks' integer sums of NC tokens times the rows' scales, added as floats.
+template <int NC>
+HEARTH_VNNI inline void add_scaled(const __m512i* lo, const __m512i* hi, __m512 sl, __m512 sh, __m512* tot) {
+  for (int t = 0; t < NC; ++t)
+    tot[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, hi[t]), sh, _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, lo[t]), sl, tot[t]));
 }
 
 // A KTile for q4_K (and q5_K: the fifth bits or-ed in): per 32-element sub-block the
@@ -480,11 +488,8 @@ HEARTH_VNNI void tile_q4_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
         }
         dot_k_step<NC>(a, i, c, k, wl, wh, lo, hi);
       }
-      const __m512 sl = _mm512_maskz_cvtepi32_ps(0xFFFF, bytes_two(blk + 32 + 16 * c, b1 + 32 + 16 * c));
-      const __m512 sh = _mm512_maskz_cvtepi32_ps(0xFFFF, bytes_two(blk + 40 + 16 * c, b1 + 40 + 16 * c));
-      for (int t = 0; t < NC; ++t)
-        tot[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, hi[t]), sh,
-                                 _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, lo[t]), sl, tot[t]));
+      add_scaled<NC>(lo, hi, scales_two<false>(blk + 32 + 16 * c, b1 + 32 + 16 * c), scales_two<false>(blk + 40 + 16 * c, b1 + 40 + 16 * c),
+                     tot);
     }
     const __m512 d = halves_two(blk, b1), dmin = halves_two(blk + 16, b1 + 16);
     __m512i mp[4];
@@ -599,11 +604,7 @@ HEARTH_VNNI void tile_q6_Kx8(const uint8_t* blk, size_t stride, int64_t nb, cons
           dot_k_step<NC>(a, i, c, k, wl, wh, lo, hi);
         }
         const size_t ol = 8 * (4 * c + half), oh = 8 * (4 * c + 2 + half);
-        const __m512 sl = _mm512_maskz_cvtepi32_ps(0xFFFF, bytes_two_signed(sc0 + ol, sc1 + ol));
-        const __m512 sh = _mm512_maskz_cvtepi32_ps(0xFFFF, bytes_two_signed(sc0 + oh, sc1 + oh));
-        for (int t = 0; t < NC; ++t)
-          tot[t] = _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, hi[t]), sh,
-                                   _mm512_fmadd_ps(_mm512_maskz_cvtepi32_ps(0xFFFF, lo[t]), sl, tot[t]));
+        add_scaled<NC>(lo, hi, scales_two<true>(sc0 + ol, sc1 + ol), scales_two<true>(sc0 + oh, sc1 + oh), tot);
       }
     __m512i pairs[8];
     for (int p = 0; p < 8; ++p) {

@@ -240,6 +240,9 @@ TEST(Cli, SynthAndBenchModel) {
   CliRun mbad = run_hearth("bench machine --threads 0");
   EXPECT_EQ(mbad.status, 2);
   EXPECT_NE(mbad.err.find("hearth bench machine: '0' is not a thread count"), std::string::npos) << mbad.err;
+  CliRun kbad = run_hearth("bench kernels --threads 2,x --quick");
+  EXPECT_EQ(kbad.status, 2);
+  EXPECT_NE(kbad.err.find("hearth bench kernels: 'x' is not a thread count"), std::string::npos) << kbad.err;
   CliRun b16 = run_hearth("bench model '" + out.string() + "' -p 4 -n 4 -r 1 --kv-type f16 --json");
   ASSERT_EQ(b16.status, 0) << b16.err;
   EXPECT_NE(b16.out.find("\"tg\": {\"n\": 4, \"tps_mean\": "), std::string::npos) << b16.out;

@@ -120,6 +120,25 @@ bool write_file(const std::string& path, const std::string& text) {
   return true;
 }
 
+// The thread counts of a --threads list (empty: none given); false, with a message
+// naming the entry, when one is not a positive number.
+bool thread_counts(const std::vector<std::string>& list, const char* cmd, std::vector<int>& out) {
+  for (const std::string& s : list) {
+    const int t = std::atoi(s.c_str());
+    if (t < 1) {
+      std::fprintf(stderr, "hearth bench %s: '%s' is not a thread count\n", cmd, s.c_str());
+      return false;
+    }
+    out.push_back(t);
+  }
+  return true;
+}
+
+constexpr const char* kLimitsHeader = "  threads  read GB/s  FP32 GFLOP/s  int8 GOP/s\n";
+void print_limits(const kernels::MachineLimits& m) {
+  std::printf("  %7d  %9.1f  %12.1f  %10.1f\n", m.threads, m.read_gbps, m.fma_gflops, m.int8_gops);
+}
+
 }  // namespace
 
 // hearth bench machine: the roofs alone (read bandwidth, FP32 FMA and int8 peaks), for
@@ -136,23 +155,16 @@ static int cmd_bench_machine(const Args& args) {
     }
   }
   std::vector<int> thread_list;
-  for (const std::string& s : threads_s) {
-    const int t = std::atoi(s.c_str());
-    if (t < 1) {
-      std::fprintf(stderr, "hearth bench machine: '%s' is not a thread count\n", s.c_str());
-      return 2;
-    }
-    thread_list.push_back(t);
-  }
+  if (!thread_counts(threads_s, "machine", thread_list)) return 2;
   if (thread_list.empty()) thread_list.push_back(kernels::default_threads());
-  if (!json) std::printf("  threads  read GB/s  FP32 GFLOP/s  int8 GOP/s\n");
+  if (!json) std::fputs(kLimitsHeader, stdout);
   for (size_t k = 0; k < thread_list.size(); ++k) {
     const kernels::MachineLimits m = kernels::measure_machine(thread_list[k], 0.5);
     if (json)
       std::printf("%s{\"threads\": %d, \"read_gbps\": %.2f, \"fp32_gflops\": %.1f, \"int8_gops\": %.1f}%s", k ? ", " : "[",
                   m.threads, m.read_gbps, m.fma_gflops, m.int8_gops, k + 1 == thread_list.size() ? "]\n" : "");
     else
-      std::printf("  %7d  %9.1f  %12.1f  %10.1f\n", m.threads, m.read_gbps, m.fma_gflops, m.int8_gops);
+      print_limits(m);
   }
   return 0;
 }
@@ -196,7 +208,7 @@ int cmd_bench(const Args& args) {
     }
   }
   std::vector<int> thread_list;
-  for (const std::string& s : threads_s) thread_list.push_back(std::max(1, std::atoi(s.c_str())));
+  if (!thread_counts(threads_s, "kernels", thread_list)) return 2;
   if (thread_list.empty()) {
     thread_list.push_back(1);
     if (kernels::default_threads() > 1) thread_list.push_back(kernels::default_threads());
@@ -205,11 +217,8 @@ int cmd_bench(const Args& args) {
   const int64_t gemv_rows = quick ? 4096 : 14336, gemm_rows = quick ? 256 : 2048, gemm_batch = quick ? 64 : 512;
 
   std::map<int, kernels::MachineLimits> limits;
-  std::printf("machine (cpu ISA: %s)\n  threads  read GB/s  FP32 GFLOP/s  int8 GOP/s\n", std::string(isa_name(cpu_isa())).c_str());
-  for (int t : thread_list) {
-    limits[t] = kernels::measure_machine(t, secs);
-    std::printf("  %7d  %9.1f  %12.1f  %10.1f\n", t, limits[t].read_gbps, limits[t].fma_gflops, limits[t].int8_gops);
-  }
+  std::printf("machine (cpu ISA: %s)\n%s", std::string(isa_name(cpu_isa())).c_str(), kLimitsHeader);
+  for (int t : thread_list) print_limits(limits[t] = kernels::measure_machine(t, secs));
   std::fflush(stdout);
   std::vector<Row> rows;
   std::printf("\n%-6s %-7s %7s  %-28s %-30s %s\n", "type", "isa", "threads", "gemv 14336x4096 (GB/s, %bw)",

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <limits>
 #include <unistd.h>
 #include <algorithm>
@@ -64,13 +63,6 @@ std::string rfc3339(fs::file_time_type t) {
 int64_t unix_seconds(fs::file_time_type t) {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::file_clock::to_sys(t).time_since_epoch())
       .count();
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A JSON request body; empty or malformed bodies answer 400. Keys match
@@ -333,7 +325,7 @@ struct ApiServer::Impl {
   std::string details(const Manifest& m, bool with_lengths, std::string* capabilities) const {
     simdjson::dom::parser p;
     simdjson::dom::element cfg;
-    const std::string cfg_text = read_file(store.blob_path(m.config.digest));
+    const std::string cfg_text = store.blob_text(m.config.digest);
     const bool have = !cfg_text.empty() && !p.parse(cfg_text).get(cfg);
     auto field = [&](const char* k) {
       std::string_view v;
@@ -403,15 +395,7 @@ struct ApiServer::Impl {
   // POST /api/show: the model's Modelfile, parameters, template, system prompt, license,
   // details, GGUF metadata (model_info) and tensors.
   void show(const Manifest& m, bool verbose, httplib::Response& res) const {
-    auto text_of = [&](const char* media) {
-      std::string out;
-      for (const Layer& l : m.layers)
-        if (l.media_type == media) {
-          if (!out.empty()) out += "\n";
-          out += read_file(store.blob_path(l.digest));
-        }
-      return out;
-    };
+    auto text_of = [&](const char* media) { return store.layer_text(m, media); };
     const std::string tmpl = text_of("application/vnd.ollama.image.template"),
                       system = text_of("application/vnd.ollama.image.system"),
                       license = text_of("application/vnd.ollama.image.license"),

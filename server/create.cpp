@@ -275,10 +275,10 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
       if (l.media_type == kModel || l.media_type == kProjector || l.media_type == kAdapter) {
         if (l.from.empty()) l.from = base->name.shortest();
       }
-      if (l.media_type == kParams) base_params = slurp(store_.blob_path(l.digest));
+      if (l.media_type == kParams) base_params = store_.blob_text(l.digest);
       layers.push_back(l);
     }
-    if (auto c = tmpl::from_json(slurp(store_.blob_path(base->config.digest))); c && c.value().kind == Value::Kind::Map)
+    if (auto c = tmpl::from_json(store_.blob_text(base->config.digest)); c && c.value().kind == Value::Kind::Map)
       config = c.value();
     if (const Layer* m = base->layer(kModel)) {
       auto facts = inspect(store_.blob_path(m->digest), r.from);

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <simdjson.h>
 #include <sstream>
@@ -134,6 +135,21 @@ std::string Store::canonical_digest(std::string_view d) { return "sha256:" + std
 fs::path Store::blob_path(std::string_view digest) const {
   if (!valid_digest(digest)) return {};
   return root_ / "blobs" / ("sha256-" + std::string(digest.substr(7)));
+}
+
+std::string Store::blob_text(std::string_view digest) const {
+  std::ifstream in(blob_path(digest), std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string Store::layer_text(const Manifest& m, std::string_view media_type) const {
+  std::string out;
+  for (const Layer& l : m.layers)
+    if (l.media_type == media_type) {
+      if (!out.empty()) out += "\n";
+      out += blob_text(l.digest);
+    }
+  return out;
 }
 
 bool Store::has_blob(std::string_view digest) const {

@@ -66,6 +66,11 @@ class Store {
   // "sha256:<hex>" for either spelling of a valid digest.
   static std::string canonical_digest(std::string_view digest);
   bool has_blob(std::string_view digest) const;
+  // A blob's bytes ("" when it is absent or unreadable).
+  std::string blob_text(std::string_view digest) const;
+  // The text of a manifest's layers of one media type (template, system prompt,
+  // parameters, license), several joined by newlines; "" if it has none.
+  std::string layer_text(const Manifest& m, std::string_view media_type) const;
   // Writes a blob while hashing it: write() any number of times, then commit() stores it
   // under its actual digest ("sha256:<hex>", returned). Destroyed uncommitted, it leaves
   // nothing behind.

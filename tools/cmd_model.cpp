@@ -126,12 +126,7 @@ std::optional<StoreModel> find_store_model(const std::string& text) {
                  store.root().c_str());
     return std::nullopt;
   }
-  auto text_of = [&](const char* media) -> std::string {
-    const server::Layer* l = m.value().layer(media);
-    if (!l) return {};
-    std::ifstream f(store.blob_path(l->digest), std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
+  auto text_of = [&](const char* media) { return store.layer_text(m.value(), media); };
   StoreModel sm;
   const server::Layer* model = m.value().layer("application/vnd.ollama.image.model");
   if (!model) {

@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <ctime>
 #include <limits>
-#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <sstream>
@@ -18,6 +17,7 @@
 #include "gguf/gguf.h"
 #include "server/create.h"
 #include "server/gotemplate.h"
+#include "server/guard.h"
 #include "server/store.h"
 
 namespace hearth::server {
@@ -216,49 +216,6 @@ Result<ServeOptions> serve_options_from_env() {
   return o;
 }
 
-// '*' matches any run of characters (gin-contrib/cors with AllowWildcard).
-bool wildcard_match(std::string_view pattern, std::string_view s) {
-  const size_t star = pattern.find('*');
-  if (star == std::string_view::npos) return pattern == s;
-  const std::string_view head = pattern.substr(0, star), rest = pattern.substr(star + 1);
-  if (s.substr(0, head.size()) != head) return false;
-  for (size_t k = head.size(); k <= s.size(); ++k)
-    if (wildcard_match(rest, s.substr(k))) return true;
-  return false;
-}
-
-bool is_loopback_host(const std::string& h) { return h == "127.0.0.1" || h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0; }
-
-// The host part of a Host header ("[::1]:11434" -> "::1", "example.com:80" -> "example.com").
-std::string host_of(std::string h) {
-  if (!h.empty() && h.front() == '[') {
-    const size_t close = h.find(']');
-    return close == std::string::npos ? h : h.substr(1, close - 1);
-  }
-  if (std::count(h.begin(), h.end(), ':') == 1) h = h.substr(0, h.find(':'));
-  return h;
-}
-
-// Ollama's allowedHostsMiddleware: names and addresses a local browser page may use.
-bool allowed_host(const std::string& header) {
-  std::string h = host_of(header);
-  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (h.empty() || h == "localhost") return true;
-  char hostname[256] = {};
-  if (gethostname(hostname, sizeof hostname - 1) == 0 && h == hostname) return true;
-  auto ends = [&](std::string_view suf) { return h.size() > suf.size() && h.compare(h.size() - suf.size(), suf.size(), suf) == 0; };
-  if (ends(".localhost") || ends(".local") || ends(".internal")) return true;
-  // IP addresses: loopback, private, unspecified.
-  unsigned a, b, c, d;
-  char tail;
-  if (std::sscanf(h.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a < 256 && b < 256 && c < 256 && d < 256) {
-    return a == 127 || a == 10 || (a == 172 && b >= 16 && b < 32) || (a == 192 && b == 168) || (a | b | c | d) == 0 ||
-           (a == 169 && b == 254);
-  }
-  if (h == "::1" || h == "::" || h.rfind("fc", 0) == 0 || h.rfind("fd", 0) == 0 || h.rfind("fe80:", 0) == 0) return true;
-  return false;
-}
-
 // JSON request bodies above this are refused unread (images in chat requests are base64).
 constexpr size_t kMaxJsonBody = size_t{64} << 20;
 
@@ -266,25 +223,14 @@ struct ApiServer::Impl {
   ServeOptions opt;
   Store store;
   httplib::Server http;
-  std::vector<std::string> origins;  // allowed browser origins (patterns)
+  Origins origins;  // allowed browser origins
 
-  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models) {
-    origins = opt.origins;
-    for (const char* h : {"localhost", "127.0.0.1", "0.0.0.0"})
-      for (const char* scheme : {"http://", "https://"}) {
-        origins.push_back(std::string(scheme) + h);
-        origins.push_back(std::string(scheme) + h + ":*");
-      }
-    for (const char* p : {"app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*"}) origins.push_back(p);
+  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models), origins(opt.origins) {
     if (opt.prune) {
       const size_t n = store.prune(opt.prune_grace_seconds);
       if (n && !opt.quiet) std::fprintf(stderr, "[hearth] pruned %zu unreferenced blob file(s)\n", n);
     }
     routes();
-  }
-
-  bool origin_allowed(const std::string& origin) const {
-    return std::any_of(origins.begin(), origins.end(), [&](const std::string& p) { return p == "*" || wildcard_match(p, origin); });
   }
 
   // POST /api/create: validated first (4xx, nothing written), then built with progress
@@ -604,7 +550,7 @@ struct ApiServer::Impl {
     });
     http.set_pre_routing_handler([this](Req req, Res res) {
       // The DNS-rebinding guard, only when listening on loopback.
-      if (is_loopback_host(opt.host) && req.has_header("Host") && !allowed_host(req.get_header_value("Host"))) {
+      if (is_loopback_listen(opt.host) && req.has_header("Host") && !allowed_host(req.get_header_value("Host"))) {
         res.status = 403;
         return httplib::Server::HandlerResponse::Handled;
       }
@@ -612,13 +558,12 @@ struct ApiServer::Impl {
       if (req.has_header("Origin")) {
         const std::string origin = req.get_header_value("Origin");
         const bool same = origin == "http://" + req.get_header_value("Host") || origin == "https://" + req.get_header_value("Host");
-        if (!same && !origin_allowed(origin)) {
+        if (!same && !origins.allowed(origin)) {
           res.status = 403;
           return httplib::Server::HandlerResponse::Handled;
         }
-        const bool any = std::find(opt.origins.begin(), opt.origins.end(), "*") != opt.origins.end();
-        res.set_header("Access-Control-Allow-Origin", any ? "*" : origin);
-        if (!any) res.set_header("Vary", "Origin");
+        res.set_header("Access-Control-Allow-Origin", origins.any() ? "*" : origin);
+        if (!origins.any()) res.set_header("Vary", "Origin");
         if (req.method == "OPTIONS") {
           res.set_header("Access-Control-Allow-Methods", "GET,POST,PUT,PATCH,DELETE,HEAD,OPTIONS");
           res.set_header("Access-Control-Allow-Headers",

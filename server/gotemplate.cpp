@@ -536,6 +536,15 @@ const std::set<std::string>& builtin_functions() {
   return f;
 }
 
+// Limits that keep a hostile template from exhausting the stack, the CPU or memory (Go's
+// text/template grows its stack instead; ours is a thread's fixed stack). Real model
+// templates nest fewer than ten levels and render in a few thousand steps.
+constexpr size_t kMaxTemplateBytes = size_t{1} << 20;  // source text
+constexpr int kMaxParseNesting = 200;      // {{if}}/{{range}}/{{with}}/{{define}} and ( … ) levels
+constexpr int kMaxExecDepth = 1000;        // control structures and {{template}} calls in progress
+constexpr uint64_t kMaxExecSteps = 4000000;  // nodes executed and range iterations in one render
+constexpr size_t kMaxOutput = size_t{32} << 20;  // bytes one render may produce
+
 class Parser {
  public:
   Parser(std::vector<Token> toks, Template::Tree& tree) : t_(std::move(toks)), tree_(tree) {}
@@ -631,7 +640,18 @@ class Parser {
     }
   }
 
+  // Counts one level of nesting for the life of the guard; too deep is a parse error.
+  struct Nest {
+    Parser& p;
+    explicit Nest(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxParseNesting)
+        throw ParseError{p.line(), "max expression depth exceeded (" + std::to_string(kMaxParseNesting) + " levels)"};
+    }
+    ~Nest() { --p.depth_; }
+  };
+
   Node parse_control(const std::string& what) {
+    const Nest nest(*this);
     Node n;
     n.kind = what == "if" ? Node::Kind::If : what == "range" ? Node::Kind::Range : Node::Kind::With;
     n.line = line();
@@ -661,6 +681,7 @@ class Parser {
   }
 
   void parse_define() {
+    const Nest nest(*this);
     const Token& name = next();
     if (name.kind != Tok::String) throw ParseError{name.line, "define: expected a quoted template name"};
     expect(Tok::Right, "define clause");
@@ -777,6 +798,7 @@ class Parser {
         tree_.fields.insert(tk.text);
         break;
       case Tok::LParen: {
+        const Nest nest(*this);
         a.kind = Arg::Kind::Sub;
         a.sub = std::make_shared<Pipe>(parse_pipe("parenthesized pipeline", Tok::RParen, false));
         break;
@@ -797,6 +819,7 @@ class Parser {
   Template::Tree& tree_;
   std::vector<std::string> vars_;
   int range_depth_ = 0;
+  int depth_ = 0;  // current nesting (Nest)
 };
 
 // ---------------------------------------------------------------------------------------
@@ -844,12 +867,22 @@ std::string sprintf_go(const std::string& f, const std::vector<Value>& args) {
       else if (f[k] == ' ') space = true;
       else break;
     }
+    // Go's parsenum: a number past 1e6 is "crazy long" and swallows the rest of the format.
+    auto number = [&](int& out) {
+      while (k < f.size() && std::isdigit(static_cast<unsigned char>(f[k]))) {
+        if (out > 1000000) {
+          k = f.size();
+          return;
+        }
+        out = std::max(out, 0) * 10 + (f[k++] - '0');
+      }
+    };
     int width = -1, prec = -1;
-    while (k < f.size() && std::isdigit(static_cast<unsigned char>(f[k]))) width = std::max(width, 0) * 10 + (f[k++] - '0');
+    number(width);
     if (k < f.size() && f[k] == '.') {
       prec = 0;
       ++k;
-      while (k < f.size() && std::isdigit(static_cast<unsigned char>(f[k]))) prec = prec * 10 + (f[k++] - '0');
+      number(prec);
     }
     if (k >= f.size()) {
       o += "%!(NOVERB)";
@@ -983,17 +1016,39 @@ class Exec {
     return Flow::Normal;
   }
 
+  // One execution step: every node and every range iteration counts.
+  void step(int line) {
+    if (++steps_ > kMaxExecSteps)
+      throw ExecError{line, "exceeded maximum template steps (" + std::to_string(kMaxExecSteps) + ")"};
+  }
+  void emit(const std::string& s, int line) {
+    if (out_.size() + s.size() > kMaxOutput)
+      throw ExecError{line, "output exceeds " + std::to_string(kMaxOutput >> 20) + " MiB"};
+    out_ += s;
+  }
+  // Counts one level of control structure or template call for the life of the guard.
+  struct Deeper {
+    Exec& e;
+    Deeper(Exec& exec, int line) : e(exec) {
+      if (++e.depth_ > kMaxExecDepth)
+        throw ExecError{line, "exceeded maximum template depth (" + std::to_string(kMaxExecDepth) + ")"};
+    }
+    ~Deeper() { --e.depth_; }
+  };
+
   Flow walk(const Node& n, const Value& dot) {
+    step(n.line);
     switch (n.kind) {
-      case Node::Kind::Text: out_ += n.text; return Flow::Normal;
+      case Node::Kind::Text: emit(n.text, n.line); return Flow::Normal;
       case Node::Kind::Action: {
         const Value v = eval_pipe(n.pipe, dot);
-        if (n.pipe.decl.empty()) out_ += format(v);
+        if (n.pipe.decl.empty()) emit(format(v), n.line);
         return Flow::Normal;
       }
       case Node::Kind::Break: return Flow::Break;
       case Node::Kind::Continue: return Flow::Continue;
       case Node::Kind::If: case Node::Kind::With: {
+        const Deeper deeper(*this, n.line);
         const size_t mark = vars_.size();
         const Value v = eval_pipe(n.pipe, dot);
         Flow f;
@@ -1002,18 +1057,20 @@ class Exec {
         vars_.resize(mark);
         return f;
       }
-      case Node::Kind::Range: return walk_range(n, dot);
+      case Node::Kind::Range: {
+        const Deeper deeper(*this, n.line);
+        return walk_range(n, dot);
+      }
       case Node::Kind::Call: {
         auto it = tree_.defs.find(n.text);
         if (it == tree_.defs.end()) throw ExecError{n.line, "no such template \"" + n.text + "\""};
-        if (++depth_ > 1000) throw ExecError{n.line, "exceeded maximum template depth (1000)"};
+        const Deeper deeper(*this, n.line);
         const Value arg = n.has_pipe ? eval_pipe(n.pipe, dot) : Value{};
         std::vector<std::pair<std::string, Value>> saved;
         saved.swap(vars_);
         vars_.push_back({"$", arg});
         walk_list(it->second, arg);
         vars_.swap(saved);
-        --depth_;
         return Flow::Normal;
       }
     }
@@ -1026,6 +1083,7 @@ class Exec {
     const bool assign = n.pipe.assign;
     const Value v = eval_pipe(n.pipe, dot, /*declare=*/false);  // range binds them per element
     auto each = [&](const Value& key, const Value& elem) {
+      step(n.line);
       const size_t inner = vars_.size();
       if (decl.size() == 1) set_var(decl[0], elem, assign);
       if (decl.size() == 2) {
@@ -1303,12 +1361,17 @@ class Exec {
   const Template::Tree& tree_;
   std::string& out_;
   std::vector<std::pair<std::string, Value>> vars_;
-  int depth_ = 0;
+  int depth_ = 0;        // Deeper levels in progress
+  uint64_t steps_ = 0;   // step() calls so far
 };
 
 }  // namespace
 
 Result<Template> Template::parse(std::string_view text) {
+  // Each byte can become a token of a few hundred bytes: the source is capped first.
+  if (text.size() > kMaxTemplateBytes)
+    return Error{"template: the template is " + std::to_string(text.size()) + " bytes, over the limit of " +
+                 std::to_string(kMaxTemplateBytes >> 20) + " MiB"};
   auto tree = std::make_shared<Tree>();
   try {
     Parser p(lex(text), *tree);

@@ -168,6 +168,12 @@ TEST_F(Create, QuantizeGivesLlamaQuantizesBytes) {
   for (const std::string& f : files_under(dir_.path() / "blobs")) EXPECT_EQ(f.size(), 7u + 64u) << f;
 }
 
+std::string repeat(const std::string& s, int n) {
+  std::string o;
+  for (int i = 0; i < n; ++i) o += s;
+  return o;
+}
+
 TEST_F(Create, BadRequestsAre4xxAndWriteNothing) {
   const std::string good = upload(test::testdata_dir() / "models/stories260K.gguf");
   const std::string q8 = upload(test::testdata_dir() / "models/TinyStories-656K-Q8_0.gguf");
@@ -199,6 +205,13 @@ TEST_F(Create, BadRequestsAre4xxAndWriteNothing) {
       {R"({"model":"x","files":{"a.gguf":")" + good + R"("},"parameters":{"warmth":1}})", 400, "unknown parameter 'warmth'"},
       {R"({"model":"x","from":"nosuch"})", 404, "model 'nosuch' not found"},
       {R"({"model":"x","files":"a.gguf"})", 400, "invalid value for 'files'"},
+      // Found by probing: these overflowed the stack and killed the server.
+      {R"({"model":"x","files":{"a.gguf":")" + good + R"("},"template":"{{)" + repeat("(", 5000) + "1" + repeat(")", 5000) +
+           R"(}}"})", 400, "template error: template: :1: max expression depth exceeded (200 levels)"},
+      {R"({"model":"x","files":{"a.gguf":")" + good + R"("},"template":")" + repeat("{{if 1}}", 200000) + R"("})", 400,
+       "template error: template: the template is 1600000 bytes, over the limit of 1 MiB"},
+      {R"({"model":"x","files":{"a.gguf":")" + good + R"("},"template":")" + repeat("{{if 1}}", 20000) + R"("})", 400,
+       "template error: template: :1: max expression depth exceeded (200 levels)"},
   };
   for (const Case& c : cases) {
     auto r = post(c.body);

@@ -143,5 +143,47 @@ TEST(GoTemplate, RecursionIsBoundedNotACrash) {
             "EXEC ERROR: template: :1: executing \"\": exceeded maximum template depth (1000)");
 }
 
+// Found by probing the server: templates nested thousands of levels deep overflowed the
+// stack. Nesting, execution depth, steps and output are bounded, each with Go's wording.
+TEST(GoTemplate, DeepNestingIsAParseErrorNotACrash) {
+  auto repeat = [](const std::string& s, int n) {
+    std::string o;
+    for (int i = 0; i < n; ++i) o += s;
+    return o;
+  };
+  const std::string too_deep = "template: :1: max expression depth exceeded (200 levels)";
+  for (int n : {201, 5000, 40000}) {
+    EXPECT_EQ(render("{{" + repeat("(", n) + "1" + repeat(")", n) + "}}"), "PARSE ERROR: " + too_deep) << n;
+    EXPECT_EQ(render(repeat("{{if 1}}", n) + "x" + repeat("{{end}}", n)), "PARSE ERROR: " + too_deep) << n;
+    EXPECT_EQ(render(repeat("{{range .L}}", n)), "PARSE ERROR: " + too_deep) << n;
+    EXPECT_EQ(render(repeat("{{with 1}}{{else with 2}}", n)), "PARSE ERROR: " + too_deep) << n;
+  }
+  // The issue's 100,000 nested ifs: over the source size limit, refused before lexing.
+  EXPECT_EQ(render(repeat("{{if 1}}", 100000) + repeat("{{end}}", 100000)),
+            "PARSE ERROR: template: the template is 1500000 bytes, over the limit of 1 MiB");
+  // 200 levels are allowed and run.
+  EXPECT_EQ(render("{{" + repeat("(", 199) + "1" + repeat(")", 199) + "}}"), "1");
+  EXPECT_EQ(render(repeat("{{if 1}}", 200) + "x" + repeat("{{end}}", 200)), "x");
+}
+
+TEST(GoTemplate, ExecutionIsBoundedInDepthStepsAndOutput) {
+  // Recursion through nested control structures counts every level.
+  EXPECT_EQ(render("{{ define \"r\" }}{{ if 1 }}{{ with 2 }}{{ template \"r\" }}{{ end }}{{ end }}{{ end }}{{ template \"r\" }}"),
+            "EXEC ERROR: template: :1: executing \"\": exceeded maximum template depth (1000)");
+  EXPECT_EQ(render("{{ range 1000000000 }}{{ end }}"),
+            "EXEC ERROR: template: :1: executing \"\": exceeded maximum template steps (4000000)");
+  // Each level calls the next twice: 2^40 copies of a 1 KiB text.
+  std::string t = "{{ define \"t0\" }}" + std::string(1024, 'x') + "{{ end }}";
+  for (int i = 1; i <= 40; ++i)
+    t += "{{ define \"t" + std::to_string(i) + "\" }}{{ template \"t" + std::to_string(i - 1) + "\" }}{{ template \"t" +
+         std::to_string(i - 1) + "\" }}{{ end }}";
+  t += "{{ template \"t40\" }}";
+  EXPECT_EQ(render(t), "EXEC ERROR: template: :1: executing \"\": output exceeds 32 MiB");
+  // Go's fmt treats a width or precision past 1e6 as a runaway number.
+  EXPECT_EQ(render("{{ printf \"%999999999999d|\" 1 }}"), "%!(NOVERB)%!(EXTRA int=1)");
+  EXPECT_EQ(render("{{ printf \"%.99999999999s|\" \"a\" }}"), "%!(NOVERB)%!(EXTRA string=a)");
+  EXPECT_EQ(render("{{ printf \"%5d|\" 1 }}"), "    1|");
+}
+
 }  // namespace
 }  // namespace hearth::server

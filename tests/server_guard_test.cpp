@@ -1,0 +1,73 @@
+// The DNS-rebinding Host guard and CORS origin matching, as pure functions, and through a
+// real server: a page on a rebinding name must not reach the API.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "server/guard.h"
+#include "server_fixture.h"
+
+namespace hearth::server {
+namespace {
+
+TEST(HostGuard, OnlyAddressesThatParseCountAsAddresses) {
+  // Found by probing: names starting with fc/fd were taken for IPv6 unique-local addresses.
+  for (const char* h : {"fdevil.com", "fcbarcelona.com", "fd", "fc00.example", "fe80.evil", "fd00::1.evil.com",
+                        "attacker.example", "127.0.0.1.evil.com", "10.0.0.1.nip.io", "localhost.evil.com",
+                        "evil.com:11434", "169.254.169.254", "1.2.3.4", "8.8.8.8:80", "[2001:db8::1]:80",
+                        "0127.0.0.1", "127.1", "[fdevil.com]", "local", ".local"})
+    EXPECT_FALSE(allowed_host(h)) << h;
+  for (const char* h : {"", "localhost", "LOCALHOST:11434", "127.0.0.1", "127.9.9.9:8080", "10.1.2.3", "172.16.0.1",
+                        "172.31.255.255:1", "192.168.1.4", "0.0.0.0", "[::1]:80", "::1", "[fd00::1]:11434", "fc00::",
+                        "[fdff:ffff::1]", "[::]:1", "[::ffff:127.0.0.1]:80", "myhost.local", "a.b.internal:1",
+                        "x.localhost"})
+    EXPECT_TRUE(allowed_host(h)) << h;
+  EXPECT_FALSE(allowed_host("172.32.0.1"));
+  EXPECT_FALSE(allowed_host("172.15.0.1"));
+  char hostname[256] = {};
+  ASSERT_EQ(gethostname(hostname, sizeof hostname - 1), 0);
+  EXPECT_TRUE(allowed_host(std::string(hostname) + ":11434"));
+}
+
+TEST(HostGuard, LoopbackListenAddresses) {
+  for (const char* h : {"127.0.0.1", "127.0.0.2", "::1", "localhost"}) EXPECT_TRUE(is_loopback_listen(h)) << h;
+  for (const char* h : {"0.0.0.0", "::", "192.168.1.2", "127.evil", "fd00::1"}) EXPECT_FALSE(is_loopback_listen(h)) << h;
+}
+
+TEST(Cors, WildcardsAndDefaults) {
+  EXPECT_TRUE(wildcard_match("a*c", "abbbc"));
+  EXPECT_TRUE(wildcard_match("*", ""));
+  EXPECT_FALSE(wildcard_match("a*c", "abbb"));
+  EXPECT_TRUE(wildcard_match("*a*b*c*", "xxaxxbxxcxx"));
+  // A pattern that is exponential for a naive recursive matcher.
+  EXPECT_FALSE(wildcard_match("*a*a*a*a*a*a*a*a*a*a*a*a*b", std::string(5000, 'a')));
+  const Origins o({"https://app.example.com", "chrome-extension://*"});
+  for (const char* ok : {"http://localhost", "http://localhost:3000", "https://127.0.0.1:8443", "http://0.0.0.0",
+                         "app://x", "file://", "tauri://localhost", "vscode-webview://abc", "vscode-file://x",
+                         "https://app.example.com", "chrome-extension://abc"})
+    EXPECT_TRUE(o.allowed(ok)) << ok;
+  for (const char* bad : {"http://evil.example", "http://localhost.evil.example", "https://app.example.com.evil",
+                          "null", "http://127.0.0.2"})
+    EXPECT_FALSE(o.allowed(bad)) << bad;
+  EXPECT_FALSE(o.any());
+  EXPECT_TRUE(Origins({"*"}).any());
+}
+
+// A rebinding page: its requests carry the attacker's Host and Origin. None may reach a
+// handler, in particular not one that deletes.
+TEST_F(Server, RebindingNamesCannotDeleteModels) {
+  Store store(dir_.path());
+  add_model(store, "keep", test::testdata_dir() / "models" / "stories260K.gguf");
+  for (const char* host : {"fdevil.com", "fcbarcelona.com:11434", "fd00.evil.com"}) {
+    auto del = client_->Delete("/api/delete", {{"Host", host}, {"Origin", std::string("http://") + host}},
+                               R"({"model":"keep"})", "application/json");
+    ASSERT_TRUE(del);
+    EXPECT_EQ(del->status, 403) << host;
+    EXPECT_EQ(del->get_header_value("Access-Control-Allow-Origin"), "") << host;
+  }
+  auto tags = client_->Get("/api/tags");
+  ASSERT_TRUE(tags);
+  EXPECT_NE(tags->body.find("\"keep:latest\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hearth::server

@@ -146,13 +146,20 @@ std::string Context::unsupported(const Model& m, KvType kv) {
   return {};
 }
 
-std::vector<float> Context::key(int l, int pos) const {
+size_t Context::kv_bytes(const HParams& h, int n_ctx, int slots, KvType kv) {
+  const int64_t nkv = static_cast<int64_t>(h.n_head_kv) * h.head_dim;
+  const size_t row = kv == KvType::Q8_0 ? kernels::activation_bytes(gguf::GgmlType::Q8_0, nkv)
+                                        : static_cast<size_t>(nkv) * (kv == KvType::F16 ? 2 : 4);
+  return 2 * row * static_cast<size_t>(n_ctx) * h.n_layer * static_cast<size_t>(slots);
+}
+
+std::vector<float> Context::key(int seq, int l, int pos) const {
   const HParams& h = m_.hparams();
   const int64_t nkv = static_cast<int64_t>(h.n_head_kv) * h.head_dim;
   std::vector<float> k(static_cast<size_t>(nkv));
-  const size_t at = static_cast<size_t>(l) * nkv * n_ctx_ + pos;  // K transposed: value i at at + i * n_ctx
+  const size_t at = lane(seq, l) * nkv * n_ctx_ + pos;  // K transposed: value i at at + i * n_ctx
   if (kv_type_ == KvType::Q8_0) {
-    HEARTH_CHECK(quant::dequantize(gguf::GgmlType::Q8_0, &k_q8_[(static_cast<size_t>(l) * n_ctx_ + pos) * q8_row_bytes_], k.data(), nkv).ok());
+    HEARTH_CHECK(quant::dequantize(gguf::GgmlType::Q8_0, &k_q8_[(lane(seq, l) * n_ctx_ + pos) * q8_row_bytes_], k.data(), nkv).ok());
   } else if (kv_type_ == KvType::F16) {
     for (int64_t i = 0; i < nkv; ++i) k[i] = quant::fp16_to_fp32(k_half_[at + static_cast<size_t>(i) * n_ctx_]);
   } else {
@@ -161,10 +168,11 @@ std::vector<float> Context::key(int l, int pos) const {
   return k;
 }
 
-Status Context::shift(int keep, int discard) {
-  if (keep < 0 || discard <= 0 || keep + discard > n_past_)
+Status Context::shift(int seq, int keep, int discard) {
+  const int n_past = length(seq);
+  if (keep < 0 || discard <= 0 || keep + discard > n_past)
     return Error{"cannot shift the context: keeping " + std::to_string(keep) + " and discarding " + std::to_string(discard) +
-                 " of " + std::to_string(n_past_) + " positions"};
+                 " of " + std::to_string(n_past) + " positions"};
   const HParams& h = m_.hparams();
   const int64_t hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd;
   const int n_rot = static_cast<int>(h.rope_dim);
@@ -175,13 +183,14 @@ Status Context::shift(int keep, int discard) {
   kernels::rope_cache(back, -discard, cs.data());
   const int first = keep + discard;
   for (uint32_t l = 0; l < h.n_layer; ++l) {
-    for (int p = first; p < n_past_; ++p) {
-      k = key(static_cast<int>(l), p);
+    const size_t ln = lane(seq, static_cast<int>(l));
+    for (int p = first; p < n_past; ++p) {
+      k = key(seq, static_cast<int>(l), p);
       for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) kernels::rope_apply(&k[hh * hd], cs.data(), n_rot, h.neox_rope);
       const int to = p - discard;
-      const size_t at = static_cast<size_t>(l) * nkv * n_ctx_ + to;  // K transposed
+      const size_t at = ln * nkv * n_ctx_ + to;  // K transposed
       if (kv_type_ == KvType::Q8_0) {
-        const size_t row = (static_cast<size_t>(l) * n_ctx_ + to) * q8_row_bytes_, from = row + static_cast<size_t>(discard) * q8_row_bytes_;
+        const size_t row = (ln * n_ctx_ + to) * q8_row_bytes_, from = row + static_cast<size_t>(discard) * q8_row_bytes_;
         kernels::quantize_activations(gguf::GgmlType::Q8_0, k.data(), nkv, &k_q8_[row]);
         std::memcpy(&v_q8_[row], &v_q8_[from], q8_row_bytes_);
       } else if (kv_type_ == KvType::F16) {
@@ -192,13 +201,13 @@ Status Context::shift(int keep, int discard) {
     }
     // V (rows by position for F32/F16): the later positions' rows move down as one block.
     if (kv_type_ != KvType::Q8_0) {
-      const size_t to = (static_cast<size_t>(l) * n_ctx_ + keep) * nkv, from = (static_cast<size_t>(l) * n_ctx_ + first) * nkv,
-                   count = static_cast<size_t>(n_past_ - first) * nkv;
+      const size_t to = (ln * n_ctx_ + keep) * nkv, from = (ln * n_ctx_ + first) * nkv,
+                   count = static_cast<size_t>(n_past - first) * nkv;
       if (kv_type_ == KvType::F16) std::memmove(&v_half_[to], &v_half_[from], count * sizeof(uint16_t));
       else std::memmove(&v_cache_[to], &v_cache_[from], count * sizeof(float));
     }
   }
-  n_past_ -= discard;
+  length_[static_cast<size_t>(seq)] -= discard;
   return {};
 }
 
@@ -206,16 +215,16 @@ Status Context::shift(int keep, int discard) {
 // path needs one row of each).
 size_t Context::scratch_per_thread() const { return kernels::attend_scratch(n_ctx_, m_.hparams().head_dim); }
 
-Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type)
-    : m_(m), n_ctx_(n_ctx), threads_(std::max(1, threads)), kv_type_(kv_type) {
+Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type, int slots)
+    : m_(m), n_ctx_(n_ctx), threads_(std::max(1, threads)), length_(static_cast<size_t>(std::max(1, slots)), 0), kv_type_(kv_type) {
   const HParams& h = m.hparams();
   const size_t kv = static_cast<size_t>(h.n_head_kv) * h.head_dim, q = static_cast<size_t>(h.n_head) * h.head_dim;
-  const size_t cache = static_cast<size_t>(h.n_layer) * n_ctx * kv;
+  const size_t lanes = static_cast<size_t>(h.n_layer) * length_.size(), cache = lanes * n_ctx * kv;
   HEARTH_CHECK(unsupported(m, kv_type).empty());
   if (kv_type == KvType::Q8_0) {
     q8_row_bytes_ = kernels::activation_bytes(gguf::GgmlType::Q8_0, static_cast<int64_t>(kv));
-    k_q8_.assign(static_cast<size_t>(h.n_layer) * n_ctx * q8_row_bytes_, 0);
-    v_q8_.assign(static_cast<size_t>(h.n_layer) * n_ctx * q8_row_bytes_, 0);
+    k_q8_.assign(lanes * n_ctx * q8_row_bytes_, 0);
+    v_q8_.assign(lanes * n_ctx * q8_row_bytes_, 0);
   } else if (kv_type == KvType::F16) {
     k_half_.assign(cache, 0);
     v_half_.assign(cache, 0);
@@ -329,48 +338,107 @@ void Context::matmuls(std::span<const MatJob> jobs, const float* x, int B) {
 
 Status Context::eval(TokenId token) { return eval(std::span<const TokenId>(&token, 1)); }
 
-Status Context::eval(std::span<const TokenId> tokens, const std::function<void(size_t, const float*)>& each) {
+Status Context::check(std::span<const BatchRow> rows) const {
   const HParams& h = m_.hparams();
-  if (tokens.size() > static_cast<size_t>(n_ctx_ - n_past_))
-    return Error{n_past_ >= n_ctx_ ? "the context is full (" + std::to_string(n_ctx_) + " tokens); start a new one or use a larger context"
-                                   : std::to_string(tokens.size()) + " tokens do not fit in the context's " +
-                                         std::to_string(n_ctx_ - n_past_) + " free positions"};
-  for (TokenId t : tokens)
-    if (t < 0 || static_cast<uint32_t>(t) >= h.n_vocab)
-      return Error{"token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(h.n_vocab)};
-  for (size_t i = 0; i < tokens.size(); i += kUbatch) {
-    const int B = static_cast<int>(std::min<size_t>(kUbatch, tokens.size() - i));
-    // Without `each`, only the last micro-batch's last token needs logits: the others
-    // skip the output matrix (for a 512-token prompt, 15 of 16 passes over it).
-    const Logits want = each ? Logits::All : i + B == tokens.size() ? Logits::Last : Logits::None;
-    forward(tokens.data() + i, B, want);
-    if (each)
-      for (int j = 0; j < B; ++j) each(i + j, out_.data() + static_cast<size_t>(j) * h.n_vocab);
+  std::vector<int> next(length_);
+  for (const BatchRow& r : rows) {
+    if (r.seq < 0 || r.seq >= slots())
+      return Error{"sequence " + std::to_string(r.seq) + " is not one of the cache's " + std::to_string(slots()) + " slots"};
+    if (r.token < 0 || static_cast<uint32_t>(r.token) >= h.n_vocab)
+      return Error{"token id " + std::to_string(r.token) + " is outside the vocabulary of " + std::to_string(h.n_vocab)};
+    int& n = next[static_cast<size_t>(r.seq)];
+    if (n >= n_ctx_)
+      return Error{"the context is full (" + std::to_string(n_ctx_) + " tokens); start a new one or use a larger context"};
+    if (r.pos != n)
+      return Error{"sequence " + std::to_string(r.seq) + ": position " + std::to_string(r.pos) + " given where " +
+                   std::to_string(n) + " is next"};
+    ++n;
   }
   return {};
 }
 
-// Causal attention for the B tokens of the micro-batch (already in the cache) over
-// positions 0 … their own. The query rows of a KV head (its query heads for each token,
-// token by token) go to attend_rows kAttendRows at a time, so that each K and V vector
-// loaded serves several rows; the tasks go to the threads as they come free.
-void Context::attention(int l, int B) {
-  if (kv_type_ == KvType::Q8_0) return attention_q8_0(l, B);
+void Context::run(std::span<const BatchRow> rows, const std::function<void(size_t, int, const float*)>& each) {
+  const size_t V = m_.hparams().n_vocab;
+  for (size_t i = 0; i < rows.size(); i += kUbatch) {
+    const int B = static_cast<int>(std::min<size_t>(kUbatch, rows.size() - i));
+    int wanted = 0;
+    for (int j = 0; j < B; ++j) wanted += rows[i + j].logits;
+    if (out_.size() < static_cast<size_t>(wanted) * V) out_.resize(static_cast<size_t>(wanted) * V);
+    forward(rows.data() + i, B, out_.data());
+    if (wanted) each(i, wanted, out_.data());
+  }
+}
+
+Status Context::decode(std::span<const BatchRow> rows, std::vector<float>* out) {
+  if (Status s = check(rows); !s) return s;
+  const size_t V = m_.hparams().n_vocab;
+  size_t n = 0;
+  for (const BatchRow& r : rows) n += r.logits;
+  out->resize(n * V);
+  size_t done = 0;
+  run(rows, [&](size_t, int wanted, const float* logits) {
+    std::copy(logits, logits + static_cast<size_t>(wanted) * V, out->begin() + static_cast<std::ptrdiff_t>(done * V));
+    done += static_cast<size_t>(wanted);
+  });
+  return {};
+}
+
+Status Context::eval(std::span<const TokenId> tokens, const std::function<void(size_t, const float*)>& each) {
+  if (tokens.size() > static_cast<size_t>(n_ctx_ - n_past()))
+    return Error{n_past() >= n_ctx_ ? "the context is full (" + std::to_string(n_ctx_) + " tokens); start a new one or use a larger context"
+                                    : std::to_string(tokens.size()) + " tokens do not fit in the context's " +
+                                          std::to_string(n_ctx_ - n_past()) + " free positions"};
+  // Without `each`, only the last token needs logits: the other micro-batches skip the
+  // output matrix (for a 512-token prompt, 15 of 16 passes over it).
+  std::vector<BatchRow> rows(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) rows[i] = {tokens[i], n_past() + static_cast<int>(i), 0, each || i + 1 == tokens.size()};
+  if (Status s = check(rows); !s) return s;
+  const size_t V = m_.hparams().n_vocab;
+  run(rows, [&](size_t first, int wanted, const float* logits) {
+    if (each)
+      for (int j = 0; j < wanted; ++j) each(first + static_cast<size_t>(j), logits + static_cast<size_t>(j) * V);
+    if (first + static_cast<size_t>(wanted) >= rows.size() || !each)
+      std::copy(logits + static_cast<size_t>(wanted - 1) * V, logits + static_cast<size_t>(wanted) * V, logits_.begin());
+  });
+  return {};
+}
+
+// Causal attention for the B rows of the micro-batch (already in the cache), each over
+// its own sequence's positions 0 … its own. The query rows of a KV head (its query heads
+// for each token, token by token) go to attend_rows kAttendRows at a time within a run of
+// consecutive rows of one sequence, so that each K and V vector loaded serves several
+// rows; the tasks go to the threads as they come free.
+void Context::attention(int l, const BatchRow* rows, int B) {
+  if (kv_type_ == KvType::Q8_0) return attention_q8_0(l, rows, B);
   const HParams& h = m_.hparams();
   const bool half = kv_type_ == KvType::F16;
   const int64_t hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd, nq = static_cast<int64_t>(h.n_head) * hd;
-  const int64_t G = h.n_gqa(), rows = int64_t{B} * G, tasks_per_head = (rows + kernels::kAttendRows - 1) / kernels::kAttendRows;
-  const size_t layer = static_cast<size_t>(l) * n_ctx_ * nkv;
-  const void* kc = half ? static_cast<const void*>(&k_half_[layer]) : &k_cache_[layer];
-  const void* vc = half ? static_cast<const void*>(&v_half_[layer]) : &v_cache_[layer];
+  const int64_t G = h.n_gqa();
+  // Tasks of one KV head: up to kAttendRows query rows, all of one sequence.
+  struct Task {
+    int64_t r0;  // first query row (token j = r / G, head g = r % G)
+    int R;
+  };
+  std::vector<Task> tasks;
+  for (int j0 = 0; j0 < B;) {
+    int j1 = j0 + 1;
+    while (j1 < B && rows[j1].seq == rows[j0].seq) ++j1;
+    for (int64_t r = j0 * G; r < j1 * G; r += kernels::kAttendRows)
+      tasks.push_back({r, static_cast<int>(std::min<int64_t>(kernels::kAttendRows, j1 * G - r))});
+    j0 = j1;
+  }
+  const int64_t per_head = static_cast<int64_t>(tasks.size());
   const size_t esize = half ? sizeof(uint16_t) : sizeof(float);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t per_thread = scratch_per_thread();
-  kernels::parallel_chunks(int64_t{h.n_head_kv} * tasks_per_head, threads_, 8, [&](int64_t b, int64_t e) {
+  kernels::parallel_chunks(int64_t{h.n_head_kv} * per_head, threads_, 8, [&](int64_t b, int64_t e) {
     float* scratch = &scores_[static_cast<size_t>(omp_get_thread_num()) * per_thread];
     for (int64_t task = b; task < e; ++task) {
-      const int64_t kvh = task / tasks_per_head, r0 = task % tasks_per_head * kernels::kAttendRows;
-      const int R = static_cast<int>(std::min<int64_t>(kernels::kAttendRows, rows - r0));
+      const int64_t kvh = task / per_head;
+      const Task& t = tasks[static_cast<size_t>(task % per_head)];
+      const size_t layer = lane(rows[t.r0 / G].seq, l) * n_ctx_ * nkv;
+      const void* kc = half ? static_cast<const void*>(&k_half_[layer]) : &k_cache_[layer];
+      const void* vc = half ? static_cast<const void*>(&v_half_[layer]) : &v_cache_[layer];
       kernels::KvHead kv;
       kv.kt = static_cast<const uint8_t*>(kc) + kvh * hd * n_ctx_ * esize;
       kv.k_stride = n_ctx_;
@@ -381,23 +449,22 @@ void Context::attention(int l, int B) {
       const float* q[kernels::kAttendRows];
       float* out[kernels::kAttendRows];
       int n[kernels::kAttendRows];
-      for (int r = 0; r < R; ++r) {
-        const int64_t j = (r0 + r) / G, hh = kvh * G + (r0 + r) % G;  // token, query head
+      for (int r = 0; r < t.R; ++r) {
+        const int64_t j = (t.r0 + r) / G, hh = kvh * G + (t.r0 + r) % G;  // token, query head
         q[r] = &q_[j * nq + hh * hd];
         out[r] = &att_[j * nq + hh * hd];
-        n[r] = n_past_ + static_cast<int>(j) + 1;
+        n[r] = rows[j].pos + 1;
       }
-      kernels::attend_rows(kv, q, n, R, scale, 0.f, out, scratch);
+      kernels::attend_rows(kv, q, n, t.R, scale, 0.f, out, scratch);
     }
   });
 }
 
 // The same over a Q8_0 cache: q quantized to Q8_0 for its products with the keys (the
 // Q8_0 dot product), the weighted sum of the value rows dequantized.
-void Context::attention_q8_0(int l, int B) {
+void Context::attention_q8_0(int l, const BatchRow* rows, int B) {
   const HParams& h = m_.hparams();
   const int64_t hd = h.head_dim, nq = static_cast<int64_t>(h.n_head) * hd;
-  const size_t layer = static_cast<size_t>(l) * n_ctx_ * q8_row_bytes_;
   const size_t head_bytes = kernels::activation_bytes(gguf::GgmlType::Q8_0, hd);
   const kernels::DotFn dot = kernels::dot_fn(gguf::GgmlType::Q8_0, active_isa());
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -407,7 +474,8 @@ void Context::attention_q8_0(int l, int B) {
     auto* q8 = reinterpret_cast<uint8_t*>(scores + n_ctx_);
     for (int64_t task = b; task < e; ++task) {
       const int64_t j = task / h.n_head, hh = task % h.n_head, kvh = hh / h.n_gqa();
-      const int n = n_past_ + static_cast<int>(j) + 1;
+      const int n = rows[j].pos + 1;
+      const size_t layer = lane(rows[j].seq, l) * n_ctx_ * q8_row_bytes_;
       kernels::quantize_activations(gguf::GgmlType::Q8_0, &q_[j * nq + hh * hd], hd, q8);
       const uint8_t* k = &k_q8_[layer + kvh * head_bytes];
       for (int t = 0; t < n; ++t) scores[t] = dot(hd, k + static_cast<size_t>(t) * q8_row_bytes_, q8) * scale;
@@ -417,7 +485,7 @@ void Context::attention_q8_0(int l, int B) {
   });
 }
 
-void Context::forward(const TokenId* tokens, int B, Logits want) {
+void Context::forward(const BatchRow* rows, int B, float* out) {
   const HParams& h = m_.hparams();
   const int64_t E = h.n_embd, hd = h.head_dim, nkv = static_cast<int64_t>(h.n_head_kv) * hd,
                 nq = static_cast<int64_t>(h.n_head) * hd, F = h.n_ff;
@@ -426,11 +494,11 @@ void Context::forward(const TokenId* tokens, int B, Logits want) {
   // Token embeddings: rows of token_embd, dequantized.
   const Weight& te = m_.tok_embd;
   for (int j = 0; j < B; ++j)
-    HEARTH_CHECK(quant::dequantize(te.info->type, te.data + static_cast<size_t>(tokens[j]) * te.row_bytes, &x_[j * E], E).ok());
+    HEARTH_CHECK(quant::dequantize(te.info->type, te.data + static_cast<size_t>(rows[j].token) * te.row_bytes, &x_[j * E], E).ok());
 
   // The rotation angles of each token's position, shared by every layer and head.
   const int n_rot = static_cast<int>(h.rope_dim);
-  for (int j = 0; j < B; ++j) kernels::rope_cache(rope_, n_past_ + j, &rope_cs_[static_cast<size_t>(j) * n_rot]);
+  for (int j = 0; j < B; ++j) kernels::rope_cache(rope_, rows[j].pos, &rope_cs_[static_cast<size_t>(j) * n_rot]);
 
   for (uint32_t l = 0; l < h.n_layer; ++l) {
     const LayerWeights& L = m_.layers[l];
@@ -451,15 +519,16 @@ void Context::forward(const TokenId* tokens, int B, Logits want) {
         for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) kernels::rms_norm(&k[hh * hd], f32(L.k_norm), &k[hh * hd], hd, eps);
       }
       // Rotary position embedding on every head of q and k.
-      const int pos = n_past_ + j;
+      const int pos = rows[j].pos;
       const float* cs = &rope_cs_[static_cast<size_t>(j) * n_rot];
       for (uint32_t hh = 0; hh < h.n_head; ++hh) kernels::rope_apply(&q[hh * hd], cs, n_rot, h.neox_rope);
       for (uint32_t hh = 0; hh < h.n_head_kv; ++hh) kernels::rope_apply(&k[hh * hd], cs, n_rot, h.neox_rope);
       // Append k and v to the cache: K transposed (value i of every position contiguous),
       // V by position.
-      const size_t kt = static_cast<size_t>(l) * n_ctx_ * nkv + pos, at = (static_cast<size_t>(l) * n_ctx_ + pos) * nkv;
+      const size_t ln = lane(rows[j].seq, static_cast<int>(l));
+      const size_t kt = ln * n_ctx_ * nkv + pos, at = (ln * n_ctx_ + pos) * nkv;
       if (kv_type_ == KvType::Q8_0) {
-        const size_t row = (static_cast<size_t>(l) * n_ctx_ + pos) * q8_row_bytes_;
+        const size_t row = (ln * n_ctx_ + pos) * q8_row_bytes_;
         kernels::quantize_activations(gguf::GgmlType::Q8_0, k, nkv, &k_q8_[row]);
         kernels::quantize_activations(gguf::GgmlType::Q8_0, v, nkv, &v_q8_[row]);
       } else if (kv_type_ == KvType::F16) {
@@ -470,7 +539,7 @@ void Context::forward(const TokenId* tokens, int B, Logits want) {
         std::memcpy(&v_cache_[at], v, nkv * sizeof(float));
       }
     }
-    attention(static_cast<int>(l), B);
+    attention(static_cast<int>(l), rows, B);
     matmul(L.wo, att_.data(), attn_out_.data(), B);
     kernels::add(x_.data(), attn_out_.data(), x_.data(), B * E);
     // Feed-forward: SwiGLU.
@@ -481,19 +550,15 @@ void Context::forward(const TokenId* tokens, int B, Logits want) {
     matmul(L.w_down, gate_.data(), ffn_out_.data(), B);
     kernels::add(x_.data(), ffn_out_.data(), x_.data(), B * E);
   }
-  n_past_ += B;
-  if (want == Logits::None) return;
-  // Final norm and the output projection: every token's, or the last one's.
-  const int first = want == Logits::All ? 0 : B - 1;
-  for (int j = first; j < B; ++j) kernels::rms_norm(&x_[j * E], f32(m_.output_norm), &xn_[j * E], E, eps);
-  const int64_t V = h.n_vocab;
-  if (want == Logits::All) {
-    out_.resize(static_cast<size_t>(B) * V);
-    matmul(m_.output, xn_.data(), out_.data(), B);
-    std::copy(out_.begin() + (B - 1) * V, out_.begin() + B * V, logits_.begin());
-  } else {
-    matmul(m_.output, &xn_[(B - 1) * E], logits_.data(), 1);
+  for (int j = 0; j < B; ++j) {
+    int& n = length_[static_cast<size_t>(rows[j].seq)];
+    n = std::max(n, rows[j].pos + 1);
   }
+  // Final norm and the output projection of the rows that want logits, gathered.
+  int wanted = 0;
+  for (int j = 0; j < B; ++j)
+    if (rows[j].logits) kernels::rms_norm(&x_[j * E], f32(m_.output_norm), &xn_[static_cast<size_t>(wanted++) * E], E, eps);
+  if (wanted) matmul(m_.output, xn_.data(), out, wanted);
 }
 
 }  // namespace hearth::model

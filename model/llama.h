@@ -71,42 +71,77 @@ class Model {
 // is a multiple of 32).
 enum class KvType { F32, F16, Q8_0 };
 
-// One sequence's state: the KV cache and scratch buffers, allocated once.
+// One row of a batch: a token of sequence `seq` at position `pos` of that sequence, and
+// whether its next-token logits are wanted.
+struct BatchRow {
+  TokenId token = 0;
+  int pos = 0;
+  int seq = 0;
+  bool logits = false;
+};
+
+// The KV cache with `slots` sequences of n_ctx positions each, and the scratch buffers of
+// the forward pass, allocated once. A batch may mix rows of any sequences (prompt chunks
+// and single decode tokens); each row attends only to its own sequence's cache, and its
+// logits are the same, bit for bit, whatever else is in the batch (every kernel computes
+// a row of a multi-row product exactly as the one-row product). Not thread-safe: one
+// caller at a time.
+//
+// The single-sequence calls (eval, shift, n_past, reset, key without a slot) act on slot 0.
 class Context {
  public:
-  // Prompt tokens are evaluated in micro-batches of this many (llama.cpp's ubatch): each
-  // weight matrix is streamed once per micro-batch instead of once per token.
+  // Prompt tokens are evaluated in micro-batches of this many rows (llama.cpp's ubatch):
+  // each weight matrix is streamed once per micro-batch instead of once per token.
   static constexpr int kUbatch = 32;
 
   // kv must be one supports() accepts for the model.
-  Context(const Model& m, int n_ctx, int threads, KvType kv = KvType::F16);
+  Context(const Model& m, int n_ctx, int threads, KvType kv = KvType::F16, int slots = 1);
   // Empty when the model can use a cache of this type, else why not.
   static std::string unsupported(const Model& m, KvType kv);
-  // Runs one token at position n_past() and appends it to the cache; the next-token
-  // logits are in logits(). Error when the context is full.
+  // Bytes of KV cache for `slots` sequences of n_ctx positions (the memory estimate).
+  static size_t kv_bytes(const HParams& h, int n_ctx, int slots, KvType kv);
+
+  // Runs the rows in order, in micro-batches of kUbatch. Each sequence's rows must have
+  // consecutive positions starting at its length(seq) and end before n_ctx; every row is
+  // checked before any is evaluated. For the rows with `logits`, in order, the next-token
+  // logits are written to `out` (resized to that many rows of n_vocab).
+  Status decode(std::span<const BatchRow> rows, std::vector<float>* out);
+
+  // Slot 0: runs one token at position n_past() and appends it to the cache; the
+  // next-token logits are in logits(). Error when the context is full.
   Status eval(TokenId token);
-  // Runs tokens at positions n_past() … n_past() + size - 1, in micro-batches; logits()
-  // then holds the last token's next-token logits, and each(i, logits) is called for
-  // every token i when given. The same numbers as one eval() per token, bit for bit.
+  // Slot 0: runs tokens at positions n_past() … n_past() + size - 1, in micro-batches;
+  // logits() then holds the last token's next-token logits, and each(i, logits) is called
+  // for every token i when given. The same numbers as one eval() per token, bit for bit.
   // Checks every token and the free space before evaluating any.
   Status eval(std::span<const TokenId> tokens, const std::function<void(size_t, const float*)>& each = nullptr);
   const std::vector<float>& logits() const { return logits_; }
-  // Context shift: forgets positions [keep, keep + discard) and moves the later ones down
-  // by `discard`, turning their keys back by that many positions of RoPE (a rotation is
-  // linear in the position, YaRN's included), so generation can go on in a full context.
-  Status shift(int keep, int discard);
-  // Layer l's key at position pos (every KV head, post-RoPE), as float: for tests.
-  std::vector<float> key(int l, int pos) const;
-  int n_past() const { return n_past_; }
+  // Context shift of sequence `seq`: forgets positions [keep, keep + discard) and moves the
+  // later ones down by `discard`, turning their keys back by that many positions of RoPE
+  // (a rotation is linear in the position, YaRN's included), so generation can go on in a
+  // full context.
+  Status shift(int keep, int discard) { return shift(0, keep, discard); }
+  Status shift(int seq, int keep, int discard);
+  // Layer l's key at position pos of sequence seq (every KV head, post-RoPE), as float: for tests.
+  std::vector<float> key(int l, int pos) const { return key(0, l, pos); }
+  std::vector<float> key(int seq, int l, int pos) const;
+  // Positions in use by a sequence; truncate keeps its first n (a reused prefix).
+  int length(int seq) const { return length_[static_cast<size_t>(seq)]; }
+  void truncate(int seq, int n) { length_[static_cast<size_t>(seq)] = std::min(n, length(seq)); }
+  int slots() const { return static_cast<int>(length_.size()); }
+  int n_past() const { return length(0); }
   int n_ctx() const { return n_ctx_; }
-  void reset() { n_past_ = 0; }
+  void reset() { truncate(0, 0); }
   const Model& model() const { return m_; }
 
  private:
-  // One micro-batch of B <= kUbatch tokens, with logits for every token, the last one
-  // only, or none (a micro-batch of a prompt that is not its last).
-  enum class Logits { All, Last, None };
-  void forward(const TokenId* tokens, int B, Logits want);
+  // Whether the rows may run (see decode()); names the first bad row's problem.
+  Status check(std::span<const BatchRow> rows) const;
+  // Checked rows in micro-batches; after each, each(first row, rows with logits, their logits).
+  void run(std::span<const BatchRow> rows, const std::function<void(size_t, int, const float*)>& each);
+  // One micro-batch of B <= kUbatch rows; the logits of the rows that want them go to
+  // `out`, one after another.
+  void forward(const BatchRow* rows, int B, float* out);
   // Y[j] = W X[j] for the B rows of X (n = W.cols() apart) into the B rows of Y (W.rows() apart).
   void matmul(const Weight& w, const float* x, float* y, int B);
   // The same for several matrices of input X at once (one activation quantization, one
@@ -116,25 +151,28 @@ class Context {
     float* y;
   };
   void matmuls(std::span<const MatJob> jobs, const float* x, int B);
-  void attention(int l, int B);
-  void attention_q8_0(int l, int B);
+  void attention(int l, const BatchRow* rows, int B);
+  void attention_q8_0(int l, const BatchRow* rows, int B);
   size_t scratch_per_thread() const;
+  // The cache lane of layer l of sequence seq: lanes are [seq][layer], each n_ctx positions.
+  size_t lane(int seq, int l) const { return static_cast<size_t>(seq) * m_.hparams().n_layer + static_cast<size_t>(l); }
   kernels::RopeParams rope_;
   const Model& m_;
-  int n_ctx_, threads_, n_past_ = 0;
+  int n_ctx_, threads_;
+  std::vector<int> length_;  // per sequence
   KvType kv_type_;
-  // F32 (k_cache_, v_cache_) or F16 (k_half_, v_half_): K transposed as [layer][n_head_kv *
-  // head_dim][pos], V as [layer][pos][n_head_kv * head_dim], so that both products of
-  // attention run with positions (scores) or values (weighted sum) along the vectors and
-  // each K or V vector loaded serves several query rows (kernels::attend_rows).
+  // F32 (k_cache_, v_cache_) or F16 (k_half_, v_half_), per lane: K transposed as
+  // [n_head_kv * head_dim][pos], V as [pos][n_head_kv * head_dim], so that both products
+  // of attention run with positions (scores) or values (weighted sum) along the vectors
+  // and each K or V vector loaded serves several query rows (kernels::attend_rows).
   std::vector<float> k_cache_, v_cache_;
   std::vector<uint16_t> k_half_, v_half_;
-  // Q8_0: K and V both as [layer][pos][n_head_kv * head_dim] in Q8_0 blocks (V is not
+  // Q8_0: K and V both as [lane][pos][n_head_kv * head_dim] in Q8_0 blocks (V is not
   // transposed: a block cannot grow one position at a time).
   std::vector<uint8_t> k_q8_, v_q8_;
   size_t q8_row_bytes_ = 0;
-  // [kUbatch][dim] scratch; scores_ is [threads][n_ctx + head_dim]; out_ is [kUbatch][n_vocab].
-  // rope_cs_: [kUbatch][rope_dim] cos/sin of each micro-batch token's angles.
+  // [kUbatch][dim] scratch; scores_ is [threads][n_ctx + head_dim]; out_ is [rows][n_vocab].
+  // rope_cs_: [kUbatch][rope_dim] cos/sin of each micro-batch row's angles.
   std::vector<float> rope_cs_, x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, out_, logits_;
   std::vector<uint8_t> act_;  // activations quantized for the current matmul
   std::vector<uint8_t> prepared_;  // and rearranged for a repacked GEMM that wants it

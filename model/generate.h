@@ -44,6 +44,42 @@ class Utf8Stream {
   std::string pending_;
 };
 
+// What a sequence's sampled tokens become as text: whole UTF-8 characters, cut at the
+// first stop string (which is not emitted), with a tail held back while it could still
+// become one. Shared by generate() and the runner's sequences.
+class TextStream {
+ public:
+  TextStream(const Vocab& vocab, std::vector<std::string> stop) : vocab_(vocab), stop_(std::move(stop)) {}
+  struct Step {
+    std::string text;   // what may be shown now
+    bool stop = false;  // an end-of-generation token or a stop string ended the text
+  };
+  // The next sampled token.
+  Step push(TokenId t);
+  // The end of generation for another reason (length, cancel): whatever is held back.
+  std::string flush();
+
+ private:
+  const Vocab& vocab_;
+  std::vector<std::string> stop_;
+  Utf8Stream utf8_;
+  std::string held_;  // text held back while it could be the start of a stop string
+};
+
+// A prompt fitted to a fresh context of n_ctx positions as Ollama's runner does: as it is
+// when it fits; else, with shifting on, the first num_keep tokens (after BOS) and then the
+// newest ones (`truncated` says how many were dropped); else an error.
+Result<std::vector<TokenId>> fit_prompt(const std::vector<TokenId>& prompt, int n_ctx, const GenerateOptions& opt,
+                                        bool add_bos, int* truncated);
+
+// Ollama's context shift for a full sequence: keep BOS and num_keep tokens, discard half
+// of the others. Returns {keep, discard}.
+std::pair<int, int> shift_amounts(int n_past, int n_ctx, const GenerateOptions& opt, bool add_bos);
+
+// The most tokens a request may generate: num_predict, or when it is negative ten
+// contexts with shifting on (as Ollama caps it), unbounded without.
+int64_t predict_limit(const GenerateOptions& opt, int n_ctx);
+
 Result<GenerateResult> generate(Context& ctx, const std::vector<TokenId>& prompt, const GenerateOptions& opt,
                                 const std::function<void(const std::string&)>& on_text = {});
 

@@ -1,0 +1,285 @@
+#include "runner/runner.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/threads.h"
+
+namespace hearth::runner {
+
+using Clock = std::chrono::steady_clock;
+
+bool Sequence::next(Event* out, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [&] { return !events_.empty(); })) return false;
+  *out = std::move(events_.front());
+  events_.pop_front();
+  return true;
+}
+
+void Sequence::push(Event e) {
+  {
+    std::lock_guard lock(mu_);
+    events_.push_back(std::move(e));
+  }
+  cv_.notify_all();
+}
+
+// A sequence in a slot: its prompt (the part not yet in the cache from `next` on), its
+// sampler and text stream, and what it has produced.
+struct Runner::Active {
+  std::shared_ptr<Sequence> seq;
+  SeqRequest req;
+  int truncated = 0;
+  size_t next = 0;
+  int evaluated = 0;  // prompt tokens evaluated (not reused)
+  model::Sampler sampler;
+  model::TextStream text;
+  int64_t limit = 0;
+  std::optional<TokenId> pending;  // sampled, not yet in the cache
+  std::vector<TokenId> generated;
+  Clock::time_point start, prompt_done;
+
+  Active(Waiting w, const model::Vocab& vocab)
+      : seq(std::move(w.seq)), req(std::move(w.req)), truncated(w.truncated), sampler(req.options.sampling),
+        text(vocab, req.options.stop) {}
+  bool prompting() const { return next < req.prompt.size(); }
+};
+
+Runner::Runner(std::shared_ptr<const model::Model> m, RunnerOptions opt)
+    : model_(std::move(m)),
+      opt_(opt),
+      ctx_(*model_, opt.n_ctx, opt.threads > 0 ? opt.threads : kernels::default_threads(), opt.kv, opt.parallel),
+      cached_(static_cast<size_t>(opt.parallel)),
+      active_(static_cast<size_t>(opt.parallel)) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+Runner::~Runner() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+size_t Runner::busy() const {
+  std::lock_guard lock(mu_);
+  return waiting_.size() + running_;
+}
+
+Result<std::shared_ptr<Sequence>> Runner::submit(SeqRequest req) {
+  if (req.prompt.empty()) return Error{"the prompt has no tokens"};
+  Waiting w;
+  auto fitted = model::fit_prompt(req.prompt, opt_.n_ctx, req.options, model_->vocab().add_bos(), &w.truncated);
+  if (!fitted) return fitted.error();
+  req.prompt = std::move(fitted.value());
+  w.req = std::move(req);
+  w.seq = std::make_shared<Sequence>();
+  auto seq = w.seq;
+  {
+    std::lock_guard lock(mu_);
+    if (waiting_.size() >= opt_.max_queue) return Error{kServerBusy};
+    waiting_.push_back(std::move(w));
+  }
+  cv_.notify_all();
+  return seq;
+}
+
+void Runner::loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !waiting_.empty() || running_ > 0; });
+      if (stop_) break;
+      admit();
+    }
+    step();
+  }
+  // Stopping: every sequence still queued or running is cancelled; none gets an event.
+  std::lock_guard lock(mu_);
+  for (Waiting& w : waiting_) w.seq->cancel();
+  for (auto& a : active_)
+    if (a) a->seq->cancel();
+}
+
+// Each waiting request takes the free slot whose cached tokens share the longest prefix
+// with its prompt (a chat's next turn finds its own earlier turns), and evaluates only the
+// rest; at least its last prompt token is evaluated, for the logits.
+void Runner::admit() {
+  while (!waiting_.empty()) {
+    size_t best = active_.size(), best_len = 0;
+    const std::vector<TokenId>& prompt = waiting_.front().req.prompt;
+    for (size_t s = 0; s < active_.size(); ++s) {
+      if (active_[s]) continue;
+      const std::vector<TokenId>& c = cached_[s];
+      const size_t n = static_cast<size_t>(std::mismatch(c.begin(), c.begin() + std::min(c.size(), prompt.size()), prompt.begin()).first - c.begin());
+      if (best == active_.size() || n > best_len) {
+        best = s;
+        best_len = n;
+      }
+    }
+    if (best == active_.size()) return;  // no free slot
+    auto a = std::make_unique<Active>(std::move(waiting_.front()), model_->vocab());
+    waiting_.pop_front();
+    if (a->seq->cancelled()) continue;
+    const size_t reuse = std::min(best_len, a->req.prompt.size() - 1);
+    ctx_.truncate(static_cast<int>(best), static_cast<int>(reuse));
+    cached_[best].resize(reuse);
+    a->next = reuse;
+    a->evaluated = static_cast<int>(a->req.prompt.size() - reuse);
+    for (TokenId t : a->req.prompt) a->sampler.accept(t);
+    a->limit = model::predict_limit(a->req.options, opt_.n_ctx);
+    a->start = Clock::now();
+    active_[best] = std::move(a);
+    ++running_;
+  }
+}
+
+void Runner::finish(size_t slot, Event e) {
+  std::unique_ptr<Active> a = std::move(active_[slot]);
+  {
+    std::lock_guard lock(mu_);
+    --running_;  // before the event: whoever reads it sees the runner without this sequence
+  }
+  if (!a->seq->cancelled()) a->seq->push(std::move(e));
+}
+
+namespace {
+
+// Log-softmax of one row of logits at `t`, and the `top` most likely tokens.
+TokenLogprob logprob_of(const float* logits, size_t n, TokenId t, int top) {
+  const float mx = *std::max_element(logits, logits + n);
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - mx);
+  const float lse = mx + static_cast<float>(std::log(sum));
+  TokenLogprob out;
+  out.token = t;
+  out.logprob = logits[t] - lse;
+  if (top > 0) {
+    std::vector<TokenId> ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = static_cast<TokenId>(i);
+    const size_t k = std::min(n, static_cast<size_t>(top));
+    std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
+                      [&](TokenId a, TokenId b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+    for (size_t i = 0; i < k; ++i) out.top.emplace_back(ids[i], logits[ids[i]] - lse);
+  }
+  return out;
+}
+
+}  // namespace
+
+void Runner::advance(size_t slot, const float* logits) {
+  Active& a = *active_[slot];
+  const model::Vocab& vocab = model_->vocab();
+  if (a.generated.empty() && !a.pending) a.prompt_done = Clock::now();
+  const size_t V = model_->hparams().n_vocab;
+  std::vector<float> row(logits, logits + V);
+  const TokenId t = a.sampler.sample(row);
+  a.generated.push_back(t);
+  const model::TextStream::Step piece = a.text.push(t);
+  Event text;
+  text.text = piece.text;
+  if (a.req.logprobs >= 0) text.logprobs.push_back(logprob_of(logits, V, t, a.req.logprobs));
+  if (!text.text.empty() || !text.logprobs.empty()) a.seq->push(std::move(text));
+  a.pending.reset();
+  std::string reason;
+  if (piece.stop) reason = "stop";
+  else if (static_cast<int64_t>(a.generated.size()) >= a.limit) reason = "length";
+  else if (!a.req.options.shift && ctx_.length(static_cast<int>(slot)) >= opt_.n_ctx) reason = "length";
+  if (reason.empty()) {
+    a.sampler.accept(t);
+    a.pending = t;
+    return;
+  }
+  if (reason == "length") {
+    if (std::string rest = a.text.flush(); !rest.empty()) {
+      Event tail;
+      tail.text = rest;
+      a.seq->push(std::move(tail));
+    }
+  }
+  Event done;
+  done.kind = Event::Kind::Done;
+  done.done_reason = reason;
+  done.prompt_eval_count = a.evaluated;
+  done.truncated = a.truncated;
+  done.eval_count = static_cast<int>(a.generated.size());
+  done.prompt_eval_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(a.prompt_done - a.start).count();
+  done.eval_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - a.prompt_done).count();
+  done.context = a.req.prompt;
+  for (TokenId g : a.generated)
+    if (!vocab.is_eog(g)) done.context.push_back(g);
+  finish(slot, std::move(done));
+}
+
+bool Runner::step() {
+  // Cancelled sequences leave first; their cached tokens stay for prefix reuse.
+  for (size_t s = 0; s < active_.size(); ++s)
+    if (active_[s] && active_[s]->seq->cancelled()) finish(s, {});
+  std::vector<model::BatchRow> rows;
+  std::vector<size_t> owner;  // slot of each row
+  // One decode token per generating sequence; a full context shifts first.
+  for (size_t s = 0; s < active_.size(); ++s) {
+    Active* a = active_[s].get();
+    if (!a || !a->pending) continue;
+    const int seq = static_cast<int>(s);
+    if (ctx_.length(seq) >= opt_.n_ctx) {
+      const auto [keep, discard] = model::shift_amounts(ctx_.length(seq), opt_.n_ctx, a->req.options, model_->vocab().add_bos());
+      if (Status st = ctx_.shift(seq, keep, discard); !st) {
+        Event e;
+        e.kind = Event::Kind::Error;
+        e.error = st.message();
+        finish(s, std::move(e));
+        continue;
+      }
+      cached_[s].erase(cached_[s].begin() + keep, cached_[s].begin() + keep + discard);
+    }
+    rows.push_back({*a->pending, ctx_.length(seq), seq, true});
+    owner.push_back(s);
+  }
+  // Prompt chunks share the step's remaining rows, oldest sequence first, each taking
+  // an equal share so that a short prompt is not stuck behind a long one.
+  std::vector<size_t> prompting;
+  for (size_t s = 0; s < active_.size(); ++s)
+    if (active_[s] && active_[s]->prompting()) prompting.push_back(s);
+  int budget = std::max(opt_.step_rows - static_cast<int>(rows.size()), model::Context::kUbatch);
+  for (size_t i = 0; i < prompting.size(); ++i) {
+    const size_t s = prompting[i];
+    Active& a = *active_[s];
+    const int share = budget / static_cast<int>(prompting.size() - i);
+    const size_t take = std::min(a.req.prompt.size() - a.next, static_cast<size_t>(std::max(share, 1)));
+    for (size_t k = 0; k < take; ++k) {
+      const size_t at = a.next + k;
+      rows.push_back({a.req.prompt[at], static_cast<int>(at), static_cast<int>(s), at + 1 == a.req.prompt.size()});
+      owner.push_back(s);
+    }
+    budget -= static_cast<int>(take);
+  }
+  if (rows.empty()) return false;
+  if (Status st = ctx_.decode(rows, &logits_); !st) {
+    // Rows are built to be valid; a failure here is a bug: every sequence in the step ends with it.
+    for (size_t s : owner)
+      if (active_[s]) {
+        Event e;
+        e.kind = Event::Kind::Error;
+        e.error = st.message();
+        finish(s, std::move(e));
+      }
+    return true;
+  }
+  for (size_t r = 0; r < rows.size(); ++r) cached_[owner[r]].push_back(rows[r].token);
+  for (size_t s : prompting) {
+    Active& a = *active_[s];
+    for (size_t r = 0; r < rows.size(); ++r)
+      if (owner[r] == s) a.next = static_cast<size_t>(rows[r].pos) + 1;
+  }
+  const size_t V = model_->hparams().n_vocab;
+  size_t out = 0;
+  for (size_t r = 0; r < rows.size(); ++r)
+    if (rows[r].logits) advance(owner[r], logits_.data() + (out++) * V);
+  return true;
+}
+
+}  // namespace hearth::runner

@@ -1,0 +1,87 @@
+// One loaded model serving many sequences: a compute thread, the only caller into the
+// engine, decodes every active sequence together by continuous batching. Each step it
+// admits waiting requests into free KV slots (reusing the longest cached prefix),
+// builds one batch of prompt chunks and one decode token per generating sequence,
+// runs one forward pass, samples, streams, and retires finished or cancelled
+// sequences. Knows no HTTP.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "model/llama.h"
+#include "runner/sequence.h"
+
+namespace hearth::runner {
+
+struct RunnerOptions {
+  int n_ctx = 4096;        // positions per sequence
+  int parallel = 4;        // sequences decoded together (KV slots)
+  int threads = 0;         // kernel threads (0: all cores)
+  model::KvType kv = model::KvType::F16;
+  size_t max_queue = 512;  // requests waiting for a slot before submit() refuses
+  // Rows of prompt chunks per step beside the decode tokens: a long prompt delays the
+  // others' next tokens by at most one such chunk.
+  int step_rows = 128;
+
+  bool operator==(const RunnerOptions&) const = default;
+};
+
+class Runner {
+ public:
+  Runner(std::shared_ptr<const model::Model> m, RunnerOptions opt);
+  // Cancels every sequence (each gets no further event) and joins the compute thread.
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  // Queues a request. Errors: the queue is full (Ollama's "server busy" message), a
+  // prompt that does not fit the context with shifting off, an empty prompt.
+  Result<std::shared_ptr<Sequence>> submit(SeqRequest req);
+
+  const model::Model& model() const { return *model_; }
+  const RunnerOptions& options() const { return opt_; }
+  // Requests queued or running.
+  size_t busy() const;
+
+ private:
+  struct Active;
+  void loop();
+  // Moves waiting requests into free slots; under mu_.
+  void admit();
+  // One forward pass over every active sequence; false when there was nothing to do.
+  bool step();
+  // Ends the sequence in `slot` with `e` (not sent when it was cancelled) and frees the slot.
+  void finish(size_t slot, Event e);
+  // The token after a sequence's last row: sample, stream, maybe finish.
+  void advance(size_t slot, const float* logits);
+
+  std::shared_ptr<const model::Model> model_;
+  RunnerOptions opt_;
+  model::Context ctx_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  struct Waiting {
+    std::shared_ptr<Sequence> seq;
+    SeqRequest req;  // its prompt fitted to the context
+    int truncated = 0;
+  };
+  std::deque<Waiting> waiting_;                                          // guarded by mu_
+  size_t running_ = 0;                                                   // guarded by mu_
+  bool stop_ = false;                                                    // guarded by mu_
+  // Compute thread only:
+  std::vector<std::vector<TokenId>> cached_;      // per slot: the tokens in its cache
+  std::vector<std::unique_ptr<Active>> active_;   // per slot: the sequence using it, or null
+  std::vector<float> logits_;
+  std::thread thread_;
+};
+
+// Ollama's message when the queue is full.
+inline constexpr const char* kServerBusy = "server busy, please try again.  maximum pending requests exceeded";
+
+}  // namespace hearth::runner

@@ -18,6 +18,7 @@
 #include "server/create.h"
 #include "server/gotemplate.h"
 #include "server/guard.h"
+#include "server/json_writer.h"
 #include "server/store.h"
 
 namespace hearth::server {
@@ -58,6 +59,10 @@ std::string rfc3339(fs::file_time_type t) {
   const long off = tm.tm_gmtoff / 60;
   std::snprintf(buf, sizeof buf, "%c%02ld:%02ld", off < 0 ? '-' : '+', std::labs(off) / 60, std::labs(off) % 60);
   return s + buf;
+}
+
+std::string rfc3339_sys(std::chrono::system_clock::time_point t) {
+  return rfc3339(std::chrono::file_clock::from_sys(t));
 }
 
 int64_t unix_seconds(fs::file_time_type t) {
@@ -213,6 +218,38 @@ Result<ServeOptions> serve_options_from_env() {
   const char* noprune = std::getenv("OLLAMA_NOPRUNE");
   o.prune = !(noprune && *noprune && std::string(noprune) != "0" && std::string(noprune) != "false");
   if (const char* t = std::getenv("HEARTH_TEMPLATES"); t && *t) o.templates = t;
+  // Serving: positive integers, else a clear error naming the variable.
+  for (auto [var, out] : {std::pair{"OLLAMA_NUM_PARALLEL", &o.inference.parallel}, std::pair{"OLLAMA_CONTEXT_LENGTH", &o.inference.default_num_ctx},
+                          std::pair{"HEARTH_THREADS", &o.inference.threads}}) {
+    const char* v = std::getenv(var);
+    if (!v || !*v) continue;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end || n < 0 || n > 1 << 20) return Error{std::string(var) + ": '" + v + "' is not a count"};
+    if (n > 0) *out = static_cast<int>(n);
+  }
+  for (auto [var, out] : {std::pair{"OLLAMA_MAX_QUEUE", &o.inference.max_queue}, std::pair{"OLLAMA_MAX_LOADED_MODELS", &o.inference.cache.max_loaded}}) {
+    const char* v = std::getenv(var);
+    if (!v || !*v) continue;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    if (*end || n < 0) return Error{std::string(var) + ": '" + v + "' is not a count"};
+    if (n > 0) *out = static_cast<size_t>(n);
+  }
+  if (const char* k = std::getenv("OLLAMA_KEEP_ALIVE"); k && *k) {
+    // Ollama: a Go duration or a plain number of seconds; invalid values fall back to 5m.
+    char* end = nullptr;
+    const double secs = std::strtod(k, &end);
+    auto d = *end ? runner::parse_keep_alive(std::string(k)) : runner::parse_keep_alive(secs);
+    if (d) o.inference.cache.keep_alive = d.value();
+  }
+  if (const char* kv = std::getenv("OLLAMA_KV_CACHE_TYPE"); kv && *kv) {
+    const std::string t = kv;
+    if (t == "f16") o.inference.kv = model::KvType::F16;
+    else if (t == "f32") o.inference.kv = model::KvType::F32;
+    else if (t == "q8_0") o.inference.kv = model::KvType::Q8_0;
+    else return Error{"OLLAMA_KV_CACHE_TYPE: '" + t + "' is not one of f16, f32, q8_0"};
+  }
   return o;
 }
 
@@ -222,10 +259,11 @@ constexpr size_t kMaxJsonBody = size_t{64} << 20;
 struct ApiServer::Impl {
   ServeOptions opt;
   Store store;
+  Inference inference;  // before http: its models outlive every request
   httplib::Server http;
   Origins origins;  // allowed browser origins
 
-  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models), origins(opt.origins) {
+  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models), inference(store, opt.inference), origins(opt.origins) {
     if (opt.prune) {
       const size_t n = store.prune(opt.prune_grace_seconds);
       if (n && !opt.quiet) std::fprintf(stderr, "[hearth] pruned %zu unreferenced blob file(s)\n", n);
@@ -309,6 +347,22 @@ struct ApiServer::Impl {
     if (with_lengths && ctx) d += ",\"context_length\":" + std::to_string(ctx);
     if (with_lengths && embd) d += ",\"embedding_length\":" + std::to_string(embd);
     return d + "}";
+  }
+
+  // GET /api/ps: the loaded models, longest remaining keep-alive first.
+  void ps(httplib::Response& res) const {
+    JsonWriter w;
+    w.begin_object().key("models").begin_array();
+    for (const runner::LoadedInfo& l : inference.cache().loaded()) {
+      auto m = store.find(ModelName::parse(l.name));
+      const std::string name = m ? m.value().name.shortest() : l.name;
+      w.begin_object().key("name").str(name).key("model").str(name).key("size").num(static_cast<int64_t>(l.size));
+      w.key("digest").str(m ? m.value().digest_hex : "");
+      if (m) w.key("details").raw(details(m.value(), false, nullptr));
+      w.key("expires_at").str(rfc3339_sys(l.expires_at)).key("size_vram").num(int64_t{0});
+      w.key("context_length").num(int64_t{l.context_length}).end_object();
+    }
+    json(res, 200, w.end_array().end_object().text());
   }
 
   void list(httplib::Response& res) const {
@@ -428,7 +482,9 @@ struct ApiServer::Impl {
     http.Get("/", [](Req, Res res) { res.set_content("Ollama is running", "text/plain; charset=utf-8"); });
     http.Get("/api/version", [](Req, Res res) { json(res, 200, std::string("{\"version\":\"") + kOllamaApiVersion + "\"}"); });
     http.Get("/api/tags", [this](Req, Res res) { list(res); });
-    http.Get("/api/ps", [](Req, Res res) { json(res, 200, "{\"models\":[]}"); });
+    http.Get("/api/ps", [this](Req, Res res) { ps(res); });
+    http.Post("/api/generate", [this](Req req, Res res) { inference.generate(req, res); });
+    http.Post("/api/chat", [this](Req req, Res res) { inference.chat(req, res); });
     http.Get("/v1/models", [this](Req, Res res) { openai_models(res); });
     http.Get(R"(/v1/models/(.+))", [this](Req req, Res res) {
       const std::string want = req.matches[1];
@@ -541,8 +597,7 @@ struct ApiServer::Impl {
     }
     http.Post("/api/create", [this](Req req, Res res) { create(req, res); });
     // Inference endpoints come with the next part of the server.
-    for (const char* path : {"/api/generate", "/api/chat", "/api/pull", "/api/push",
-                             "/api/embed", "/api/embeddings"})
+    for (const char* path : {"/api/pull", "/api/push", "/api/embed", "/api/embeddings"})
       http.Post(path, [path](Req, Res res) { error(res, 501, std::string(path) + " is not implemented by Hearth yet"); });
 
     http.set_error_handler([](Req, Res res) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gguf/result.h"
+#include "server/inference.h"
 
 namespace hearth::server {
 
@@ -27,10 +28,13 @@ struct ServeOptions {
   bool prune = false;               // prune unreferenced blobs at start-up (unless OLLAMA_NOPRUNE)
   int64_t prune_grace_seconds = 3600;
   std::filesystem::path templates;  // HEARTH_TEMPLATES: Ollama's template/ directory, for detection
+  InferenceOptions inference;       // OLLAMA_NUM_PARALLEL, OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE, …
 };
 
 // From OLLAMA_HOST / HEARTH_HOST ("host", "host:port", "scheme://host:port", ":port"),
-// OLLAMA_MODELS and HEARTH_API_KEY.
+// OLLAMA_MODELS, HEARTH_API_KEY, and the serving variables: OLLAMA_NUM_PARALLEL (default 4),
+// OLLAMA_MAX_QUEUE (512), OLLAMA_KEEP_ALIVE (5m), OLLAMA_MAX_LOADED_MODELS (3),
+// OLLAMA_CONTEXT_LENGTH (4096), OLLAMA_KV_CACHE_TYPE (f16, f32, q8_0), HEARTH_THREADS.
 Result<ServeOptions> serve_options_from_env();
 
 class ApiServer {

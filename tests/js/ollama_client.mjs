@@ -185,3 +185,51 @@ test('the openai client lists and retrieves models on /v1', async () => {
   assert.equal(one.owned_by, 'library');
   await assert.rejects(openai.models.retrieve('nosuch'), (e) => e.status === 404);
 });
+
+test('generate and chat through the ollama client: streamed, not, concurrent, abort, ps', async () => {
+  const digest = await upload(join(testdata, 'models/stories260K.gguf'));
+  await ollama.create({ model: 'talker', files: { 'stories260K.gguf': digest } });
+  const options = { temperature: 0, num_predict: 24 };
+  const whole = await ollama.generate({ model: 'talker', prompt: 'Once upon a time', options });
+  assert.equal(whole.done, true);
+  assert.equal(whole.done_reason, 'length');
+  assert.equal(whole.eval_count, 24);
+  assert.ok(whole.response.length > 10);
+  assert.ok(Array.isArray(whole.context));
+  let streamed = '';
+  let last;
+  for await (const part of await ollama.generate({ model: 'talker', prompt: 'Once upon a time', options, stream: true })) {
+    streamed += part.response;
+    last = part;
+  }
+  assert.equal(streamed, whole.response);
+  assert.equal(last.done, true);
+  // The same seed gives the same text at a temperature above zero.
+  const seeded = { temperature: 1.0, seed: 7, num_predict: 24 };
+  const a = await ollama.generate({ model: 'talker', prompt: 'The dog', options: seeded });
+  const b = await ollama.generate({ model: 'talker', prompt: 'The dog', options: seeded });
+  assert.equal(a.response, b.response);
+  // Chat, and eight clients at once each getting what they get alone.
+  const chat = await ollama.chat({ model: 'talker', messages: [{ role: 'user', content: 'Once upon a time' }], options });
+  assert.equal(chat.message.role, 'assistant');
+  assert.equal(chat.message.content, whole.response);
+  const prompts = ['Lily', 'The cat', 'One day', 'Tom had', 'The sun', 'A bird', 'Mom said', 'Ben ran'];
+  const alone = [];
+  for (const p of prompts) alone.push((await ollama.generate({ model: 'talker', prompt: p, options })).response);
+  const together = await Promise.all(prompts.map((p) => ollama.generate({ model: 'talker', prompt: p, options })));
+  assert.deepEqual(together.map((r) => r.response), alone);
+  // Abort mid-stream: the server keeps answering.
+  const endless = await ollama.generate({ model: 'talker', prompt: 'Once', stream: true, options: { num_predict: -1, stop: ['\u0001'] } });
+  let n = 0;
+  for await (const part of endless) { if (++n === 3) { endless.abort(); break; } }
+  assert.equal((await ollama.generate({ model: 'talker', prompt: 'Once upon a time', options })).response, whole.response);
+  const ps = await ollama.ps();
+  assert.equal(ps.models.length, 1);
+  assert.equal(ps.models[0].name, 'talker:latest');
+  await assert.rejects(ollama.generate({ model: 'nosuch', prompt: 'x' }), (e) => e.status_code === 404 && /model 'nosuch' not found/.test(e.message));
+  await assert.rejects(ollama.generate({ model: 'talker', prompt: 'x', options: { stop: 'x' } }),
+    (e) => e.status_code === 400 && /option "stop" must be of type array/.test(e.message));
+  const unload = await ollama.generate({ model: 'talker', prompt: '', keep_alive: 0 });
+  assert.equal(unload.done_reason, 'unload');
+  assert.deepEqual((await ollama.ps()).models, []);
+});

@@ -1,0 +1,525 @@
+#include "server/inference.h"
+
+#include <chrono>
+#include <ctime>
+#include <functional>
+
+#include "gguf/gguf.h"
+#include "model/hparams.h"
+#include "server/json_writer.h"
+#include "server/name.h"
+#include "server/options.h"
+#include "server/prompt.h"
+
+namespace hearth::server {
+
+using tmpl::Value;
+using model::TokenId;
+using Clock = std::chrono::steady_clock;
+namespace chrono = std::chrono;
+
+namespace {
+
+// An error answered before any byte of the response: its status and message.
+struct Refusal {
+  int status;
+  std::string message;
+};
+
+void answer(httplib::Response& res, int status, const std::string& body) {
+  res.status = status;
+  res.set_content(body, "application/json; charset=utf-8");
+}
+void refuse(httplib::Response& res, const Refusal& r) {
+  answer(res, r.status, JsonWriter().begin_object().key("error").str(r.message).end_object().text());
+}
+
+// Now as Go marshals a UTC time.Time: RFC 3339 with nanoseconds, trailing zeros trimmed.
+std::string utc_now() {
+  const auto now = chrono::system_clock::now();
+  const int64_t ns = chrono::duration_cast<chrono::nanoseconds>(now.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[48];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string s = buf;
+  if (const long frac = static_cast<long>(ns % 1000000000); frac > 0) {
+    std::snprintf(buf, sizeof buf, ".%09ld", frac);
+    std::string digits = buf;
+    while (digits.back() == '0') digits.pop_back();
+    s += digits;
+  }
+  return s + "Z";
+}
+
+// The request body as a map with lower-case top-level keys (Ollama matches keys
+// case-insensitively; the last duplicate wins).
+Result<Value> request_body(const httplib::Request& req) {
+  if (req.body.empty()) return Error{"missing request body"};
+  auto v = tmpl::from_json(req.body);
+  if (!v) return Error{v.message()};
+  if (v.value().kind == Value::Kind::Nil) return Value::of_map();
+  if (v.value().kind != Value::Kind::Map) return Error{"json: cannot unmarshal non-object into Go value of type api.Request"};
+  tmpl::Map lower;
+  for (auto& [k, val] : *v.value().map) {
+    std::string key = k;
+    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    lower[key] = val;
+  }
+  return Value::of_map(std::move(lower));
+}
+
+const char* json_kind(const Value& v) {
+  switch (v.kind) {
+    case Value::Kind::Bool: return "bool";
+    case Value::Kind::Int: case Value::Kind::Float: return "number";
+    case Value::Kind::String: return "string";
+    case Value::Kind::List: return "array";
+    case Value::Kind::Map: return "object";
+    case Value::Kind::Nil: return "null";
+  }
+  return "value";
+}
+
+// Typed reads of request fields; a wrong type reads as Go's decoder error.
+struct Fields {
+  const Value& body;
+  std::string type;  // "GenerateRequest", "ChatRequest"
+  std::optional<Refusal> bad;
+
+  const Value& get(const char* key) const { return body.field(key); }
+  void wrong(const char* key, const char* go_type) {
+    if (!bad)
+      bad = Refusal{400, std::string("json: cannot unmarshal ") + json_kind(get(key)) + " into Go struct field " + type + "." +
+                             key + " of type " + go_type};
+  }
+  std::string str(const char* key) {
+    const Value& v = get(key);
+    if (v.kind == Value::Kind::Nil) return "";
+    if (v.kind != Value::Kind::String) wrong(key, "string");
+    return v.s;
+  }
+  bool flag(const char* key, bool fallback) {
+    const Value& v = get(key);
+    if (v.kind == Value::Kind::Nil) return fallback;
+    if (v.kind != Value::Kind::Bool) wrong(key, "bool");
+    return v.b;
+  }
+  int64_t integer(const char* key, int64_t fallback) {
+    const Value& v = get(key);
+    if (v.kind == Value::Kind::Nil) return fallback;
+    if (v.kind != Value::Kind::Int) wrong(key, "int");
+    return v.i;
+  }
+};
+
+// A model of the store as a request uses it.
+struct StoredModel {
+  std::string name;          // as requested
+  std::string full;          // host/namespace/model:tag
+  std::string digest, path;  // the model blob
+  std::string template_text, system;
+  Value params, messages;
+  model::HParams hp;
+};
+
+Result<StoredModel> find_model(const Store& store, const std::string& name, bool chat) {
+  const ModelName n = ModelName::parse(name);
+  if (name.empty()) return Error{chat ? "model is required" : "model '' not found"};
+  if (!n.valid()) return Error{"invalid model name"};
+  auto m = store.find(n);
+  if (!m) return Error{"model '" + name + "' not found"};
+  const Layer* layer = m.value().layer("application/vnd.ollama.image.model");
+  if (!layer) return Error{"model '" + name + "' has no model layer"};
+  StoredModel s;
+  s.name = name;
+  s.full = m.value().name.full();
+  s.digest = layer->digest;
+  s.path = store.blob_path(layer->digest).string();
+  s.template_text = store.layer_text(m.value(), "application/vnd.ollama.image.template");
+  if (s.template_text.empty()) s.template_text = "{{ .Prompt }}";
+  s.system = store.layer_text(m.value(), "application/vnd.ollama.image.system");
+  for (auto [media, out] : {std::pair{"application/vnd.ollama.image.params", &s.params},
+                            std::pair{"application/vnd.ollama.image.messages", &s.messages}}) {
+    const std::string text = store.layer_text(m.value(), media);
+    if (text.empty()) continue;
+    auto v = tmpl::from_json(text);
+    if (!v) return Error{"model '" + name + "': unreadable layer " + media + ": " + v.message()};
+    *out = v.value();
+  }
+  auto g = gguf::GgufFile::open(s.path);
+  if (!g) return Error{g.message()};
+  auto hp = model::read_hparams(g.value());
+  if (!hp) return Error{hp.message()};
+  s.hp = hp.value();
+  return s;
+}
+
+}  // namespace
+
+// One generation request, checked and rendered, ready for the runner.
+struct Inference::Call {
+  bool chat = false;
+  bool stream = true;
+  bool raw = false;
+  std::string model_name;
+  StoredModel model;
+  ModelOptions options;
+  std::optional<runner::Nanos> keep_alive;
+  // The prompt text, rendered once the model is loaded (chat truncation counts tokens).
+  std::function<Result<std::string>(const model::Vocab&)> render;
+  std::vector<TokenId> context_ids;  // generate's `context`: detokenized before the prompt
+  bool empty = false;                // load or unload only
+  bool want_context = false;
+  int logprobs = -1;
+  Clock::time_point start = Clock::now();
+};
+
+namespace {
+
+// Fields both endpoints share: stream, keep_alive, options, format, think, logprobs.
+std::optional<Refusal> common_fields(Fields& f, const StoredModel& m, const tmpl::Template& t, int default_num_ctx, ModelOptions& opt,
+                                     std::optional<runner::Nanos>& keep_alive, int& logprobs, bool& stream) {
+  stream = f.flag("stream", true);
+  const Value& ka = f.get("keep_alive");
+  if (ka.kind == Value::Kind::Int || ka.kind == Value::Kind::Float) {
+    auto d = runner::parse_keep_alive(ka.kind == Value::Kind::Int ? static_cast<double>(ka.i) : ka.f);
+    if (!d) return Refusal{400, d.message()};
+    keep_alive = d.value();
+  } else if (ka.kind == Value::Kind::String) {
+    auto d = runner::parse_keep_alive(ka.s);
+    if (!d) return Refusal{400, d.message()};
+    keep_alive = d.value();
+  } else if (ka.kind != Value::Kind::Nil) {
+    return Refusal{400, "json: cannot unmarshal " + std::string(json_kind(ka)) + " into Go value of type api.Duration"};
+  }
+  const Value& format = f.get("format");
+  if (!(format.kind == Value::Kind::Nil || (format.kind == Value::Kind::String && format.s.empty())))
+    return Refusal{400, "format (structured output) is not supported by Hearth yet"};
+  const Value& think = f.get("think");
+  if (think.kind == Value::Kind::String && think.s != "low" && think.s != "medium" && think.s != "high" && think.s != "max")
+    return Refusal{400, "invalid think value: \"" + think.s + "\" (must be \"low\", \"medium\", \"high\", \"max\", true, or false)"};
+  if ((think.kind == Value::Kind::Bool && think.b) || think.kind == Value::Kind::String)
+    if (!t.references("Think")) return Refusal{400, "\"" + m.name + "\" does not support thinking"};
+  const bool want = f.flag("logprobs", false);
+  const int64_t top = f.integer("top_logprobs", 0);
+  if (top < 0 || top > 20) return Refusal{400, "top_logprobs must be between 0 and 20"};
+  logprobs = want ? static_cast<int>(top) : -1;
+  opt = default_model_options();
+  opt.num_ctx = default_num_ctx;
+  if (Status s = apply_options(m.params, opt); !s) return Refusal{500, "model parameters: " + s.message()};
+  if (Status s = apply_options(f.get("options"), opt); !s) return Refusal{400, s.message()};
+  opt.gen.shift = f.flag("shift", true);
+  if (f.bad) return f.bad;
+  if (opt.num_ctx < 4) opt.num_ctx = 4;
+  if (m.hp.n_ctx_train > 0 && static_cast<uint32_t>(opt.num_ctx) > m.hp.n_ctx_train) opt.num_ctx = static_cast<int>(m.hp.n_ctx_train);
+  if (opt.gen.sampling.repeat_last_n < 0) opt.gen.sampling.repeat_last_n = opt.num_ctx;
+  return std::nullopt;
+}
+
+Result<std::vector<ChatMessage>> parse_messages(const Value& list) {
+  std::vector<ChatMessage> out;
+  if (list.kind == Value::Kind::Nil) return out;
+  if (list.kind != Value::Kind::List) return Error{"json: cannot unmarshal " + std::string(json_kind(list)) + " into Go struct field ChatRequest.messages of type []api.Message"};
+  for (const Value& m : *list.list) {
+    if (m.kind != Value::Kind::Map) return Error{"json: cannot unmarshal " + std::string(json_kind(m)) + " into Go struct field ChatRequest.messages of type api.Message"};
+    ChatMessage c;
+    for (auto [key, out_field] : {std::pair{"role", &c.role}, std::pair{"content", &c.content}, std::pair{"thinking", &c.thinking},
+                                  std::pair{"tool_name", &c.tool_name}}) {
+      const Value& v = m.field(key);
+      if (v.kind == Value::Kind::Nil) continue;
+      if (v.kind != Value::Kind::String)
+        return Error{"json: cannot unmarshal " + std::string(json_kind(v)) + " into Go struct field Message.messages." + key + " of type string"};
+      *out_field = v.s;
+    }
+    for (char& ch : c.role) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const Value& images = m.field("images");
+    if (images.kind == Value::Kind::List && !images.list->empty()) return Error{"images"};
+    c.tool_calls = m.field("tool_calls");
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+// The fields every response object starts with.
+void head(JsonWriter& w, const std::string& model) {
+  w.begin_object().key("model").str(model).key("created_at").str(utc_now());
+}
+
+// The message or response text of one chunk.
+void body_text(JsonWriter& w, bool chat, const std::string& text) {
+  if (chat) w.key("message").begin_object().key("role").str("assistant").key("content").str(text).end_object();
+  else w.key("response").str(text);
+}
+
+void logprobs_json(JsonWriter& w, const model::Vocab& vocab, const std::vector<runner::TokenLogprob>& lps) {
+  auto one = [&](TokenId t, float lp) {
+    const std::string piece = vocab.piece(t, false);
+    w.key("token").str(piece).key("logprob").num(static_cast<double>(lp)).key("bytes").begin_array();
+    for (unsigned char c : piece) w.num(int64_t{c});
+    w.end_array();
+  };
+  w.key("logprobs").begin_array();
+  for (const runner::TokenLogprob& lp : lps) {
+    w.begin_object();
+    one(lp.token, lp.logprob);
+    if (!lp.top.empty()) {
+      w.key("top_logprobs").begin_array();
+      for (const auto& [t, v] : lp.top) {
+        w.begin_object();
+        one(t, v);
+        w.end_object();
+      }
+      w.end_array();
+    }
+    w.end_object();
+  }
+  w.end_array();
+}
+
+// The last object: done, the reason, the context (generate) and the metrics (zero ones
+// omitted, as Ollama's omitempty does).
+std::string final_json(const std::string& model, bool chat, const std::string& text, const runner::Event& e,
+                       bool want_context, int64_t total_ns, int64_t load_ns) {
+  JsonWriter w;
+  head(w, model);
+  body_text(w, chat, text);
+  w.key("done").boolean(true).key("done_reason").str(e.done_reason);
+  if (want_context) {
+    w.key("context").begin_array();
+    for (TokenId t : e.context) w.num(int64_t{t});
+    w.end_array();
+  }
+  for (auto [key, v] : {std::pair{"total_duration", total_ns}, std::pair{"load_duration", load_ns},
+                        std::pair{"prompt_eval_count", int64_t{e.prompt_eval_count}}, std::pair{"prompt_eval_duration", e.prompt_eval_ns},
+                        std::pair{"eval_count", int64_t{e.eval_count}}, std::pair{"eval_duration", e.eval_ns}})
+    if (v) w.key(key).num(v);
+  return w.end_object().text();
+}
+
+// A sequence being answered: the model held while it runs, cancelled if the response
+// goes away before it ends.
+struct Answer {
+  runner::ModelCache::Lease lease;
+  std::shared_ptr<runner::Sequence> seq;
+  std::string model;
+  bool chat = false, stream = true, want_context = false, logprobs = false;
+  Clock::time_point start;
+  bool ended = false;
+  std::string text;                                  // non-streamed: everything so far
+  std::vector<runner::TokenLogprob> all_logprobs;    // non-streamed
+  ~Answer() {
+    if (seq) seq->cancel();
+  }
+};
+
+// The next line to send (NDJSON), or "" while nothing is ready.
+std::string next_line(Answer& a, const model::Vocab& vocab) {
+  runner::Event e;
+  if (!a.seq->next(&e, std::chrono::milliseconds(100))) return "";
+  if (e.kind == runner::Event::Kind::Error) {
+    a.ended = true;
+    return JsonWriter().begin_object().key("error").str(e.error).end_object().text() + "\n";
+  }
+  if (e.kind == runner::Event::Kind::Text) {
+    if (!a.stream) {
+      a.text += e.text;
+      a.all_logprobs.insert(a.all_logprobs.end(), e.logprobs.begin(), e.logprobs.end());
+      return "";
+    }
+    JsonWriter w;
+    head(w, a.model);
+    body_text(w, a.chat, e.text);
+    w.key("done").boolean(false);
+    if (a.logprobs) logprobs_json(w, vocab, e.logprobs);
+    return w.end_object().text() + "\n";
+  }
+  a.ended = true;
+  const int64_t total = chrono::duration_cast<chrono::nanoseconds>(Clock::now() - a.start).count();
+  std::string out = final_json(a.model, a.chat, a.stream ? "" : a.text, e, a.want_context, total, a.lease.load_time().count());
+  if (a.logprobs && !a.stream) {
+    JsonWriter w;
+    w.begin_object();
+    logprobs_json(w, vocab, a.all_logprobs);
+    // Splice the logprobs array into the final object.
+    out.pop_back();
+    out += "," + w.end_object().text().substr(1);
+  }
+  return a.stream ? out + "\n" : out;
+}
+
+}  // namespace
+
+void Inference::run(Call& call, httplib::Response& res) {
+  runner::RunnerOptions ro;
+  ro.n_ctx = call.options.num_ctx;
+  ro.parallel = opt_.parallel;
+  ro.threads = call.options.num_thread > 0 ? call.options.num_thread : opt_.threads;
+  ro.kv = opt_.kv;
+  ro.max_queue = opt_.max_queue;
+  if (call.empty && call.keep_alive && *call.keep_alive == runner::Nanos::zero()) {
+    cache_.expire(call.model.digest);
+    JsonWriter w;
+    head(w, call.model_name);
+    body_text(w, call.chat, "");
+    return answer(res, 200, w.key("done").boolean(true).key("done_reason").str("unload").end_object().text());
+  }
+  auto lease = cache_.acquire({call.model.digest, call.model.path, ro}, call.model.full, call.keep_alive);
+  if (!lease) return refuse(res, {lease.message().rfind("server busy", 0) == 0 ? 503 : 500, lease.message()});
+  if (call.empty) {
+    JsonWriter w;
+    head(w, call.model_name);
+    body_text(w, call.chat, "");
+    return answer(res, 200, w.key("done").boolean(true).key("done_reason").str("load").end_object().text());
+  }
+  const model::Vocab& vocab = lease.value().runner().model().vocab();
+  auto text = call.render(vocab);
+  if (!text) return refuse(res, {400, text.message()});
+  std::string prompt;
+  for (TokenId t : call.context_ids) prompt += vocab.piece(t, false);
+  // As llama.cpp's detokenizer: the space a SentencePiece tokenizer put before the first
+  // word is not part of the text (tokenizing adds it back).
+  if (!prompt.empty() && prompt.front() == ' ') prompt.erase(0, 1);
+  prompt += text.value();
+  auto ids = vocab.tokenize(prompt, true, true);
+  if (!ids) return refuse(res, {400, ids.message()});
+  if (ids.value().empty()) return refuse(res, {400, "the prompt has no tokens"});
+  auto seq = lease.value().runner().submit({ids.value(), call.options.gen, call.logprobs});
+  if (!seq) return refuse(res, {seq.message() == runner::kServerBusy ? 503 : 400, seq.message()});
+  auto a = std::make_shared<Answer>();
+  a->lease = std::move(lease.value());
+  a->seq = seq.value();
+  a->model = call.model_name;
+  a->chat = call.chat;
+  a->stream = call.stream;
+  a->want_context = call.want_context;
+  a->logprobs = call.logprobs >= 0;
+  a->start = call.start;
+  res.status = 200;
+  res.set_chunked_content_provider(call.stream ? "application/x-ndjson" : "application/json; charset=utf-8",
+                                   [a](size_t, httplib::DataSink& sink) {
+                                     const model::Vocab& v = a->lease.runner().model().vocab();
+                                     while (!a->ended) {
+                                       if (!sink.is_writable()) return false;  // gone: ~Answer cancels
+                                       const std::string line = next_line(*a, v);
+                                       if (!line.empty() && !sink.write(line.data(), line.size())) return false;
+                                     }
+                                     sink.done();
+                                     return true;
+                                   });
+}
+
+void Inference::generate(const httplib::Request& req, httplib::Response& res) {
+  Call call;
+  auto body = request_body(req);
+  if (!body) return refuse(res, {400, body.message()});
+  Fields f{body.value(), "GenerateRequest", std::nullopt};
+  call.model_name = f.str("model");
+  if (f.bad) return refuse(res, *f.bad);
+  auto m = find_model(store_, call.model_name, false);
+  if (!m) return refuse(res, {m.message() == "invalid model name" ? 400 : 404, m.message()});
+  call.model = std::move(m.value());
+  const std::string prompt = f.str("prompt"), suffix = f.str("suffix"), system = f.str("system"), tmpl_override = f.str("template");
+  call.raw = f.flag("raw", false);
+  const Value& context = f.get("context");
+  const Value& images = f.get("images");
+  if (f.bad) return refuse(res, *f.bad);
+  if (call.raw && (!tmpl_override.empty() || !system.empty() || context.kind == Value::Kind::List))
+    return refuse(res, {400, "raw mode does not support template, system, or context"});
+  if (images.kind == Value::Kind::List && !images.list->empty())
+    return refuse(res, {400, "\"" + call.model_name + "\" does not support images (it has no vision projector)"});
+  auto t = parse_model_template(tmpl_override.empty() ? call.model.template_text : tmpl_override);
+  if (!t) return refuse(res, {tmpl_override.empty() ? 500 : 400, "template error: " + t.message()});
+  if (auto r = common_fields(f, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs, call.stream)) return refuse(res, *r);
+  if (!suffix.empty() && !t.value().references("Suffix")) return refuse(res, {400, call.model.full + " does not support insert"});
+  call.empty = prompt.empty() && suffix.empty();
+  if (!call.empty) {
+    Result<std::string> rendered = prompt;
+    if (!call.raw && !suffix.empty()) {
+      rendered = t.value().execute(Value::of_map({{"Prompt", Value::str(prompt)}, {"Suffix", Value::str(suffix)}, {"Response", Value::str("")}}));
+    } else if (!call.raw) {
+      std::vector<ChatMessage> msgs;
+      const std::string sys = system.empty() ? call.model.system : system;
+      if (!sys.empty()) msgs.push_back({"system", sys, "", {}, ""});
+      msgs.push_back({"user", prompt, "", {}, ""});
+      rendered = render_chat(t.value(), msgs);
+    }
+    if (!rendered) return refuse(res, {400, "template error: " + rendered.message()});
+    call.render = [text = rendered.value()](const model::Vocab&) -> Result<std::string> { return text; };
+    call.want_context = !call.raw;
+    if (context.kind == Value::Kind::List) {
+      std::vector<TokenId> ids;
+      for (const Value& v : *context.list) {
+        if (v.kind != Value::Kind::Int || v.i < 0 || v.i >= static_cast<int64_t>(call.model.hp.n_vocab))
+          return refuse(res, {400, "context holds " + tmpl::format(v) + ", which is not a token id of this model"});
+        ids.push_back(static_cast<TokenId>(v.i));
+      }
+      call.context_ids = std::move(ids);
+    }
+  }
+  run(call, res);
+}
+
+void Inference::chat(const httplib::Request& req, httplib::Response& res) {
+  Call call;
+  call.chat = true;
+  auto body = request_body(req);
+  if (!body) return refuse(res, {400, body.message()});
+  Fields f{body.value(), "ChatRequest", std::nullopt};
+  call.model_name = f.str("model");
+  if (f.bad) return refuse(res, *f.bad);
+  auto m = find_model(store_, call.model_name, true);
+  if (!m) return refuse(res, {m.message() == "model is required" || m.message() == "invalid model name" ? 400 : 404, m.message()});
+  call.model = std::move(m.value());
+  auto t = parse_model_template(call.model.template_text);
+  if (!t) return refuse(res, {500, "template error: " + t.message()});
+  if (auto r = common_fields(f, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs, call.stream)) return refuse(res, *r);
+  auto msgs = parse_messages(f.get("messages"));
+  if (!msgs) {
+    if (msgs.message() == "images") return refuse(res, {400, "\"" + call.model_name + "\" does not support images (it has no vision projector)"});
+    return refuse(res, {400, msgs.message()});
+  }
+  const Value& tools = f.get("tools");
+  if (tools.kind == Value::Kind::List && !tools.list->empty() && !t.value().references("Tools"))
+    return refuse(res, {400, call.model.full + " does not support tools"});
+  const bool truncate = f.flag("truncate", true);
+  if (f.bad) return refuse(res, *f.bad);
+  call.empty = msgs.value().empty();
+  if (!call.empty) {
+    std::vector<ChatMessage> all;
+    if (call.model.messages.kind == Value::Kind::List)
+      for (const Value& mm : *call.model.messages.list) all.push_back({mm.field("role").s, mm.field("content").s, "", {}, ""});
+    all.insert(all.end(), msgs.value().begin(), msgs.value().end());
+    if (!call.model.system.empty() && (msgs.value().empty() || msgs.value().front().role != "system"))
+      all.insert(all.begin(), ChatMessage{"system", call.model.system, "", {}, ""});
+    const Value tool_list = tools.kind == Value::Kind::List ? tools : Value{};
+    const int num_ctx = call.options.num_ctx;
+    // History truncation (Ollama's chatPrompt): the first i for which the system messages
+    // before it and every message from it render to at most num_ctx tokens; the last
+    // message always stays.
+    call.render = [all, tool_list, truncate, num_ctx, t = t.value()](const model::Vocab& vocab) -> Result<std::string> {
+      std::string rendered;
+      for (size_t i = 0; i < all.size(); ++i) {
+        std::vector<ChatMessage> part;
+        for (size_t k = 0; k < i; ++k)
+          if (all[k].role == "system") part.push_back(all[k]);
+        part.insert(part.end(), all.begin() + static_cast<std::ptrdiff_t>(i), all.end());
+        auto r = render_chat(t, part, tool_list);
+        if (!r) return Error{"template error: " + r.message()};
+        rendered = r.value();
+        if (!truncate || i + 1 == all.size()) break;
+        auto ids = vocab.tokenize(rendered, true, true);
+        if (ids && ids.value().size() <= static_cast<size_t>(num_ctx)) break;
+      }
+      return rendered;
+    };
+  }
+  run(call, res);
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,40 @@
+// POST /api/generate and POST /api/chat (../shared/reference/ollama-api.md §3): a handler
+// checks the request, renders the prompt with the model's template, submits it to the
+// model's runner (runner/) and streams what comes back as NDJSON, or one object with
+// "stream": false. A client that goes away cancels its sequence. HTTP threads never run
+// kernels: they render, tokenize and wait.
+#pragma once
+
+#include <httplib.h>
+
+#include "runner/model_cache.h"
+#include "server/store.h"
+
+namespace hearth::server {
+
+struct InferenceOptions {
+  int parallel = 4;                       // OLLAMA_NUM_PARALLEL
+  size_t max_queue = 512;                 // OLLAMA_MAX_QUEUE
+  int threads = 0;                        // kernel threads per model (0: every core)
+  model::KvType kv = model::KvType::F16;  // OLLAMA_KV_CACHE_TYPE
+  int default_num_ctx = 4096;             // OLLAMA_CONTEXT_LENGTH
+  runner::CacheOptions cache;             // OLLAMA_MAX_LOADED_MODELS, OLLAMA_KEEP_ALIVE
+};
+
+class Inference {
+ public:
+  Inference(const Store& store, InferenceOptions opt) : store_(store), opt_(opt), cache_(opt.cache) {}
+  void generate(const httplib::Request& req, httplib::Response& res);
+  void chat(const httplib::Request& req, httplib::Response& res);
+  runner::ModelCache& cache() { return cache_; }
+  const runner::ModelCache& cache() const { return cache_; }
+
+ private:
+  struct Call;
+  void run(Call& call, httplib::Response& res);
+  const Store& store_;
+  InferenceOptions opt_;
+  runner::ModelCache cache_;
+};
+
+}  // namespace hearth::server

@@ -1,0 +1,234 @@
+// /api/generate, /api/chat and /api/ps over real HTTP on loopback: the text a greedy
+// request streams equals the engine's generate() on the rendered prompt, alone or with
+// seven other clients at once; load, unload, keep-alive; a client that disconnects
+// mid-stream frees its slot; every error path with Ollama's status and message.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <thread>
+
+#include "model/generate.h"
+#include "server/gotemplate.h"
+#include "server_fixture.h"
+
+namespace hearth::server {
+namespace {
+
+using tmpl::Value;
+
+const auto kStories = [] { return test::testdata_dir() / "models/stories260K.gguf"; };
+
+class Serving : public Server {
+ protected:
+  void SetUp() override {
+    options_.inference.parallel = 4;
+    options_.inference.threads = 2;
+    Server::SetUp();
+    Store store(dir_.path());
+    add_model(store, "stories", kStories());
+  }
+  httplib::Result post(const std::string& path, const std::string& body) {
+    return client_->Post(path.c_str(), body, "application/json");
+  }
+  static std::vector<Value> lines(const std::string& body) {
+    std::vector<Value> out;
+    size_t start = 0;
+    for (size_t nl; (nl = body.find('\n', start)) != std::string::npos; start = nl + 1) {
+      auto v = tmpl::from_json(body.substr(start, nl - start));
+      EXPECT_TRUE(v.ok()) << body.substr(start, nl - start);
+      if (v) out.push_back(v.value());
+    }
+    EXPECT_EQ(start, body.size()) << "the stream ends with a newline";
+    return out;
+  }
+};
+
+// The engine alone on a prompt: greedy, n tokens, what `hearth run FILE` prints.
+std::string engine_text(const std::string& prompt, int n) {
+  auto m = model::Model::load(kStories().string());
+  EXPECT_TRUE(m.ok());
+  model::Context ctx(*m.value(), 512, 1);
+  model::GenerateOptions o;
+  o.sampling.temperature = 0;
+  o.sampling.repeat_penalty = 1.0f;
+  o.num_predict = n;
+  auto r = model::generate(ctx, m.value()->vocab().tokenize(prompt, true, true).value(), o);
+  EXPECT_TRUE(r.ok());
+  return r.value().text;
+}
+
+const char* kGreedy = R"("options":{"temperature":0,"num_predict":30})";
+
+TEST_F(Serving, GenerateStreamsWhatTheEngineGenerates) {
+  const std::string want = engine_text("Once upon a time", 30);
+  auto r = post("/api/generate", R"({"model":"stories","prompt":"Once upon a time",)" + std::string(kGreedy) + "}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/x-ndjson");
+  const std::vector<Value> chunks = lines(r->body);
+  ASSERT_GE(chunks.size(), 2u);
+  std::string text;
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) {
+    EXPECT_EQ(chunks[i].field("model").s, "stories");
+    EXPECT_FALSE(chunks[i].field("done").b);
+    EXPECT_EQ(chunks[i].field("created_at").s.back(), 'Z');
+    text += chunks[i].field("response").s;
+  }
+  EXPECT_EQ(text, want);
+  const Value& last = chunks.back();
+  EXPECT_TRUE(last.field("done").b);
+  EXPECT_EQ(last.field("done_reason").s, "length");
+  EXPECT_EQ(last.field("response").s, "");
+  EXPECT_EQ(last.field("eval_count").i, 30);
+  EXPECT_GT(last.field("prompt_eval_count").i, 0);
+  for (const char* k : {"total_duration", "load_duration", "prompt_eval_duration", "eval_duration"})
+    EXPECT_GT(last.field(k).i, 0) << k;
+  ASSERT_EQ(last.field("context").kind, Value::Kind::List);
+  // Not streamed: one object with the whole text; the context round-trips.
+  auto one = post("/api/generate", R"({"model":"stories","prompt":"Once upon a time","stream":false,)" + std::string(kGreedy) + "}");
+  ASSERT_TRUE(one);
+  ASSERT_EQ(one->status, 200);
+  auto v = tmpl::from_json(one->body);
+  ASSERT_TRUE(v.ok()) << one->body;
+  EXPECT_EQ(v.value().field("response").s, want);
+  EXPECT_TRUE(v.value().field("done").b);
+  const std::string context = tmpl::to_json(v.value().field("context"));
+  auto next = post("/api/generate", R"({"model":"stories","prompt":" Then","stream":false,"context":)" + context + "," + kGreedy + "}");
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->status, 200) << next->body;
+  EXPECT_EQ(tmpl::from_json(next->body).value().field("response").s, engine_text("Once upon a time" + want + " Then", 30));
+}
+
+TEST_F(Serving, ChatRendersTheTemplateAndStopsAtStopStrings) {
+  auto r = post("/api/chat", R"({"model":"stories","stream":false,"messages":[{"role":"user","content":"Once upon a time"}],)"
+                             R"("options":{"temperature":0,"num_predict":30,"stop":[" named"]}})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto v = tmpl::from_json(r->body).value();
+  const std::string full = engine_text("Once upon a time", 30);
+  const std::string want = full.substr(0, full.find(" named"));
+  ASSERT_NE(full.find(" named"), std::string::npos);
+  EXPECT_EQ(v.field("message").field("role").s, "assistant");
+  EXPECT_EQ(v.field("message").field("content").s, want);
+  EXPECT_EQ(v.field("done_reason").s, "stop");
+  EXPECT_EQ(v.field("context").kind, Value::Kind::Nil);
+}
+
+TEST_F(Serving, EightClientsAtOnceEachGetTheirOwnText) {
+  const char* prompts[] = {"Once upon a time", "The little dog", "Lily wanted to", "One day", "Tim and Sam went",
+                           "She said", "The sun was hot", "Mom gave Ben"};
+  std::string got[8];
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i)
+    clients.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", port_);
+      c.set_read_timeout(60);
+      auto r = c.Post("/api/generate", R"({"model":"stories","stream":false,"prompt":")" + std::string(prompts[i]) + "\"," + kGreedy + "}",
+                      "application/json");
+      if (r && r->status == 200) got[i] = tmpl::from_json(r->body).value().field("response").s;
+    });
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(got[i], engine_text(prompts[i], 30)) << prompts[i];
+}
+
+TEST_F(Serving, LoadUnloadPsAndKeepAlive) {
+  auto load = post("/api/generate", R"({"model":"stories"})");
+  ASSERT_TRUE(load);
+  ASSERT_EQ(load->status, 200) << load->body;
+  EXPECT_EQ(tmpl::from_json(load->body).value().field("done_reason").s, "load");
+  auto ps = client_->Get("/api/ps");
+  ASSERT_TRUE(ps);
+  auto models = tmpl::from_json(ps->body).value().field("models");
+  ASSERT_EQ(models.list->size(), 1u);
+  const Value& m = (*models.list)[0];
+  EXPECT_EQ(m.field("name").s, "stories:latest");
+  EXPECT_EQ(m.field("size_vram").i, 0);
+  EXPECT_EQ(m.field("context_length").i, 2048);  // 4096 capped at the model's trained context
+  EXPECT_EQ(m.field("details").field("family").s, "llama");
+  EXPECT_GT(m.field("size").i, 0);
+  auto unload = post("/api/chat", R"({"model":"stories","messages":[],"keep_alive":0})");
+  ASSERT_TRUE(unload);
+  EXPECT_EQ(tmpl::from_json(unload->body).value().field("done_reason").s, "unload");
+  EXPECT_EQ(client_->Get("/api/ps")->body, "{\"models\":[]}");
+  // A short keep-alive expires by itself.
+  auto brief = post("/api/generate", R"({"model":"stories","prompt":"Once","keep_alive":"300ms","options":{"num_predict":2}})");
+  ASSERT_TRUE(brief);
+  ASSERT_EQ(brief->status, 200);
+  EXPECT_NE(client_->Get("/api/ps")->body, "{\"models\":[]}");
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  EXPECT_EQ(client_->Get("/api/ps")->body, "{\"models\":[]}");
+}
+
+TEST_F(Serving, AClientThatGoesAwayFreesItsSlot) {
+  for (int round = 0; round < 6; ++round) {  // more than the 4 slots
+    httplib::Client c("127.0.0.1", port_);
+    int chunks = 0;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/api/generate";
+    req.body = R"({"model":"stories","prompt":"Once upon a time","options":{"num_predict":-1,"stop":["\u0001"]}})";
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 3; };
+    auto r = c.send(req);
+    EXPECT_FALSE(r);  // we cancelled it
+  }
+  auto after = post("/api/generate", R"({"model":"stories","prompt":"Once upon a time","stream":false,)" + std::string(kGreedy) + "}");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+  EXPECT_EQ(tmpl::from_json(after->body).value().field("response").s, engine_text("Once upon a time", 30));
+}
+
+TEST_F(Serving, ErrorsAsOllamaAnswersThem) {
+  struct Case {
+    std::string path, body;
+    int status;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"/api/generate", "", 400, "missing request body"},
+      {"/api/generate", "{\"model\":", 400, "invalid JSON"},
+      {"/api/generate", R"({"prompt":"x"})", 404, "model '' not found"},
+      {"/api/chat", R"({"messages":[]})", 400, "model is required"},
+      {"/api/generate", R"({"model":"nosuch","prompt":"x"})", 404, "model 'nosuch' not found"},
+      {"/api/chat", R"({"model":"nosuch","messages":[]})", 404, "model 'nosuch' not found"},
+      {"/api/generate", R"({"model":"bad name!","prompt":"x"})", 400, "invalid model name"},
+      {"/api/generate", R"({"model":"stories","prompt":5})", 400,
+       "json: cannot unmarshal number into Go struct field GenerateRequest.prompt of type string"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","raw":true,"system":"s"})", 400,
+       "raw mode does not support template, system, or context"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","logprobs":true,"top_logprobs":21})", 400,
+       "top_logprobs must be between 0 and 20"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","options":{"stop":"\n"}})", 400, "option \"stop\" must be of type array"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","options":{"num_ctx":"4096"}})", 400,
+       "option \"num_ctx\" must be of type int"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","keep_alive":"-1"})", 400, "time: missing unit in duration \"-1\""},
+      {"/api/generate", R"({"model":"stories","prompt":"x","think":true})", 400, "\"stories\" does not support thinking"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","think":"extreme"})", 400, "invalid think value: \"extreme\""},
+      {"/api/generate", R"({"model":"stories","prompt":"x","suffix":"y"})", 400,
+       "registry.ollama.ai/library/stories:latest does not support insert"},
+      {"/api/chat", R"({"model":"stories","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]})", 400,
+       "registry.ollama.ai/library/stories:latest does not support tools"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","images":["aGk="]})", 400, "\"stories\" does not support images"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","format":"json"})", 400, "format (structured output) is not supported"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","context":[1,99999]})", 400, "context holds 99999"},
+      {"/api/generate", R"({"model":"stories","prompt":"x","template":"{{ .Prompt "})", 400, "template error: template: :1: unclosed action"},
+      {"/api/generate", R"({"model":"stories","prompt":"one two three four five six seven eight nine ten","options":{"num_ctx":8},"shift":false})", 400,
+       "the prompt has"},
+      {"/api/chat", R"({"model":"stories","messages":{"role":"user"}})", 400, "json: cannot unmarshal object"},
+  };
+  for (const Case& c : cases) {
+    auto r = post(c.path, c.body);
+    ASSERT_TRUE(r) << c.body;
+    EXPECT_EQ(r->status, c.status) << c.body << " -> " << r->body;
+    auto e = tmpl::from_json(r->body);
+    ASSERT_TRUE(e.ok()) << r->body;
+    EXPECT_EQ(e.value().field("error").s.rfind(c.error, 0), 0u) << c.body << " -> " << r->body;
+  }
+  // Unknown options are ignored, huge ones are capped: still an answer.
+  auto r = post("/api/generate", R"({"model":"stories","prompt":"x","stream":false,"options":{"warmth":3,"num_ctx":100000000,"num_predict":3}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+}  // namespace
+}  // namespace hearth::server

@@ -19,6 +19,7 @@
 #include "server/gotemplate.h"
 #include "server/guard.h"
 #include "server/json_writer.h"
+#include "server/prompt.h"
 #include "server/store.h"
 
 namespace hearth::server {
@@ -329,18 +330,24 @@ struct ApiServer::Impl {
     }
     const Layer* model = m.layer("application/vnd.ollama.image.model");
     uint64_t ctx = 0, embd = 0;
-    std::string caps = "[\"completion\"]";
+    std::string caps = "\"completion\"";
     if (model) {
       if (auto g = gguf::GgufFile::open(store.blob_path(model->digest).string())) {
         const gguf::Metadata& md = g.value().metadata;
         if (auto arch = md.get_string("general.architecture")) {
           ctx = uint_or_zero(md, arch.value() + ".context_length");
           embd = uint_or_zero(md, arch.value() + ".embedding_length");
-          if (md.contains(arch.value() + ".pooling_type")) caps = "[\"embedding\"]";
+          if (md.contains(arch.value() + ".pooling_type")) caps = "\"embedding\"";
         }
       }
     }
-    if (capabilities) *capabilities = caps;
+    // As Ollama's Model.Capabilities: what the template can take.
+    const std::string tmpl_text = store.layer_text(m, "application/vnd.ollama.image.template");
+    if (auto t = parse_model_template(tmpl_text.empty() ? "{{ .Prompt }}" : tmpl_text)) {
+      for (auto [field, cap] : {std::pair{"Tools", "tools"}, std::pair{"Suffix", "insert"}, std::pair{"Think", "thinking"}})
+        if (t.value().references(field)) caps += std::string(",\"") + cap + "\"";
+    }
+    if (capabilities) *capabilities = "[" + caps + "]";
     std::string d = "{\"parent_model\":" + q(model ? model->from : "") + ",\"format\":" + q(field("model_format")) +
                     ",\"family\":" + q(field("model_family")) + ",\"families\":" + families +
                     ",\"parameter_size\":" + q(field("model_type")) + ",\"quantization_level\":" + q(field("file_type"));
@@ -400,6 +407,10 @@ struct ApiServer::Impl {
                       system = text_of("application/vnd.ollama.image.system"),
                       license = text_of("application/vnd.ollama.image.license"),
                       params = text_of("application/vnd.ollama.image.params");
+    // The MESSAGE history layer, re-encoded as one JSON array (empty when unreadable).
+    std::string messages;
+    if (const std::string text = text_of("application/vnd.ollama.image.messages"); !text.empty())
+      if (auto v = tmpl::from_json(text); v && v.value().kind == tmpl::Value::Kind::List) messages = text;
     const Layer* model = m.layer("application/vnd.ollama.image.model");
     std::string caps, model_info = "{}", tensors = "[]", parameters;
     const std::string details_json = details(m, false, &caps);
@@ -469,8 +480,10 @@ struct ApiServer::Impl {
     if (!license.empty()) out += "\"license\":" + q(license) + ",";
     out += "\"modelfile\":" + q(modelfile) + ",";
     if (!parameters.empty()) out += "\"parameters\":" + q(parameters) + ",";
-    if (!tmpl.empty()) out += "\"template\":" + q(tmpl) + ",";
+    // Always a string: a model without a template layer uses Ollama's default.
+    out += "\"template\":" + q(tmpl.empty() ? "{{ .Prompt }}" : tmpl) + ",";
     if (!system.empty()) out += "\"system\":" + q(system) + ",";
+    if (!messages.empty()) out += "\"messages\":" + messages + ",";
     out += "\"details\":" + details_json + ",\"model_info\":" + model_info + ",\"tensors\":" + tensors +
            ",\"capabilities\":" + caps + ",\"modified_at\":" + q(rfc3339(m.mtime)) + "}";
     json(res, 200, out);
@@ -494,7 +507,7 @@ struct ApiServer::Impl {
                            ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}");
         return;
       }
-      json(res, 200, "{\"id\":" + q(m.value().name.shortest()) + ",\"object\":\"model\",\"created\":" +
+      json(res, 200, "{\"id\":" + q(want) + ",\"object\":\"model\",\"created\":" +
                          std::to_string(unix_seconds(m.value().mtime)) + ",\"owned_by\":" + q(m.value().name.ns) + "}");
     });
     // HEAD /api/blobs/:digest (httplib serves HEAD through GET handlers); GET is not an Ollama route.

@@ -168,6 +168,32 @@ TEST_F(Create, QuantizeGivesLlamaQuantizesBytes) {
   for (const std::string& f : files_under(dir_.path() / "blobs")) EXPECT_EQ(f.size(), 7u + 64u) << f;
 }
 
+// /api/show as a client needs it: `template` always a string, `messages` as created,
+// capabilities from what the template takes.
+TEST_F(Create, ShowRoundTripsMessagesAndNamesTemplateCapabilities) {
+  const std::string good = upload(test::testdata_dir() / "models/stories260K.gguf");
+  auto plain = post(R"({"model":"plain","files":{"a.gguf":")" + good + "\"}}");
+  ASSERT_TRUE(plain && plain->status == 200);
+  auto shown = tmpl::from_json(client_->Post("/api/show", R"({"model":"plain"})", "application/json")->body).value();
+  EXPECT_EQ(shown.field("template").s, "{{ .Prompt }}");
+  EXPECT_EQ(tmpl::to_json(shown.field("capabilities")), R"(["completion"])");
+  EXPECT_EQ(shown.field("messages").kind, Value::Kind::Nil);
+  auto rich = post(R"({"model":"rich","files":{"a.gguf":")" + good +
+                   R"("},"template":"{{ if .Tools }}{{ .Tools }}{{ end }}{{ if .Think }}T{{ end }}{{ .Prompt }}{{ .Suffix }}",)"
+                   R"("messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello <there>"}]})");
+  ASSERT_TRUE(rich);
+  ASSERT_EQ(rich->status, 200) << rich->body;
+  shown = tmpl::from_json(client_->Post("/api/show", R"({"model":"rich"})", "application/json")->body).value();
+  EXPECT_EQ(tmpl::to_json(shown.field("capabilities")), R"(["completion","tools","insert","thinking"])");
+  ASSERT_EQ(shown.field("messages").kind, Value::Kind::List);
+  ASSERT_EQ(shown.field("messages").list->size(), 2u);
+  EXPECT_EQ((*shown.field("messages").list)[1].field("content").s, "hello <there>");
+  EXPECT_EQ((*shown.field("messages").list)[1].field("role").s, "assistant");
+  auto tags = tmpl::from_json(client_->Get("/api/tags")->body).value();
+  for (const Value& m : *tags.field("models").list)
+    if (m.field("name").s == "rich:latest") EXPECT_EQ(tmpl::to_json(m.field("capabilities")), R"(["completion","tools","insert","thinking"])");
+}
+
 std::string repeat(const std::string& s, int n) {
   std::string o;
   for (int i = 0; i < n; ++i) o += s;

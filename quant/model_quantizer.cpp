@@ -390,27 +390,34 @@ Status quantize_tensor(const TensorPlan& tp, const QuantizeOptions& opt, int thr
   const int64_t rows_per_chunk = std::max<int64_t>(1, 16384 / n_per_row);
   const int64_t nchunks = (nrows + rows_per_chunk - 1) / rows_per_chunk;
   std::atomic<bool> stopped{false};
+  // With turns, the chunks go in groups of about half a million values, each group one
+  // turn at the cores; without, as one group.
+  const int64_t group = opt.turns ? std::max<int64_t>(1, 32 * threads) : nchunks;
+  for (int64_t g0 = 0; g0 < nchunks; g0 += group) {
+    const ComputeTurns::Turn turn(opt.turns);
+    const int64_t g1 = std::min(nchunks, g0 + group);
 #pragma omp parallel num_threads(threads)
-  {
-    std::vector<float> buf(static_cast<size_t>(rows_per_chunk * n_per_row));
+    {
+      std::vector<float> buf(static_cast<size_t>(rows_per_chunk * n_per_row));
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < nchunks; ++c) {
-      if (stopped.load(std::memory_order_relaxed) || (opt.cancel && opt.cancel->load())) {
-        stopped = true;
-        continue;
-      }
-      const int64_t r0 = c * rows_per_chunk, nr = std::min(rows_per_chunk, nrows - r0);
-      const float* x;
-      if (tp.from == GgmlType::F32) {
-        x = reinterpret_cast<const float*>(src.data() + static_cast<size_t>(r0) * in_row);
-      } else {
-        quant_traits(tp.from)->dequantize(src.data() + static_cast<size_t>(r0) * in_row, buf.data(), nr * n_per_row);
-        x = buf.data();
-      }
-      for (int64_t r = 0; r < nr; ++r) {
-        // Each matrix of a 3-D (expert) tensor has its own imatrix slice.
-        const float* wrow = imat ? imat->data() + ((r0 + r) / rows_per_matrix) * n_per_row : nullptr;
-        quant_traits(tp.to)->quantize(x + r * n_per_row, out.data() + static_cast<size_t>(r0 + r) * out_row, n_per_row, wrow);
+      for (int64_t c = g0; c < g1; ++c) {
+        if (stopped.load(std::memory_order_relaxed) || (opt.cancel && opt.cancel->load())) {
+          stopped = true;
+          continue;
+        }
+        const int64_t r0 = c * rows_per_chunk, nr = std::min(rows_per_chunk, nrows - r0);
+        const float* x;
+        if (tp.from == GgmlType::F32) {
+          x = reinterpret_cast<const float*>(src.data() + static_cast<size_t>(r0) * in_row);
+        } else {
+          quant_traits(tp.from)->dequantize(src.data() + static_cast<size_t>(r0) * in_row, buf.data(), nr * n_per_row);
+          x = buf.data();
+        }
+        for (int64_t r = 0; r < nr; ++r) {
+          // Each matrix of a 3-D (expert) tensor has its own imatrix slice.
+          const float* wrow = imat ? imat->data() + ((r0 + r) / rows_per_matrix) * n_per_row : nullptr;
+          quant_traits(tp.to)->quantize(x + r * n_per_row, out.data() + static_cast<size_t>(r0 + r) * out_row, n_per_row, wrow);
+        }
       }
     }
   }

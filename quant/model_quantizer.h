@@ -4,6 +4,8 @@
 // its output), whatever the model size.
 #pragma once
 
+#include "quant/compute_turns.h"
+
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -53,6 +55,8 @@ struct QuantizeOptions {
   const Imatrix* imatrix = nullptr;
   std::string imatrix_path;                        // recorded as quantize.imatrix.file, as typed
   const std::atomic<bool>* cancel = nullptr;       // set to stop between chunks (Ctrl-C)
+  // When set, each group of chunks takes a turn at the cores (beside a server's runners).
+  ComputeTurns* turns = nullptr;
 };
 
 // One tensor of the output, in output order.

@@ -258,7 +258,12 @@ bool Runner::step() {
     budget -= static_cast<int>(take);
   }
   if (rows.empty()) return false;
-  if (Status st = ctx_.decode(rows, &logits_); !st) {
+  Status st;
+  {
+    const quant::ComputeTurns::Turn turn(opt_.turns);
+    st = ctx_.decode(rows, &logits_);
+  }
+  if (!st) {
     // Rows are built to be valid; a failure here is a bug: every sequence in the step ends with it.
     for (size_t s : owner)
       if (active_[s]) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/llama.h"
+#include "quant/compute_turns.h"
 #include "runner/sequence.h"
 
 namespace hearth::runner {
@@ -28,6 +29,9 @@ struct RunnerOptions {
   // Rows of prompt chunks per step beside the decode tokens: a long prompt delays the
   // others' next tokens by at most one such chunk.
   int step_rows = 128;
+  // When set, every forward pass takes a turn at the cores (shared with other runners and
+  // with quantization), so that two thread teams never run at once.
+  quant::ComputeTurns* turns = nullptr;
 
   bool operator==(const RunnerOptions&) const = default;
 };

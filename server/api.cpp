@@ -257,14 +257,20 @@ Result<ServeOptions> serve_options_from_env() {
 // JSON request bodies above this are refused unread (images in chat requests are base64).
 constexpr size_t kMaxJsonBody = size_t{64} << 20;
 
+InferenceOptions with_turns(InferenceOptions o, quant::ComputeTurns* turns) {
+  o.turns = turns;
+  return o;
+}
+
 struct ApiServer::Impl {
   ServeOptions opt;
   Store store;
+  quant::ComputeTurns turns;  // one team of kernel threads at a time: runners and quantization
   Inference inference;  // before http: its models outlive every request
   httplib::Server http;
   Origins origins;  // allowed browser origins
 
-  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models), inference(store, opt.inference), origins(opt.origins) {
+  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models), inference(store, with_turns(opt.inference, &turns)), origins(opt.origins) {
     if (opt.prune) {
       const size_t n = store.prune(opt.prune_grace_seconds);
       if (n && !opt.quiet) std::fprintf(stderr, "[hearth] pruned %zu unreferenced blob file(s)\n", n);
@@ -279,7 +285,7 @@ struct ApiServer::Impl {
     auto parsed = parse_create_request(req.body);
     if (!parsed) return error(res, 400, parsed.message());
     auto r = std::make_shared<CreateRequest>(std::move(parsed.value()));
-    auto creator = std::make_shared<ModelCreator>(store, opt.templates);
+    auto creator = std::make_shared<ModelCreator>(store, opt.templates, &turns);
     if (auto e = creator->validate(*r)) return error(res, e->status, e->message);
     if (!r->stream) {
       std::string last;

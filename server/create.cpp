@@ -321,6 +321,7 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
       quant::QuantizeOptions opt;
       opt.ftype = ft.ftype;
       opt.cancel = cancel;
+      opt.turns = turns_;
       // Progress in bytes of tensor data read, against the source's size.
       const uint64_t total = fs::file_size(store_.blob_path(it->digest));
       uint64_t done = 0;

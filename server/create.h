@@ -5,6 +5,8 @@
 // as Ollama's status lines.
 #pragma once
 
+#include "quant/compute_turns.h"
+
 #include <atomic>
 #include <filesystem>
 #include <functional>
@@ -49,7 +51,9 @@ class ModelCreator {
   // `templates`: a directory in Ollama's template/ layout (index.json, NAME.gotmpl,
   // NAME.json) used to detect a template from the GGUF's chat template; empty: no
   // detection.
-  ModelCreator(Store& store, std::filesystem::path templates) : store_(store), templates_(std::move(templates)) {}
+  // `turns`, when given, is shared with the runners: quantization takes turns at the cores.
+  ModelCreator(Store& store, std::filesystem::path templates, quant::ComputeTurns* turns = nullptr)
+      : store_(store), templates_(std::move(templates)), turns_(turns) {}
 
   // Everything that can be checked before writing: names, digests, blobs, GGUF headers,
   // the template, the quantization type and source. An error carries its HTTP status.
@@ -61,6 +65,7 @@ class ModelCreator {
  private:
   Store& store_;
   std::filesystem::path templates_;
+  quant::ComputeTurns* turns_;
 };
 
 // Ollama's format.HumanNumber for parameter counts ("8B", "7.6B", "22.57M", "292K").

@@ -362,6 +362,7 @@ void Inference::run(Call& call, httplib::Response& res) {
   ro.threads = call.options.num_thread > 0 ? call.options.num_thread : opt_.threads;
   ro.kv = opt_.kv;
   ro.max_queue = opt_.max_queue;
+  ro.turns = opt_.turns;
   if (call.empty && call.keep_alive && *call.keep_alive == runner::Nanos::zero()) {
     cache_.expire(call.model.digest);
     JsonWriter w;

@@ -19,6 +19,7 @@ struct InferenceOptions {
   model::KvType kv = model::KvType::F16;  // OLLAMA_KV_CACHE_TYPE
   int default_num_ctx = 4096;             // OLLAMA_CONTEXT_LENGTH
   runner::CacheOptions cache;             // OLLAMA_MAX_LOADED_MODELS, OLLAMA_KEEP_ALIVE
+  quant::ComputeTurns* turns = nullptr;   // shared by every runner and /api/create's quantizer
 };
 
 class Inference {

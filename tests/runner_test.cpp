@@ -3,6 +3,8 @@
 // the model cache loads, keeps, expires and evicts.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "runner/model_cache.h"
@@ -247,6 +249,33 @@ TEST(ModelCache, TooLargeForMemoryIsAClearError) {
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.message().rfind("model requires more system memory (", 0), 0u) << l.message();
   EXPECT_NE(l.message().find(") than is available (1.0 MiB)"), std::string::npos) << l.message();
+}
+
+// Turns at the cores go first come, first served: a runner stepping in a loop cannot
+// starve a quantization waiting for its turn.
+TEST(ComputeTurns, FirstComeFirstServed) {
+  quant::ComputeTurns turns;
+  std::vector<int> order;
+  std::mutex mu;
+  std::atomic<int> waiting{0};
+  std::vector<std::thread> others;
+  {
+    const quant::ComputeTurns::Turn mine(&turns);
+    for (int i = 0; i < 3; ++i) {
+      others.emplace_back([&, i] {
+        ++waiting;
+        const quant::ComputeTurns::Turn t(&turns);
+        std::lock_guard lock(mu);
+        order.push_back(i);
+      });
+      while (waiting.load() < i + 1) std::this_thread::yield();
+      std::this_thread::sleep_for(20ms);  // thread i is queued before thread i + 1 starts
+    }
+    EXPECT_TRUE(order.empty());  // nobody ran while the turn was held
+  }
+  for (auto& t : others) t.join();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  const quant::ComputeTurns::Turn none(nullptr);  // a null gate holds nothing
 }
 
 TEST(KeepAlive, AsOllamaParsesIt) {

@@ -19,7 +19,7 @@ struct SamplingOptions {
   float min_p = 0.0f;           // <= 0: off
   float typical_p = 1.0f;       // >= 1: off
   int repeat_last_n = 64;       // window for the penalties (0: off, -1: whole context)
-  float repeat_penalty = 1.1f;  // 1: off
+  float repeat_penalty = 1.0f;  // 1: off (Ollama's default today; 1.1 before)
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
   int64_t seed = -1;            // < 0: from the clock

@@ -84,34 +84,62 @@ TEST_F(ClientVerbs, CreateListShowCopyRemove) {
 // `hearth run NAME`: the model from the store, its template rendering the prompt with its
 // system prompt, its parameters as defaults (command-line options win): the same text as
 // running the GGUF file on the rendered prompt with those options.
-TEST_F(ClientVerbs, RunANameFromTheStore) {
+// `hearth run NAME` is a client of the server, as `ollama run`: the model's template,
+// system prompt and parameters apply; the answer equals running the file on the rendered
+// prompt with the same options.
+TEST_F(ClientVerbs, RunANameThroughTheServer) {
   test::fs::copy_file(test::testdata_dir() / "models/stories260K.gguf", work_.path() / "stories260K.gguf");
   std::ofstream(work_.path() / "Modelfile") << "FROM ./stories260K.gguf\nPARAMETER temperature 0\nPARAMETER num_predict 12\n"
                                                "PARAMETER stop \"Lily\"\nSYSTEM Once upon a time\nTEMPLATE {{ .System }} {{ .Prompt }}\n";
   Outcome c = hearth("create story -f '" + (work_.path() / "Modelfile").string() + "'");
   ASSERT_EQ(c.status, 0) << c.err;
-  const std::string store = "OLLAMA_MODELS='" + dir_.path().string() + "' ";
-  auto run = [&](const std::string& args) {
-    auto out = work_.path() / "out", err = work_.path() / "err";
-    const std::string cmd = store + "'" + HEARTH_BIN + "' run " + args + " --json >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
-    const int rc = std::system(cmd.c_str());
-    EXPECT_TRUE(WIFEXITED(rc)) << cmd;
-    return Outcome{WEXITSTATUS(rc), test::read_text(out), test::read_text(err)};
-  };
-  Outcome named = run("story 'there was'");
+  Outcome named = hearth("run story 'there was'");
   ASSERT_EQ(named.status, 0) << named.err;
-  Outcome file = run("'" + (work_.path() / "stories260K.gguf").string() + "' 'Once upon a time there was' --temp 0 -n 12 --stop Lily");
+  Outcome file = hearth("run '" + (work_.path() / "stories260K.gguf").string() + "' 'Once upon a time there was' --temp 0 -n 12 --stop Lily");
   ASSERT_EQ(file.status, 0) << file.err;
   EXPECT_EQ(named.out, file.out);
-  EXPECT_NE(named.out.find("\"text\": \" "), std::string::npos) << named.out;  // something was generated
-  EXPECT_EQ(named.out.find("Lily"), std::string::npos) << named.out;            // and cut at the model's stop
-  // A command-line option beats the model's parameter: no stop string, 12 tokens.
-  Outcome longer = run("story 'there was' --stop Sue");
-  ASSERT_EQ(longer.status, 0) << longer.err;
-  EXPECT_NE(longer.out.find("Lily"), std::string::npos) << longer.out;
-  Outcome missing = run("nosuch 'hi'");
+  EXPECT_GT(named.out.size(), 3u);                                 // something was generated
+  EXPECT_EQ(named.out.find("Lily"), std::string::npos) << named.out;  // and cut at the model's stop
+  // Piped stdin comes before the words of PROMPT; --verbose prints Ollama's timing lines.
+  auto piped = work_.path() / "piped";
+  const std::string cmd = "printf 'Once upon a time' | OLLAMA_HOST=127.0.0.1:" + std::to_string(port_) + " '" + HEARTH_BIN +
+                          "' run story --verbose >'" + piped.string() + "' 2>'" + piped.string() + ".err'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const std::string timings = test::read_text(piped.string() + ".err");
+  for (const char* line : {"total duration:", "load duration:", "prompt eval count:", "prompt eval rate:", "eval count:", "eval rate:"})
+    EXPECT_NE(timings.find(line), std::string::npos) << line << " in " << timings;
+  EXPECT_GT(test::read_text(piped).size(), 3u);
+  Outcome ps = hearth("ps");
+  EXPECT_NE(ps.out.find("story:latest"), std::string::npos) << ps.out;
+  EXPECT_NE(ps.out.find("CONTEXT"), std::string::npos) << ps.out;
+  Outcome stop = hearth("stop story");
+  EXPECT_EQ(stop.status, 0) << stop.err;
+  EXPECT_EQ(hearth("ps").out.find("story:latest"), std::string::npos);
+  Outcome missing = hearth("run nosuch 'hi'");
   EXPECT_EQ(missing.status, 1);
-  EXPECT_NE(missing.err.find("hearth run: model 'nosuch:latest' not found in " + dir_.path().string()), std::string::npos) << missing.err;
+  EXPECT_EQ(missing.err, "Error: model 'nosuch' not found\n");
+  Outcome version = hearth("--version");
+  EXPECT_EQ(version.out, std::string("hearth version is ") + kOllamaApiVersion + "\n");
+}
+
+// Without PROMPT on a terminal: an interactive chat (run under script(1) for a pty).
+TEST_F(ClientVerbs, InteractiveChatOnATerminal) {
+  test::fs::copy_file(test::testdata_dir() / "models/stories260K.gguf", work_.path() / "stories260K.gguf");
+  std::ofstream(work_.path() / "Modelfile") << "FROM ./stories260K.gguf\nPARAMETER temperature 0\nPARAMETER num_predict 8\n";
+  ASSERT_EQ(hearth("create story -f '" + (work_.path() / "Modelfile").string() + "'").status, 0);
+  auto out = work_.path() / "tty";
+  std::ofstream(work_.path() / "input") << "/?\nOnce upon a time\n/set parameter num_predict 3\n\"\"\"The little\ndog\"\"\"\n/show info\n/clear\n/nonsense\n/bye\n";
+  const std::string cmd = "OLLAMA_HOST=127.0.0.1:" + std::to_string(port_) + " script -qec \"'" + std::string(HEARTH_BIN) +
+                          "' run story\" /dev/null <'" + (work_.path() / "input").string() + "' >'" + out.string() + "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const std::string tty = test::read_text(out);
+  EXPECT_NE(tty.find(">>> "), std::string::npos) << tty;
+  EXPECT_NE(tty.find("Available Commands:"), std::string::npos) << tty;
+  EXPECT_NE(tty.find("Set parameter 'num_predict' to '3'"), std::string::npos) << tty;
+  EXPECT_NE(tty.find("architecture        llama"), std::string::npos) << tty;
+  EXPECT_NE(tty.find("Cleared session context"), std::string::npos) << tty;
+  EXPECT_NE(tty.find("Unknown command '/nonsense'"), std::string::npos) << tty;
+  EXPECT_NE(tty.find("... "), std::string::npos) << tty;  // the multi-line prompt
 }
 
 TEST_F(ClientVerbs, ErrorsAreNamedAndExitNonZero) {

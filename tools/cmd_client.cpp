@@ -14,6 +14,7 @@
 #include "server/gotemplate.h"
 #include "server/modelfile.h"
 #include "server/store.h"
+#include "tools/client.h"
 #include "tools/commands.h"
 
 namespace hearth::cli {
@@ -22,64 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using server::tmpl::Value;
-
-std::string jstr(const std::string& s) { return server::tmpl::json_quote(s); }
-
-struct Client {
-  std::unique_ptr<httplib::Client> http;
-  httplib::Headers headers;
-  std::string where;
-};
-
-Result<Client> connect() {
-  auto opt = server::serve_options_from_env();
-  if (!opt) return opt.error();
-  std::string host = opt.value().host;
-  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
-  Client c;
-  c.http = std::make_unique<httplib::Client>(host, opt.value().port);
-  c.http->set_read_timeout(3600, 0);
-  c.http->set_write_timeout(3600, 0);
-  c.where = host + ":" + std::to_string(opt.value().port);
-  if (!opt.value().api_key.empty()) c.headers.emplace("Authorization", "Bearer " + opt.value().api_key);
-  return c;
-}
-
-int fail(const std::string& msg) {
-  std::fprintf(stderr, "Error: %s\n", msg.c_str());
-  return 1;
-}
-
-// An HTTP failure as the user should read it: the server's {"error"} or the transport's.
-std::string describe(const httplib::Result& r, const Client& c) {
-  if (!r) return "could not connect to a running Hearth/Ollama server at " + c.where + " (" + httplib::to_string(r.error()) + ")";
-  auto v = server::tmpl::from_json(r->body);
-  if (v && v.value().field("error").kind == Value::Kind::String) return v.value().field("error").s;
-  return "HTTP " + std::to_string(r->status) + (r->body.empty() ? "" : ": " + r->body);
-}
-
-// GET `path` (or POST `body` to it) and parse the JSON answer; the error says what failed.
-Result<Value> call_json(const std::string& path, const std::string* body = nullptr) {
-  auto c = connect();
-  if (!c) return c.error();
-  auto r = body ? c.value().http->Post(path, c.value().headers, *body, "application/json") : c.value().http->Get(path, c.value().headers);
-  if (!r || r->status != 200) return Error{describe(r, c.value())};
-  auto v = server::tmpl::from_json(r->body);
-  if (!v) return Error{"bad answer from the server: " + v.message()};
-  return std::move(v.value());
-}
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  int u = 0;
-  while (b >= 1000 && u < 4) {
-    b /= 1000;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", b, units[u]);
-  return buf;
-}
 
 std::string ago(const std::string& rfc3339) {
   std::tm tm{};
@@ -100,6 +43,18 @@ std::string ago(const std::string& rfc3339) {
   if (s < 86400) return unit(s / 3600, "hour");
   if (s < 86400 * 30) return unit(s / 86400, "day");
   return unit(s / (86400 * 30), "month");
+}
+
+// ollama ps's UNTIL column: "4 minutes from now", "Forever" (keep-alive negative).
+std::string until(const std::string& rfc3339) {
+  std::tm tm{};
+  if (!strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return rfc3339;
+  const long s = static_cast<long>(std::difftime(timegm(&tm), std::time(nullptr)));
+  if (s > 100L * 365 * 86400) return "Forever";
+  if (s < 60) return "Less than a minute from now";
+  const long n = s < 3600 ? s / 60 : s < 86400 ? s / 3600 : s / 86400;
+  const char* unit = s < 3600 ? "minute" : s < 86400 ? "hour" : "day";
+  return std::to_string(n) + " " + unit + (n == 1 ? "" : "s") + " from now";
 }
 
 void progress_bar(const std::string& label, uint64_t done, uint64_t total) {
@@ -326,14 +281,14 @@ int cmd_ps(const Args& args) {
   if (!args.empty()) return fail("usage: hearth ps");
   auto v = call_json("/api/ps");
   if (!v) return fail(v.message());
-  std::printf("%-40s %-14s %-10s %-10s %s\n", "NAME", "ID", "SIZE", "PROCESSOR", "UNTIL");
+  std::printf("%-40s %-14s %-10s %-10s %-9s %s\n", "NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL");
   const Value& models = v.value().field("models");
   if (models.kind == Value::Kind::List)
     for (const Value& m : *models.list) {
       const Value& size = m.field("size");
-      std::printf("%-40s %-14s %-10s %-10s %s\n", m.field("name").s.c_str(), m.field("digest").s.substr(0, 12).c_str(),
+      std::printf("%-40s %-14s %-10s %-10s %-9lld %s\n", m.field("name").s.c_str(), m.field("digest").s.substr(0, 12).c_str(),
                   human_bytes(size.kind == Value::Kind::Int ? static_cast<double>(size.i) : size.f).c_str(), "100% CPU",
-                  m.field("expires_at").s.c_str());
+                  static_cast<long long>(m.field("context_length").i), until(m.field("expires_at").s).c_str());
     }
   return 0;
 }

@@ -15,8 +15,6 @@
 #include "kernels/threads.h"
 #include "model/generate.h"
 #include "model/unicode.h"
-#include "server/prompt.h"
-#include "server/store.h"
 #include "tools/commands.h"
 
 namespace hearth::cli {
@@ -61,9 +59,10 @@ struct Opts {
 };
 
 const char* kRunUsage =
-    "usage: hearth run MODEL.gguf PROMPT [options]\n"
-    "       hearth run NAME PROMPT [options]   a model of the store ($OLLAMA_MODELS or ~/.ollama/models):\n"
-    "                                          its template renders the prompt, its parameters are the defaults\n"
+    "usage: hearth run MODEL.gguf PROMPT [options]   the file, in this process\n"
+    "       hearth run NAME [PROMPT] [--verbose] [--format json] [--keepalive D] [--nowordwrap]\n"
+    "                                                a model of the server (OLLAMA_HOST), as `ollama run`:\n"
+    "                                                one answer, or an interactive chat without PROMPT\n"
     "  -n, --num-predict N    new tokens at most (default 128; -1: unbounded, at most 10 contexts)\n"
     "  -c, --ctx N            context length (default 2048, at most the model's)\n"
     "  -t, --threads N        threads (default: all cores)\n"
@@ -106,76 +105,6 @@ std::unique_ptr<model::Model> load_model(const char* verb, const std::string& pa
   return std::move(m.value());
 }
 
-// A model of the store ($OLLAMA_MODELS or ~/.ollama/models) as `hearth run NAME` uses it:
-// its GGUF blob, template, system prompt and parameters.
-struct StoreModel {
-  std::string gguf_path, template_text, system;
-  server::tmpl::Value params;  // a map, or Nil
-};
-
-std::optional<StoreModel> find_store_model(const std::string& text) {
-  const server::ModelName name = server::ModelName::parse(text);
-  if (!name.valid()) {
-    std::fprintf(stderr, "hearth run: '%s' is neither a file nor a valid model name\n", text.c_str());
-    return std::nullopt;
-  }
-  const server::Store store(server::Store::default_root());
-  auto m = store.find(name);
-  if (!m) {
-    std::fprintf(stderr, "hearth run: model '%s' not found in %s (no such file either)\n", name.shortest().c_str(),
-                 store.root().c_str());
-    return std::nullopt;
-  }
-  auto text_of = [&](const char* media) { return store.layer_text(m.value(), media); };
-  StoreModel sm;
-  const server::Layer* model = m.value().layer("application/vnd.ollama.image.model");
-  if (!model) {
-    std::fprintf(stderr, "hearth run: model '%s' has no model layer\n", name.shortest().c_str());
-    return std::nullopt;
-  }
-  sm.gguf_path = store.blob_path(model->digest).string();
-  sm.template_text = text_of("application/vnd.ollama.image.template");
-  sm.system = text_of("application/vnd.ollama.image.system");
-  if (const std::string p = text_of("application/vnd.ollama.image.params"); !p.empty()) {
-    auto v = server::tmpl::from_json(p);
-    if (!v || v.value().kind != server::tmpl::Value::Kind::Map) {
-      std::fprintf(stderr, "hearth run: model '%s' has unreadable parameters\n", name.shortest().c_str());
-      return std::nullopt;
-    }
-    sm.params = v.value();
-  }
-  return sm;
-}
-
-// The model's parameters, for those options the command line did not give.
-void apply_params(const server::tmpl::Value& params, const std::set<std::string>& given, model::GenerateOptions& opt, int& n_ctx) {
-  using Kind = server::tmpl::Value::Kind;
-  if (params.kind != Kind::Map) return;
-  auto number = [&](const char* key, const char* flag, auto& out) {
-    const server::tmpl::Value& v = params.field(key);
-    if (given.count(flag)) return;
-    if (v.kind == Kind::Int) out = static_cast<std::remove_reference_t<decltype(out)>>(v.i);
-    else if (v.kind == Kind::Float) out = static_cast<std::remove_reference_t<decltype(out)>>(v.f);
-  };
-  number("temperature", "--temp", opt.sampling.temperature);
-  number("seed", "--seed", opt.sampling.seed);
-  number("top_k", "--top-k", opt.sampling.top_k);
-  number("top_p", "--top-p", opt.sampling.top_p);
-  number("min_p", "--min-p", opt.sampling.min_p);
-  number("typical_p", "--typical-p", opt.sampling.typical_p);
-  number("repeat_penalty", "--repeat-penalty", opt.sampling.repeat_penalty);
-  number("repeat_last_n", "--repeat-last-n", opt.sampling.repeat_last_n);
-  number("presence_penalty", "--presence-penalty", opt.sampling.presence_penalty);
-  number("frequency_penalty", "--frequency-penalty", opt.sampling.frequency_penalty);
-  number("num_predict", "-n", opt.num_predict);
-  number("num_keep", "--num-keep", opt.num_keep);
-  number("num_ctx", "-c", n_ctx);
-  const server::tmpl::Value& stop = params.field("stop");
-  if (!given.count("--stop") && stop.kind == Kind::List)
-    for (const server::tmpl::Value& v : *stop.list)
-      if (v.kind == Kind::String) opt.stop.push_back(v.s);
-}
-
 }  // namespace
 
 int cmd_run(const Args& args) {
@@ -183,16 +112,20 @@ int cmd_run(const Args& args) {
     std::fputs(kRunUsage, stdout);
     return 0;
   }
+  // A model name, not a file: the server runs it (`ollama run`).
+  std::error_code ec;
+  const std::string& first = args[0];
+  if (first[0] != '-' && !std::filesystem::is_regular_file(first, ec) &&
+      !(first.size() > 5 && first.compare(first.size() - 5, 5, ".gguf") == 0))
+    return cmd_run_server(args);
   model::GenerateOptions opt;
   int n_ctx = 2048, threads = 0;
   bool json = false;
   model::KvType kv = model::KvType::F16;
   std::vector<std::string> pos;
-  std::set<std::string> given;  // options on the command line (they beat a model's parameters)
   Opts o{args, 0, "run"};
   for (; o.i < args.size() && !o.bad; ++o.i) {
     const std::string& a = args[o.i];
-    given.insert(a == "--num-predict" ? "-n" : a == "--ctx" ? "-c" : a);
     if (a == "-n" || a == "--num-predict") o.number(opt.num_predict);
     else if (a == "-c" || a == "--ctx") o.number(n_ctx);
     else if (a == "-t" || a == "--threads") o.number(threads);
@@ -220,31 +153,10 @@ int cmd_run(const Args& args) {
   }
   if (o.bad) return 2;
   if (pos.size() != 2) {
-    std::fprintf(stderr, "hearth run: expected MODEL.gguf (or a model name) and PROMPT\n\n%s", kRunUsage);
+    std::fprintf(stderr, "hearth run: expected MODEL.gguf and PROMPT\n\n%s", kRunUsage);
     return 2;
   }
-  // A file, or else a model of the store: its template renders the prompt (with its
-  // system prompt) and its parameters fill the options not given here.
-  std::string path = pos[0], text = pos[1];
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(pos[0], ec)) {
-    auto sm = find_store_model(pos[0]);
-    if (!sm) return 1;
-    path = sm->gguf_path;
-    apply_params(sm->params, given, opt, n_ctx);
-    if (!sm->template_text.empty()) {
-      auto t = server::parse_model_template(sm->template_text);
-      std::vector<server::ChatMessage> msgs;
-      if (!sm->system.empty()) msgs.push_back({"system", sm->system, "", {}, ""});
-      msgs.push_back({"user", pos[1], "", {}, ""});
-      auto rendered = t ? server::render_chat(t.value(), msgs) : Result<std::string>(t.error());
-      if (!rendered) {
-        std::fprintf(stderr, "hearth run: the template of '%s': %s\n", pos[0].c_str(), rendered.message().c_str());
-        return 1;
-      }
-      text = rendered.value();
-    }
-  }
+  const std::string path = pos[0], text = pos[1];
   const auto t_load = std::chrono::steady_clock::now();
   auto m = load_model("run", path, kv);
   if (!m) return 1;

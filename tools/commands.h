@@ -21,5 +21,9 @@ int cmd_bench_model(const Args& args);
 int cmd_serve(const Args& args);
 // create, list/ls, ps, show, cp, rm: clients of a running server.
 int cmd_client(const std::string& verb, const Args& args);
+// `hearth run NAME [PROMPT]`: a client of the server (one prompt, or an interactive chat).
+int cmd_run_server(const Args& args);
+int cmd_stop(const Args& args);
+int cmd_version();
 
 }  // namespace hearth::cli

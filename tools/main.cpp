@@ -18,14 +18,16 @@ constexpr const char* kUsage =
     "  cp SRC DST | rm NAME...               copy | delete models on the server\n"
     "  gguf info FILE [--json] [--tensors]   describe a GGUF file (header, metadata, tensors)\n"
     "  quantize IN OUT TYPE [THREADS] [opts] quantize a GGUF model as llama-quantize does\n"
-    "  run MODEL.gguf|NAME PROMPT [opts]     generate text (streams; tokens/s on stderr)\n"
+    "  run MODEL.gguf PROMPT [opts]          generate text from a file in-process (streams; tokens/s on stderr)\n"
+    "  run NAME [PROMPT] [--verbose]         a model of the server: one answer, or an interactive chat\n"
+    "  stop NAME                             unload a model from the server\n"
     "  eval MODEL.gguf --prompt T [--logits F]  the prompt's token ids and every position's logits\n"
     "  tokenize MODEL.gguf [--json] TEXT     token ids (and pieces)\n"
     "  perplexity MODEL.gguf -f TEXT [-c N]  perplexity as llama-perplexity computes it\n"
     "  bench kernels [opts]                  kernel GB/s and GFLOP/s against the machine's limits\n"
     "  bench model MODEL.gguf [-p N] [-n N]  prompt and generation tokens/s, like llama-bench\n"
     "  synth --vocab V.gguf --shape S OUT    a model of a real shape with seeded random weights\n"
-    "  help                                  this text\n"
+    "  help | --version                      this text | the server's API version\n"
     "\n"
     "Run 'hearth <command>' without arguments for its own usage.\n";
 
@@ -42,6 +44,8 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
+  if (verb == "--version" || verb == "-v" || verb == "version") return hearth::cli::cmd_version();
+  if (verb == "stop") return hearth::cli::cmd_stop(rest);
   if (verb == "gguf") return hearth::cli::cmd_gguf(rest);
   if (verb == "serve") return hearth::cli::cmd_serve(rest);
   for (const char* v : {"create", "list", "ls", "ps", "show", "cp", "rm"})

@@ -28,7 +28,7 @@ struct RunnerOptions {
   size_t max_queue = 512;  // requests waiting for a slot before submit() refuses
   // Rows of prompt chunks per step beside the decode tokens: a long prompt delays the
   // others' next tokens by at most one such chunk.
-  int step_rows = 128;
+  int step_rows = 64;
   // When set, every forward pass takes a turn at the cores (shared with other runners and
   // with quantization), so that two thread teams never run at once.
   quant::ComputeTurns* turns = nullptr;

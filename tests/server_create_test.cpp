@@ -191,7 +191,9 @@ TEST_F(Create, ShowRoundTripsMessagesAndNamesTemplateCapabilities) {
   EXPECT_EQ((*shown.field("messages").list)[1].field("role").s, "assistant");
   auto tags = tmpl::from_json(client_->Get("/api/tags")->body).value();
   for (const Value& m : *tags.field("models").list)
-    if (m.field("name").s == "rich:latest") EXPECT_EQ(tmpl::to_json(m.field("capabilities")), R"(["completion","tools","insert","thinking"])");
+    if (m.field("name").s == "rich:latest") {
+      EXPECT_EQ(tmpl::to_json(m.field("capabilities")), R"(["completion","tools","insert","thinking"])");
+    }
 }
 
 std::string repeat(const std::string& s, int n) {

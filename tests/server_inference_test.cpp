@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <thread>
 
 #include "model/generate.h"
@@ -19,10 +20,14 @@ using tmpl::Value;
 const auto kStories = [] { return test::testdata_dir() / "models/stories260K.gguf"; };
 
 class Serving : public Server {
- protected:
-  void SetUp() override {
+ public:
+  Serving() {  // defaults a derived fixture may change in its SetUp
     options_.inference.parallel = 4;
     options_.inference.threads = 2;
+  }
+
+ protected:
+  void SetUp() override {
     Server::SetUp();
     Store store(dir_.path());
     add_model(store, "stories", kStories());
@@ -176,6 +181,84 @@ TEST_F(Serving, AClientThatGoesAwayFreesItsSlot) {
   ASSERT_TRUE(after);
   EXPECT_EQ(after->status, 200);
   EXPECT_EQ(tmpl::from_json(after->body).value().field("response").s, engine_text("Once upon a time", 30));
+}
+
+class OneSlotNoQueue : public Serving {
+ protected:
+  void SetUp() override {
+    options_.inference.parallel = 1;
+    options_.inference.max_queue = 1;
+    Serving::SetUp();
+  }
+};
+
+// One request running, one waiting: the next is refused with Ollama's 503.
+TEST_F(OneSlotNoQueue, AFullQueueIs503) {
+  std::atomic<bool> started{false}, release{false};
+  std::thread running([&] {
+    httplib::Client c("127.0.0.1", port_);
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/api/generate";
+    req.body = R"({"model":"stories","prompt":"Once","options":{"num_predict":-1,"stop":["\u0001"]}})";
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+      started = true;
+      return !release.load();
+    };
+    (void)c.send(req);
+  });
+  while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::string queued_body;
+  std::thread queued([&] {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(60);
+    auto r = c.Post("/api/generate", R"({"model":"stories","prompt":"Once","stream":false,"options":{"num_predict":4}})", "application/json");
+    if (r) queued_body = r->body;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // the second one is waiting by now
+  auto refused = post("/api/generate", R"({"model":"stories","prompt":"Once","stream":false})");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->body, R"({"error":"server busy, please try again.  maximum pending requests exceeded"})");
+  release = true;
+  running.join();
+  queued.join();
+  EXPECT_EQ(tmpl::from_json(queued_body).value().field("eval_count").i, 4) << queued_body;
+}
+
+// Deleting a loaded model: later requests name it as missing; the server keeps answering.
+TEST_F(Serving, AModelDeletedWhileLoaded) {
+  auto load = post("/api/generate", R"({"model":"stories"})");
+  ASSERT_TRUE(load && load->status == 200);
+  auto del = client_->Delete("/api/delete", R"({"model":"stories"})", "application/json");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200);
+  auto gone = post("/api/generate", R"({"model":"stories","prompt":"Once"})");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+  EXPECT_EQ(gone->body, R"({"error":"model 'stories' not found"})");
+  Store store(dir_.path());
+  add_model(store, "again", kStories());
+  auto r = post("/api/generate", R"({"model":"again","prompt":"Once upon a time","stream":false,)" + std::string(kGreedy) + "}");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(tmpl::from_json(r->body).value().field("response").s, engine_text("Once upon a time", 30));
+}
+
+// Extreme and negative option values are clamped or mean what Ollama says; never a crash.
+TEST_F(Serving, ExtremeOptionValues) {
+  for (const char* options : {R"({"num_ctx":-5,"num_predict":3})", R"({"num_ctx":1,"num_predict":3})",
+                              R"({"num_predict":-2,"num_ctx":16,"stop":["\u0001"]})", R"({"top_k":-1,"top_p":5,"min_p":-1,"num_predict":3})",
+                              R"({"temperature":-3,"repeat_last_n":-1,"repeat_penalty":0,"num_predict":3})",
+                              R"({"num_thread":-4,"num_batch":0,"num_keep":-7,"seed":-99,"num_predict":3})",
+                              R"({"num_keep":100000,"num_ctx":16,"num_predict":40})"}) {
+    auto r = post("/api/generate", R"({"model":"stories","prompt":"Once upon a time there was a little girl","stream":false,"options":)" +
+                                       std::string(options) + "}");
+    ASSERT_TRUE(r) << options;
+    EXPECT_EQ(r->status, 200) << options << " -> " << r->body;
+  }
+  EXPECT_EQ(client_->Get("/")->status, 200);
 }
 
 TEST_F(Serving, ErrorsAsOllamaAnswersThem) {

@@ -221,8 +221,10 @@ std::vector<LoadedInfo> ModelCache::loaded() const {
     i.context_length = e.options.n_ctx;
     i.forever = e.keep_alive == kForever;
     // While in use, the time it would expire if it went idle now (Ollama shows a stale value).
+    // Forever shows as 200 years from now (Ollama's 292 years pass the end of int64
+    // nanoseconds since 1970).
     i.expires_at = e.refs > 0 || e.expires_wall == WallClock::time_point{}
-                       ? WallClock::now() + (i.forever ? std::chrono::hours(24 * 365 * 292)
+                       ? WallClock::now() + (i.forever ? std::chrono::hours(24 * 365 * 200)
                                                        : std::chrono::duration_cast<WallClock::duration>(e.keep_alive))
                        : e.expires_wall;
     out.push_back(std::move(i));
@@ -231,9 +233,12 @@ std::vector<LoadedInfo> ModelCache::loaded() const {
   return out;
 }
 
+// Longer than this is forever: clocks plus such a duration stay inside int64 nanoseconds.
+constexpr double kLongestSeconds = 100.0 * 365 * 86400;
+
 Result<Nanos> parse_keep_alive(double seconds) {
   if (!std::isfinite(seconds)) return Error{"invalid keep_alive value"};
-  if (seconds < 0) return kForever;
+  if (seconds < 0 || seconds > kLongestSeconds) return kForever;
   return std::chrono::duration_cast<Nanos>(std::chrono::duration<double>(seconds));
 }
 
@@ -269,7 +274,7 @@ Result<Nanos> parse_keep_alive(const std::string& text) {
     total += std::stold(num) * it->second;
   }
   if (total > 9.2e18L) return Error{"time: invalid duration " + quoted};
-  if (neg) return kForever;  // a negative keep_alive keeps the model forever
+  if (neg || total > kLongestSeconds * 1e9L) return kForever;  // negative: keep the model forever
   return Nanos(static_cast<int64_t>(total));
 }
 

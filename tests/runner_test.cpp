@@ -287,6 +287,8 @@ TEST(KeepAlive, AsOllamaParsesIt) {
   EXPECT_EQ(parse_keep_alive(std::string("0")).value(), 0s);
   EXPECT_EQ(parse_keep_alive(std::string("1.5s")).value(), 1500ms);
   EXPECT_EQ(parse_keep_alive(std::string("-1m")).value(), kForever);
+  EXPECT_EQ(parse_keep_alive(1e15).value(), kForever);  // past a hundred years
+  EXPECT_EQ(parse_keep_alive(std::string("2000000h")).value(), kForever);
   EXPECT_EQ(parse_keep_alive(std::string("-1")).message(), "time: missing unit in duration \"-1\"");
   EXPECT_EQ(parse_keep_alive(std::string("5d")).message(), "time: unknown unit \"d\" in duration \"5d\"");
   EXPECT_EQ(parse_keep_alive(std::string("")).message(), "time: invalid duration \"\"");

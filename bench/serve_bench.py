@@ -156,7 +156,7 @@ def lines(port, path, body):
         line = r.readline()
         if not line:
             return
-        yield line.decode().strip()
+        yield line.decode(errors="replace").strip()
 
 
 def ndjson(port, path, body):

@@ -143,6 +143,19 @@ TEST(GoTemplate, RecursionIsBoundedNotACrash) {
             "EXEC ERROR: template: :1: executing \"\": exceeded maximum template depth (1000)");
 }
 
+// Responses carry whatever bytes a model emits; JSON text stays valid UTF-8 as Go's
+// encoding/json makes it (found by the serving benchmark: a random-weights model's byte
+// tokens broke clients' JSON parsers).
+TEST(GoJson, InvalidUtf8BecomesReplacementCharacters) {
+  EXPECT_EQ(tmpl::json_quote("a\xff" "b"), "\"a\\ufffdb\"");
+  EXPECT_EQ(tmpl::json_quote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a surrogate
+  EXPECT_EQ(tmpl::json_quote("\xc0\x80"), "\"\\ufffd\\ufffd\"");                // overlong
+  EXPECT_EQ(tmpl::json_quote("x\xe2\x82"), "\"x\\ufffd\\ufffd\"");              // cut short
+  EXPECT_EQ(tmpl::json_quote("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");  // past U+10FFFF
+  EXPECT_EQ(tmpl::json_quote("\xe2\x80\xa8|\xe2\x80\xa9"), "\"\\u2028|\\u2029\"");
+  EXPECT_EQ(tmpl::json_quote("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");  // é € 😀 as they are
+}
+
 // Found by probing the server: templates nested thousands of levels deep overflowed the
 // stack. Nesting, execution depth, steps and output are bounded, each with Go's wording.
 TEST(GoTemplate, DeepNestingIsAParseErrorNotACrash) {

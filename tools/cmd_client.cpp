@@ -218,45 +218,20 @@ int cmd_create(const Args& args) {
   body += "}";
 
   // Progress lines as they come; the last says success or carries the error.
-  std::string pending, error, last_status;
-  httplib::Request req;
-  req.method = "POST";
-  req.path = "/api/create";
-  req.headers = c.value().headers;
-  req.set_header("Content-Type", "application/json");
-  req.body = body;
-  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-    pending.append(data, n);
-    for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
-      const std::string line = pending.substr(0, nl);
-      pending.erase(0, nl + 1);
-      auto v = server::tmpl::from_json(line);
-      if (!v) continue;
-      if (v.value().field("error").kind == Value::Kind::String) {
-        error = v.value().field("error").s;
-        continue;
-      }
-      const std::string status = v.value().field("status").s;
-      const Value& total = v.value().field("total");
-      if (total.kind == Value::Kind::Int && total.i > 0) {
-        progress_bar(status, static_cast<uint64_t>(v.value().field("completed").i), static_cast<uint64_t>(total.i));
-      } else {
-        if (last_status.find("quantizing") == 0 && status != last_status) std::fputc('\n', stderr);
-        std::fprintf(stderr, "%s\n", status.c_str());
-      }
-      last_status = status;
+  std::string last_status;
+  Status st = stream_json(c.value(), "/api/create", body, [&](const Value& v) {
+    const std::string status = v.field("status").s;
+    const Value& total = v.field("total");
+    if (total.kind == Value::Kind::Int && total.i > 0) {
+      progress_bar(status, static_cast<uint64_t>(v.field("completed").i), static_cast<uint64_t>(total.i));
+    } else {
+      if (last_status.find("quantizing") == 0 && status != last_status) std::fputc('\n', stderr);
+      std::fprintf(stderr, "%s\n", status.c_str());
     }
+    last_status = status;
     return true;
-  };
-  auto r = c.value().http->send(req);
-  if (!r) return fail(describe(r, c.value()));
-  if (r->status != 200) {
-    // The body of an error response went through the receiver.
-    auto v = server::tmpl::from_json(pending);
-    return fail(v && v.value().field("error").kind == Value::Kind::String ? v.value().field("error").s
-                                                                          : "HTTP " + std::to_string(r->status));
-  }
-  if (!error.empty()) return fail(error);
+  });
+  if (!st) return fail(st.message());
   if (last_status != "success") return fail("the server ended the stream without success");
   return 0;
 }

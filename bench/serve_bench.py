@@ -10,9 +10,11 @@ holding MODEL.gguf as model "bench"; llama-server with -np CLIENTS -t T), runs t
 scenarios against it, stops it, and goes on with the other one, so that both see the same
 minutes of a noisy machine. Scenarios:
 
-  single     one client, PROMPT tokens in, GEN tokens out (greedy): decode tokens/s
-  parallel   CLIENTS clients at once, each its own prompt: aggregate decode tokens/s
-             (generated tokens / wall time), time to first token (TTFT) and inter-token
+  single     one client, PROMPT tokens in, GEN tokens out (greedy): decode tokens/s (1 / mean
+             inter-token time), beside `hearth bench model -p PROMPT -n GEN` run in the same round
+  parallel   CLIENTS clients at once, each its own prompt: aggregate decode tokens/s (tokens
+             after each client's first / time from the first first token to the last token),
+             end-to-end tokens/s (all tokens / wall time), time to first token (TTFT) and inter-token
              latency (ITL) percentiles; with llama-server also at -np 1 (Ollama's default)
   interrupt  a 2000-token prompt, and a 64-token one sent 0.3 s later: the short one's TTFT
   chat       a 1500-token first turn, then the next turn (first turn + answer + 20 tokens):
@@ -103,6 +105,7 @@ class Hearth:
                 last = obj
             elif obj.get("response") is not None:
                 on_token(time.perf_counter())
+        self.reported = last.get("eval_count", 0) / max(last.get("eval_duration", 1), 1) * 1e9
         return last.get("prompt_eval_count", 0), last.get("eval_count", 0)
 
     def stop(self):
@@ -132,6 +135,7 @@ class LlamaServer:
                 timings = obj.get("timings", {})
             elif obj.get("content") is not None:
                 on_token(time.perf_counter())
+        self.reported = timings.get("predicted_per_second", float("nan"))
         return timings.get("prompt_n", 0), timings.get("predicted_n", 0)
 
     def stop(self):
@@ -182,7 +186,8 @@ def one_request(server, prompt, n, start_at=None):
     stamps = []
     prompt_n, tokens = server.stream(prompt, n, stamps.append)
     return {"ttft": stamps[0] - t0 if stamps else float("nan"), "itl": [b - a for a, b in zip(stamps, stamps[1:])],
-            "tokens": len(stamps), "prompt_n": prompt_n, "start": t0, "end": time.perf_counter()}
+            "tokens": len(stamps), "prompt_n": prompt_n, "start": t0, "first": stamps[0] if stamps else t0,
+            "end": time.perf_counter()}
 
 
 def concurrently(server, jobs):
@@ -214,6 +219,7 @@ def words_for(tokens):
 def scenario_single(server, a, seed):
     r = one_request(server, text_of(words_for(a.prompt), seed), a.gen)
     return {"single: decode t/s": 1.0 / statistics.mean(r["itl"]) if r["itl"] else float("nan"),
+            "single: decode t/s as the server reports it": server.reported,
             "single: TTFT ms": r["ttft"] * 1e3}
 
 
@@ -222,7 +228,11 @@ def scenario_parallel(server, a, seed, tag="parallel"):
     res = concurrently(server, jobs)
     wall = max(r["end"] for r in res) - min(r["start"] for r in res)
     itl = [x for r in res for x in r["itl"]]
-    return {f"{tag}: aggregate t/s": sum(r["tokens"] for r in res) / wall,
+    # Decoding: every token after each client's first, over the time from the first client's
+    # first token to the last client's last one (prompts excluded, as the issue asks).
+    decode_wall = max(r["end"] for r in res) - min(r["first"] for r in res)
+    return {f"{tag}: aggregate decode t/s": sum(r["tokens"] - 1 for r in res) / decode_wall,
+            f"{tag}: end-to-end t/s": sum(r["tokens"] for r in res) / wall,
             f"{tag}: TTFT p50 ms": pct([r["ttft"] for r in res], 50) * 1e3,
             f"{tag}: TTFT p99 ms": pct([r["ttft"] for r in res], 99) * 1e3,
             f"{tag}: ITL p50 ms": pct(itl, 50) * 1e3, f"{tag}: ITL p99 ms": pct(itl, 99) * 1e3}
@@ -270,11 +280,18 @@ def main():
     if a.llama_server:
         servers.append(("llama-server", lambda np: LlamaServer(a.llama_server, a.model, a.t, np, a.ctx)))
     for rnd in range(a.rounds):
+        if "single" in scen:  # the engine alone, for the single client's decode rate
+            out = subprocess.run([a.hearth, "bench", "model", a.model, "-p", str(a.prompt), "-n", str(a.gen), "-r", "3",
+                                  "-t", str(a.t), "--json"], check=True, capture_output=True, text=True)
+            record("hearth", {"bench model tg t/s": json.loads(out.stdout)["tg"]["tps_mean"]})
         for name, make in servers:
             s = make(a.clients)
             try:
                 if "single" in scen:
                     record(name, scenario_single(s, a, rnd))
+                    if name == "hearth":
+                        single = results[("hearth", "single: decode t/s")][-1]
+                        record(name, {"single / bench model": single / results[("hearth", "bench model tg t/s")][-1]})
                 if "parallel" in scen:
                     record(name, scenario_parallel(s, a, rnd))
                 if "interrupt" in scen:
@@ -298,7 +315,8 @@ def main():
         if not vals:
             return "–"
         m = statistics.mean(vals)
-        return f"{m:.1f}" + (f" ({min(vals):.1f}–{max(vals):.1f})" if len(vals) > 1 else "")
+        f = ".2f" if m < 10 else ".1f"
+        return f"{m:{f}}" + (f" ({min(vals):{f}}–{max(vals):{f}})" if len(vals) > 1 else "")
 
     head = "| metric | " + " | ".join(names) + (" | hearth / llama-server | hearth / llama-server -np 1 |" if len(names) > 1 else " |")
     print(f"{a.model}, {a.t} threads, {a.clients} clients, prompt {a.prompt}, gen {a.gen}, {a.rounds} round(s)\n")

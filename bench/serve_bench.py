@@ -14,6 +14,8 @@ minutes of a noisy machine. Scenarios:
              inter-token time), beside `hearth bench model -p PROMPT -n GEN` run in the same round
   parallel   CLIENTS clients at once, each its own prompt: aggregate decode tokens/s (tokens
              after each client's first / time from the first first token to the last token),
+             the sum of the clients' own decode rates (each: tokens after its first / time from
+             its first token to its last),
              end-to-end tokens/s (all tokens / wall time), time to first token (TTFT) and inter-token
              latency (ITL) percentiles; with llama-server also at -np 1 (Ollama's default)
   interrupt  a 2000-token prompt, and a 64-token one sent 0.3 s later: the short one's TTFT
@@ -231,7 +233,11 @@ def scenario_parallel(server, a, seed, tag="parallel"):
     # Decoding: every token after each client's first, over the time from the first client's
     # first token to the last client's last one (prompts excluded, as the issue asks).
     decode_wall = max(r["end"] for r in res) - min(r["first"] for r in res)
+    # ... and the sum of each client's own decode rate (its tokens after the first over the
+    # time from its first token to its last): what the clients see while they decode together.
+    rates = [(r["tokens"] - 1) / (r["end"] - r["first"]) for r in res if r["tokens"] > 1]
     return {f"{tag}: aggregate decode t/s": sum(r["tokens"] - 1 for r in res) / decode_wall,
+            f"{tag}: sum of clients' decode t/s": sum(rates),
             f"{tag}: end-to-end t/s": sum(r["tokens"] for r in res) / wall,
             f"{tag}: TTFT p50 ms": pct([r["ttft"] for r in res], 50) * 1e3,
             f"{tag}: TTFT p99 ms": pct([r["ttft"] for r in res], 99) * 1e3,

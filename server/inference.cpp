@@ -218,6 +218,9 @@ std::optional<Refusal> common_fields(Fields& f, const StoredModel& m, const tmpl
   return std::nullopt;
 }
 
+// Images need a vision projector, which no model here has yet.
+constexpr const char* kNoVision = "does not support images (it has no vision projector)";
+
 Result<std::vector<ChatMessage>> parse_messages(const Value& list) {
   std::vector<ChatMessage> out;
   if (list.kind == Value::Kind::Nil) return out;
@@ -235,7 +238,7 @@ Result<std::vector<ChatMessage>> parse_messages(const Value& list) {
     }
     for (char& ch : c.role) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     const Value& images = m.field("images");
-    if (images.kind == Value::Kind::List && !images.list->empty()) return Error{"images"};
+    if (images.kind == Value::Kind::List && !images.list->empty()) return Error{std::string(kNoVision)};
     c.tool_calls = m.field("tool_calls");
     out.push_back(std::move(c));
   }
@@ -433,7 +436,7 @@ void Inference::generate(const httplib::Request& req, httplib::Response& res) {
   if (call.raw && (!tmpl_override.empty() || !system.empty() || context.kind == Value::Kind::List))
     return refuse(res, {400, "raw mode does not support template, system, or context"});
   if (images.kind == Value::Kind::List && !images.list->empty())
-    return refuse(res, {400, "\"" + call.model_name + "\" does not support images (it has no vision projector)"});
+    return refuse(res, {400, "\"" + call.model_name + "\" " + kNoVision});
   auto t = parse_model_template(tmpl_override.empty() ? call.model.template_text : tmpl_override);
   if (!t) return refuse(res, {tmpl_override.empty() ? 500 : 400, "template error: " + t.message()});
   if (auto r = common_fields(f, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs, call.stream)) return refuse(res, *r);
@@ -482,7 +485,7 @@ void Inference::chat(const httplib::Request& req, httplib::Response& res) {
   if (auto r = common_fields(f, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs, call.stream)) return refuse(res, *r);
   auto msgs = parse_messages(f.get("messages"));
   if (!msgs) {
-    if (msgs.message() == "images") return refuse(res, {400, "\"" + call.model_name + "\" does not support images (it has no vision projector)"});
+    if (msgs.message() == kNoVision) return refuse(res, {400, "\"" + call.model_name + "\" " + kNoVision});
     return refuse(res, {400, msgs.message()});
   }
   const Value& tools = f.get("tools");
@@ -502,22 +505,34 @@ void Inference::chat(const httplib::Request& req, httplib::Response& res) {
     const int num_ctx = call.options.num_ctx;
     // History truncation (Ollama's chatPrompt): the first i for which the system messages
     // before it and every message from it render to at most num_ctx tokens; the last
-    // message always stays.
+    // message always stays. Dropping messages never adds tokens, so i is found by
+    // bisection: O(log n) renderings instead of Ollama's n.
     call.render = [all, tool_list, truncate, num_ctx, t = t.value()](const model::Vocab& vocab) -> Result<std::string> {
-      std::string rendered;
-      for (size_t i = 0; i < all.size(); ++i) {
+      auto render_from = [&](size_t i) {
         std::vector<ChatMessage> part;
         for (size_t k = 0; k < i; ++k)
           if (all[k].role == "system") part.push_back(all[k]);
         part.insert(part.end(), all.begin() + static_cast<std::ptrdiff_t>(i), all.end());
-        auto r = render_chat(t, part, tool_list);
+        return render_chat(t, part, tool_list);
+      };
+      auto fits = [&](const std::string& text) {
+        auto ids = vocab.tokenize(text, true, true);
+        return ids && ids.value().size() <= static_cast<size_t>(num_ctx);
+      };
+      auto whole = render_from(0);
+      if (!whole) return Error{"template error: " + whole.message()};
+      if (!truncate || fits(whole.value())) return whole;
+      size_t lo = 1, hi = all.size() - 1;  // the answer is in [lo, hi]; hi (the last message alone) always qualifies
+      while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        auto r = render_from(mid);
         if (!r) return Error{"template error: " + r.message()};
-        rendered = r.value();
-        if (!truncate || i + 1 == all.size()) break;
-        auto ids = vocab.tokenize(rendered, true, true);
-        if (ids && ids.value().size() <= static_cast<size_t>(num_ctx)) break;
+        if (fits(r.value())) hi = mid;
+        else lo = mid + 1;
       }
-      return rendered;
+      auto r = render_from(lo);
+      if (!r) return Error{"template error: " + r.message()};
+      return r.value();
     };
   }
   run(call, res);

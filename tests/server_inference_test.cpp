@@ -183,6 +183,40 @@ TEST_F(Serving, AClientThatGoesAwayFreesItsSlot) {
   EXPECT_EQ(tmpl::from_json(after->body).value().field("response").s, engine_text("Once upon a time", 30));
 }
 
+// A chat longer than num_ctx keeps the system message and the newest messages that fit,
+// as Ollama's chatPrompt does (found here by bisection).
+TEST_F(Serving, ChatHistoryIsTruncatedToTheContext) {
+  Store store(dir_.path());
+  auto tmpl_blob = store.write_blob_bytes("{{ range .Messages }}{{ .Role }}: {{ .Content }}\n{{ end }}");
+  ASSERT_TRUE(tmpl_blob.ok());
+  auto m = store.find(ModelName::parse("stories"));
+  ASSERT_TRUE(m.ok());
+  std::string raw = m.value().raw;
+  raw = raw.substr(0, raw.rfind("]}")) + ",{\"mediaType\":\"application/vnd.ollama.image.template\",\"digest\":\"" +
+        tmpl_blob.value() + "\",\"size\":58}]}\n";
+  ASSERT_TRUE(store.write_manifest(ModelName::parse("talk"), raw).ok());
+  std::vector<std::pair<std::string, std::string>> msgs = {{"system", "You tell short stories."}};
+  for (int i = 0; i < 30; ++i) msgs.push_back({i % 2 ? "assistant" : "user", "Turn " + std::to_string(i) + " of the little dog story"});
+  std::string body = R"({"model":"talk","stream":false,"options":{"num_ctx":64,"num_predict":1,"temperature":0},"messages":[)";
+  for (size_t i = 0; i < msgs.size(); ++i)
+    body += (i ? "," : "") + std::string("{\"role\":\"") + msgs[i].first + "\",\"content\":\"" + msgs[i].second + "\"}";
+  auto r = post("/api/chat", body + "]}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  // The expected prompt: the system message, then the newest messages whose rendering fits.
+  auto model = model::Model::load(kStories().string());
+  ASSERT_TRUE(model.ok());
+  auto count = [&](size_t from) {
+    std::string text = "system: You tell short stories.\n";
+    for (size_t k = from; k < msgs.size(); ++k) text += msgs[k].first + ": " + msgs[k].second + "\n";
+    return model.value()->vocab().tokenize(text, true, true).value().size();
+  };
+  size_t from = 1;
+  while (count(from) > 64) ++from;
+  EXPECT_GT(from, 10u);  // most of the history had to go
+  EXPECT_EQ(tmpl::from_json(r->body).value().field("prompt_eval_count").i, static_cast<int64_t>(count(from)));
+}
+
 class OneSlotNoQueue : public Serving {
  protected:
   void SetUp() override {

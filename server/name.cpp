@@ -96,6 +96,10 @@ ModelName ModelName::parse(std::string_view input) {
 }
 
 bool ModelName::valid() const {
+  // Each part is a directory or file name in the store: at most 255 bytes on Linux file
+  // systems (Ollama's grammar allows a host of up to 350, which then fails to be written).
+  for (const std::string* p : {&host, &ns, &model, &tag})
+    if (p->size() > 255) return false;
   return valid_part(Part::Host, host) && valid_part(Part::Namespace, ns) && valid_part(Part::Model, model) &&
          valid_part(Part::Tag, tag);
 }

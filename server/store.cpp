@@ -192,11 +192,12 @@ Status Store::BlobWriter::write(const char* data, size_t n) {
   return {};
 }
 
-Result<std::string> Store::BlobWriter::commit() {
+Result<std::string> Store::BlobWriter::commit(const std::string* expect) {
+  const std::string digest = "sha256:" + sha_->hex();
+  if (expect && *expect != digest) return Error{"digest mismatch, expected \"" + *expect + "\", got \"" + digest + "\""};
   if (::fsync(fd_) != 0) return Error{std::string("syncing the blob: ") + std::strerror(errno)};
   ::close(fd_);
   fd_ = -1;
-  const std::string digest = "sha256:" + sha_->hex();
   if (::rename(tmp_.c_str(), store_->blob_path(digest).c_str()) != 0)
     return Error{std::string("storing the blob: ") + std::strerror(errno)};
   tmp_.clear();
@@ -213,10 +214,12 @@ Result<std::string> Store::write_blob_bytes(std::string_view bytes) const {
 Status Store::write_atomic(const fs::path& path, std::string_view bytes) const {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  if (ec) return Error{"cannot create " + path.parent_path().string() + ": " + ec.message()};
+  // Messages name paths inside the store, never its absolute location (they reach clients).
+  const std::string where = path.parent_path().lexically_relative(root_).string();
+  if (ec) return Error{"cannot create " + where + ": " + ec.message()};
   std::string tmpl = (path.parent_path() / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
   int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) return Error{"cannot create a file in " + path.parent_path().string() + ": " + std::strerror(errno)};
+  if (fd < 0) return Error{"cannot create a file in " + where + ": " + std::strerror(errno)};
   ::fchmod(fd, 0644);
   bool ok = true;
   for (size_t off = 0; ok && off < bytes.size();) {
@@ -229,7 +232,7 @@ Status Store::write_atomic(const fs::path& path, std::string_view bytes) const {
   ::close(fd);
   if (!ok || ::rename(tmpl.c_str(), path.c_str()) != 0) {
     ::unlink(tmpl.c_str());
-    return Error{"writing " + path.string() + " failed"};
+    return Error{"writing " + path.lexically_relative(root_).string() + " failed"};
   }
   return {};
 }

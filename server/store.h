@@ -79,7 +79,9 @@ class Store {
     BlobWriter(BlobWriter&& o) noexcept;
     ~BlobWriter();
     Status write(const char* data, size_t n);
-    Result<std::string> commit();
+    // Syncs and moves the bytes into the store under their digest. With `expect`, bytes of
+    // another digest are discarded instead: Error "digest mismatch, expected …, got …".
+    Result<std::string> commit(const std::string* expect = nullptr);
 
    private:
     friend class Store;

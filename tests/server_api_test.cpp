@@ -104,6 +104,8 @@ TEST_F(Server, BlobsAreVerifiedAndNeverLeaveBlobs) {
   EXPECT_EQ(mismatch->status, 400);
   EXPECT_EQ(mismatch->body, "{\"error\":\"digest mismatch, expected \\\"" + wrong + "\\\", got \\\"sha256:" +
                                 sha256_hex("other bytes") + "\\\"\"}");
+  // Found by probing: the mismatched bytes were kept under their own digest.
+  EXPECT_FALSE(test::fs::exists(dir_.path() / "blobs" / ("sha256-" + sha256_hex("other bytes"))));
   auto bad = client_->Post("/api/blobs/sha256:xyz", body, "application/octet-stream");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);

@@ -338,32 +338,6 @@ TEST_F(ExtraOrigins, ListedOriginsAreAllowed) {
   EXPECT_EQ(ext->status, 200);
 }
 
-// Sends raw bytes on a fresh connection, half-closes if asked (a client that gives up),
-// and returns what the server said.
-std::string raw_exchange(int port, const std::string& bytes, bool half_close) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  (void)!::write(fd, bytes.data(), bytes.size());
-  if (half_close) ::shutdown(fd, SHUT_WR);
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
-    out.append(buf, static_cast<size_t>(n));
-    // Stop at the end of one whole response (the server may keep the connection open).
-    const size_t head = out.find("\r\n\r\n"), cl = out.find("Content-Length: ");
-    if (head != std::string::npos && cl != std::string::npos && cl < head &&
-        out.size() >= head + 4 + std::strtoull(out.c_str() + cl + 16, nullptr, 10))
-      break;
-  }
-  ::close(fd);
-  return out;
-}
 
 TEST_F(Server, TruncatedUploadsAndOversizedBodiesLeaveNothing) {
   const std::string digest = "sha256:" + std::string(64, 'b');

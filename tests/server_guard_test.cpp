@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "server/guard.h"
+#include "server/modelfile.h"
 #include "server_fixture.h"
 
 namespace hearth::server {
@@ -67,6 +68,55 @@ TEST_F(Server, RebindingNamesCannotDeleteModels) {
   auto tags = client_->Get("/api/tags");
   ASSERT_TRUE(tags);
   EXPECT_NE(tags->body.find("\"keep:latest\""), std::string::npos);
+}
+
+// The smaller findings of the probe, each with its regression test.
+TEST_F(Server, ProbeFindingsStayFixed) {
+  // A second server on a busy port is refused (cpp-httplib's SO_REUSEPORT let it share).
+  ServeOptions o;
+  o.host = "127.0.0.1";
+  o.port = port_;
+  o.models = dir_.path();
+  o.quiet = true;
+  ApiServer second(o);
+  auto bound = second.bind();
+  ASSERT_FALSE(bound.ok());
+  EXPECT_NE(bound.message().find("in use"), std::string::npos) << bound.message();
+  // A Content-Length that is not a plain number is a 400, and the body is not read as the
+  // next request.
+  for (const char* len : {"1e3", "abc", "-1", "5x", "0x10", "99999999999999999999999"}) {
+    auto raw = raw_exchange(port_, "POST /api/show HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + std::string(len) +
+                                             "\r\n\r\n{\"model\":\"x\"}");
+    EXPECT_EQ(raw.rfind("HTTP/1.1 400", 0), 0u) << len << ": " << raw;
+    EXPECT_NE(raw.find("invalid Content-Length"), std::string::npos) << len << ": " << raw;
+  }
+  // A name part too long for a file name is an invalid name (it was a 500 naming the
+  // store's absolute path).
+  Store store(dir_.path());
+  add_model(store, "keep", test::testdata_dir() / "models" / "stories260K.gguf");
+  const std::string long_host = std::string(300, 'a') + ".com/ns/m:t";
+  auto copy = client_->Post("/api/copy", R"({"source":"keep","destination":")" + long_host + "\"}", "application/json");
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(copy->status, 400);
+  EXPECT_EQ(copy->body.find(dir_.path().string()), std::string::npos) << copy->body;
+  auto create = client_->Post("/api/create", R"({"model":")" + long_host + R"(","from":"keep"})", "application/json");
+  ASSERT_TRUE(create);
+  EXPECT_EQ(create->status, 400) << create->body;
+  EXPECT_EQ(create->body, R"({"error":"invalid model name"})");
+  // A system prompt holding """ and a FROM line stays one SYSTEM value in show's Modelfile.
+  auto made = client_->Post("/api/create", R"({"model":"inj","from":"keep","system":"hi\"\"\"\nFROM /etc/passwd\n\"\"\"x\""})",
+                            "application/json");
+  ASSERT_TRUE(made);
+  ASSERT_EQ(made->status, 200) << made->body;
+  auto shown = client_->Post("/api/show", R"({"model":"inj"})", "application/json");
+  ASSERT_TRUE(shown);
+  auto v = tmpl::from_json(shown->body);
+  ASSERT_TRUE(v.ok());
+  auto mf = parse_modelfile(v.value().field("modelfile").s);
+  ASSERT_TRUE(mf.ok()) << mf.message() << "\n" << v.value().field("modelfile").s;
+  int froms = 0;
+  for (const ModelfileCommand& c : mf.value().commands) froms += c.name == "from";
+  EXPECT_EQ(froms, 1) << v.value().field("modelfile").s;
 }
 
 }  // namespace

@@ -164,18 +164,6 @@ std::string shape_text(const TensorInfo& t) {
   return s + "]";
 }
 
-std::string human_bytes(uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
 
 // A value for the terminal: strings shown as JSON literals, arrays cut after a few items.
 std::string value_text(const Value& v) {
@@ -280,6 +268,19 @@ void write_text(const GgufFile& f, std::ostream& out, bool tensors) {
       out << line;
     }
   }
+}
+
+std::string human_bytes(uint64_t b, int decimals) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f %s", u ? decimals : 0, v, units[u]);
+  return buf;
 }
 
 }  // namespace hearth::gguf

@@ -23,5 +23,7 @@ std::string py_float_repr(double v);
 // JSON string literal as Python's json.dumps(ensure_ascii=False) writes it.
 std::string json_quote(std::string_view s);
 bool valid_utf8(std::string_view s);
+// Bytes in binary units ("1.50 GiB"; whole bytes below 1 KiB) with `decimals` digits.
+std::string human_bytes(uint64_t bytes, int decimals = 2);
 
 }  // namespace hearth::gguf

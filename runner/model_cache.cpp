@@ -1,5 +1,7 @@
 #include "runner/model_cache.h"
 
+#include "gguf/dump.h"
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -22,19 +24,6 @@ uint64_t mem_available() {
   return 0;
 }
 
-// Ollama's format.HumanBytes2: binary units with one decimal.
-std::string human_bytes(uint64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
 
 }  // namespace
 
@@ -131,7 +120,8 @@ Result<ModelCache::Lease> ModelCache::acquire(const LoadSpec& spec, const std::s
   if (!need) return need.error();
   const uint64_t limit = opt_.memory_limit ? opt_.memory_limit : mem_available();
   if (limit && need.value() > limit)
-    return Error{"model requires more system memory (" + human_bytes(need.value()) + ") than is available (" + human_bytes(limit) + ")"};
+    // Ollama's wording, with its format.HumanBytes2 (binary units, one decimal).
+    return Error{"model requires more system memory (" + gguf::human_bytes(need.value(), 1) + ") than is available (" + gguf::human_bytes(limit, 1) + ")"};
   auto runner = std::make_shared<Runner>(std::move(m), spec.options);
   std::lock_guard lock(mu_);
   Entry& e = entries_[spec.digest];

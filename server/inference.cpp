@@ -124,25 +124,40 @@ struct StoredModel {
   model::HParams hp;
 };
 
-Result<StoredModel> find_model(const Store& store, const std::string& name, bool chat) {
+// Reads a model of the store and what a request needs of it; errors name the model.
+Result<StoredModel> read_model(const Store& store, const std::string& name, const Manifest& m);
+
+// The model the request's "model" field names, or the refusal: 404 for an unknown one (and
+// for an empty one in generate), 400 for an invalid name (and an empty one in chat), as
+// Ollama answers.
+std::optional<Refusal> find_model(const Store& store, Fields& f, bool chat, std::string& name, StoredModel& out) {
+  name = f.str("model");
+  if (f.bad) return f.bad;
+  if (name.empty()) return chat ? Refusal{400, "model is required"} : Refusal{404, "model '' not found"};
   const ModelName n = ModelName::parse(name);
-  if (name.empty()) return Error{chat ? "model is required" : "model '' not found"};
-  if (!n.valid()) return Error{"invalid model name"};
+  if (!n.valid()) return Refusal{400, "invalid model name"};
   auto m = store.find(n);
-  if (!m) return Error{"model '" + name + "' not found"};
-  const Layer* layer = m.value().layer("application/vnd.ollama.image.model");
+  if (!m) return Refusal{404, "model '" + name + "' not found"};
+  auto s = read_model(store, name, m.value());
+  if (!s) return Refusal{500, s.message()};
+  out = std::move(s.value());
+  return std::nullopt;
+}
+
+Result<StoredModel> read_model(const Store& store, const std::string& name, const Manifest& m) {
+  const Layer* layer = m.layer("application/vnd.ollama.image.model");
   if (!layer) return Error{"model '" + name + "' has no model layer"};
   StoredModel s;
   s.name = name;
-  s.full = m.value().name.full();
+  s.full = m.name.full();
   s.digest = layer->digest;
   s.path = store.blob_path(layer->digest).string();
-  s.template_text = store.layer_text(m.value(), "application/vnd.ollama.image.template");
+  s.template_text = store.layer_text(m, "application/vnd.ollama.image.template");
   if (s.template_text.empty()) s.template_text = "{{ .Prompt }}";
-  s.system = store.layer_text(m.value(), "application/vnd.ollama.image.system");
+  s.system = store.layer_text(m, "application/vnd.ollama.image.system");
   for (auto [media, out] : {std::pair{"application/vnd.ollama.image.params", &s.params},
                             std::pair{"application/vnd.ollama.image.messages", &s.messages}}) {
-    const std::string text = store.layer_text(m.value(), media);
+    const std::string text = store.layer_text(m, media);
     if (text.empty()) continue;
     auto v = tmpl::from_json(text);
     if (!v) return Error{"model '" + name + "': unreadable layer " + media + ": " + v.message()};
@@ -423,11 +438,7 @@ void Inference::generate(const httplib::Request& req, httplib::Response& res) {
   auto body = request_body(req);
   if (!body) return refuse(res, {400, body.message()});
   Fields f{body.value(), "GenerateRequest", std::nullopt};
-  call.model_name = f.str("model");
-  if (f.bad) return refuse(res, *f.bad);
-  auto m = find_model(store_, call.model_name, false);
-  if (!m) return refuse(res, {m.message() == "invalid model name" ? 400 : 404, m.message()});
-  call.model = std::move(m.value());
+  if (auto r = find_model(store_, f, false, call.model_name, call.model)) return refuse(res, *r);
   const std::string prompt = f.str("prompt"), suffix = f.str("suffix"), system = f.str("system"), tmpl_override = f.str("template");
   call.raw = f.flag("raw", false);
   const Value& context = f.get("context");
@@ -475,11 +486,7 @@ void Inference::chat(const httplib::Request& req, httplib::Response& res) {
   auto body = request_body(req);
   if (!body) return refuse(res, {400, body.message()});
   Fields f{body.value(), "ChatRequest", std::nullopt};
-  call.model_name = f.str("model");
-  if (f.bad) return refuse(res, *f.bad);
-  auto m = find_model(store_, call.model_name, true);
-  if (!m) return refuse(res, {m.message() == "model is required" || m.message() == "invalid model name" ? 400 : 404, m.message()});
-  call.model = std::move(m.value());
+  if (auto r = find_model(store_, f, true, call.model_name, call.model)) return refuse(res, *r);
   auto t = parse_model_template(call.model.template_text);
   if (!t) return refuse(res, {500, "template error: " + t.message()});
   if (auto r = common_fields(f, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs, call.stream)) return refuse(res, *r);

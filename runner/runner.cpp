@@ -214,6 +214,34 @@ void Runner::advance(size_t slot, const float* logits) {
   finish(slot, std::move(done));
 }
 
+std::vector<size_t> prompt_shares(const std::vector<size_t>& remaining, size_t budget) {
+  std::vector<size_t> take(remaining.size(), 0);
+  size_t floors = 0, rest_total = 0;
+  for (size_t r : remaining) {
+    floors += std::min<size_t>(r, model::Context::kUbatch);
+    rest_total += r;
+  }
+  if (remaining.empty() || rest_total == 0) return take;
+  size_t left = budget;
+  if (floors <= budget) {
+    // Few prompts: each reads up to a micro-batch; what is left goes to them by size.
+    for (size_t i = 0; i < remaining.size(); ++i) {
+      take[i] = std::min<size_t>(remaining[i], model::Context::kUbatch);
+      left -= take[i];
+    }
+    rest_total -= floors;
+  }
+  // By size of what is left to read, so that prompts sent together finish together.
+  const size_t pool = left;
+  for (size_t i = 0; i < remaining.size() && rest_total > 0; ++i) {
+    const size_t more = remaining[i] - take[i];
+    const size_t share = std::min(more, std::max<size_t>(take[i] ? 0 : 1, pool * more / rest_total));
+    take[i] += std::min(share, left);
+    left -= std::min(share, left);
+  }
+  return take;
+}
+
 bool Runner::step() {
   // Cancelled sequences leave first; their cached tokens stay for prefix reuse.
   for (size_t s = 0; s < active_.size(); ++s)
@@ -239,23 +267,23 @@ bool Runner::step() {
     rows.push_back({*a->pending, ctx_.length(seq), seq, true});
     owner.push_back(s);
   }
-  // Prompt chunks share the step's remaining rows, oldest sequence first, each taking
-  // an equal share so that a short prompt is not stuck behind a long one.
-  std::vector<size_t> prompting;
+  // Prompt chunks share the step's remaining rows (prompt_shares).
+  std::vector<size_t> prompting, remaining;
   for (size_t s = 0; s < active_.size(); ++s)
-    if (active_[s] && active_[s]->prompting()) prompting.push_back(s);
-  int budget = std::max(opt_.step_rows - static_cast<int>(rows.size()), model::Context::kUbatch);
+    if (active_[s] && active_[s]->prompting()) {
+      prompting.push_back(s);
+      remaining.push_back(active_[s]->req.prompt.size() - active_[s]->next);
+    }
+  const int budget = std::max(opt_.step_rows - static_cast<int>(rows.size()), model::Context::kUbatch);
+  const std::vector<size_t> take = prompt_shares(remaining, static_cast<size_t>(budget));
   for (size_t i = 0; i < prompting.size(); ++i) {
     const size_t s = prompting[i];
     Active& a = *active_[s];
-    const int share = budget / static_cast<int>(prompting.size() - i);
-    const size_t take = std::min(a.req.prompt.size() - a.next, static_cast<size_t>(std::max(share, 1)));
-    for (size_t k = 0; k < take; ++k) {
+    for (size_t k = 0; k < take[i]; ++k) {
       const size_t at = a.next + k;
       rows.push_back({a.req.prompt[at], static_cast<int>(at), static_cast<int>(s), at + 1 == a.req.prompt.size()});
       owner.push_back(s);
     }
-    budget -= static_cast<int>(take);
   }
   if (rows.empty()) return false;
   Status st;

@@ -85,6 +85,15 @@ class Runner {
   std::thread thread_;
 };
 
+// How many prompt rows each prompting sequence reads in a step of `budget` rows, given how
+// many each has `remaining`. When every one can read a micro-batch (or all it has left)
+// within the budget, it does — a short prompt beside a long one finishes in a step or
+// two — and the rest of the budget goes by size; when there are more prompts than that,
+// all of it goes by size, so that prompts sent together finish together and their
+// sequences start decoding in the same step. Never more than the budget in total nor more
+// than a sequence has left; every sequence gets a row while the budget lasts.
+std::vector<size_t> prompt_shares(const std::vector<size_t>& remaining, size_t budget);
+
 // Ollama's message when the queue is full.
 inline constexpr const char* kServerBusy = "server busy, please try again.  maximum pending requests exceeded";
 

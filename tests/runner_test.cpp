@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "runner/model_cache.h"
@@ -182,6 +183,33 @@ TEST(Runner, ContextShiftAndLengthAndLogprobs) {
   }
   EXPECT_EQ(n, 5);
   EXPECT_EQ(e.kind, Event::Kind::Done);
+}
+
+TEST(Runner, PromptSharesOfAStep) {
+  using V = std::vector<size_t>;
+  EXPECT_EQ(prompt_shares({2000, 64}, 64), (V{32, 32}));  // a short prompt beside a long one: a micro-batch each
+  EXPECT_EQ(prompt_shares({10}, 64), (V{10}));
+  EXPECT_EQ(prompt_shares({1000}, 64), (V{64}));
+  EXPECT_EQ(prompt_shares({1000, 10}, 64), (V{54, 10}));
+  EXPECT_EQ(prompt_shares({}, 64), V{});
+  // Eight prompts sent together: by size, so that they finish in the same step.
+  const V eight = prompt_shares({150, 160, 140, 150, 155, 145, 150, 150}, 64);
+  EXPECT_EQ(eight, (V{8, 8, 7, 8, 8, 7, 8, 8}));  // 64 * r / 1200, rounded down
+  // Every case: within the budget, within what is left, everyone served while rows last.
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 2000; ++trial) {
+    V rem(1 + rng() % 12);
+    for (size_t& r : rem) r = 1 + rng() % 3000;
+    const size_t budget = 32 + rng() % 100;
+    const V take = prompt_shares(rem, budget);
+    size_t sum = 0;
+    for (size_t i = 0; i < rem.size(); ++i) {
+      EXPECT_LE(take[i], rem[i]);
+      EXPECT_GE(take[i], 1u);
+      sum += take[i];
+    }
+    EXPECT_LE(sum, budget);
+  }
 }
 
 TEST(ModelCache, LoadsKeepsExpiresAndEvicts) {

@@ -217,6 +217,40 @@ TEST_F(Serving, ChatHistoryIsTruncatedToTheContext) {
   EXPECT_EQ(tmpl::from_json(r->body).value().field("prompt_eval_count").i, static_cast<int64_t>(count(from)));
 }
 
+// Greedy text through the server (raw prompts, an F32 KV cache as the reference used)
+// equals llama.cpp's reference continuations (../shared/reference/generate).
+class F32Cache : public Serving {
+ protected:
+  void SetUp() override {
+    options_.inference.kv = model::KvType::F32;
+    Serving::SetUp();
+    Store store(dir_.path());
+    add_model(store, "tiny", test::testdata_dir() / "models/TinyStories-656K.f16.gguf");
+  }
+};
+
+TEST_F(F32Cache, GreedyTextEqualsLlamaCppReference) {
+  int checked = 0;
+  for (const auto& [model, file] : {std::pair{"stories", "stories260K"}, std::pair{"tiny", "TinyStories-656K.f16"}}) {
+    for (const char* g : {"g1", "g2", "g3"}) {
+      const auto ref = tmpl::from_json(test::read_text(test::reference_dir() / "generate" / (std::string(file) + "." + g + ".json")));
+      ASSERT_TRUE(ref.ok());
+      const Value& r = ref.value();
+      const std::string body = R"({"model":")" + std::string(model) + R"(","raw":true,"stream":false,"prompt":)" +
+                               tmpl::json_quote(r.field("prompt").s) +
+                               R"(,"options":{"temperature":0,"num_predict":100,"num_ctx":256}})";
+      auto resp = post("/api/generate", body);
+      ASSERT_TRUE(resp);
+      ASSERT_EQ(resp->status, 200) << resp->body;
+      const Value v = tmpl::from_json(resp->body).value();
+      EXPECT_EQ(v.field("response").s, r.field("generated_text").s) << file << " " << g;
+      EXPECT_EQ(v.field("done_reason").s, r.field("stop_reason").s == "eog" ? "stop" : "length") << file << " " << g;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 6);
+}
+
 class OneSlotNoQueue : public Serving {
  protected:
   void SetUp() override {

@@ -714,6 +714,9 @@ Result<int> ApiServer::bind() {
 }
 
 void ApiServer::run() { impl_->http.listen_after_bind(); }
-void ApiServer::stop() { impl_->http.stop(); }
+void ApiServer::stop() {
+  impl_->inference.stop();  // streams end at their next step, so the HTTP threads can be joined
+  impl_->http.stop();
+}
 
 }  // namespace hearth::server

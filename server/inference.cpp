@@ -421,10 +421,11 @@ void Inference::run(Call& call, httplib::Response& res) {
   a->start = call.start;
   res.status = 200;
   res.set_chunked_content_provider(call.stream ? "application/x-ndjson" : "application/json; charset=utf-8",
-                                   [a](size_t, httplib::DataSink& sink) {
+                                   [a, this](size_t, httplib::DataSink& sink) {
                                      const model::Vocab& v = a->lease.runner().model().vocab();
                                      while (!a->ended) {
-                                       if (!sink.is_writable()) return false;  // gone: ~Answer cancels
+                                       // Gone, or the server stopping: ~Answer cancels the sequence.
+                                       if (!sink.is_writable() || stopping_) return false;
                                        const std::string line = next_line(*a, v);
                                        if (!line.empty() && !sink.write(line.data(), line.size())) return false;
                                      }

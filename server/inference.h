@@ -7,6 +7,8 @@
 
 #include <httplib.h>
 
+#include <atomic>
+
 #include "runner/model_cache.h"
 #include "server/store.h"
 
@@ -27,6 +29,8 @@ class Inference {
   Inference(const Store& store, InferenceOptions opt) : store_(store), opt_(opt), cache_(opt.cache) {}
   void generate(const httplib::Request& req, httplib::Response& res);
   void chat(const httplib::Request& req, httplib::Response& res);
+  // The server is stopping: every answer being streamed cancels its sequence and ends.
+  void stop() { stopping_ = true; }
   runner::ModelCache& cache() { return cache_; }
   const runner::ModelCache& cache() const { return cache_; }
 
@@ -35,6 +39,7 @@ class Inference {
   void run(Call& call, httplib::Response& res);
   const Store& store_;
   InferenceOptions opt_;
+  std::atomic<bool> stopping_{false};
   runner::ModelCache cache_;
 };
 

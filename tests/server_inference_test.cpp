@@ -295,6 +295,32 @@ TEST_F(OneSlotNoQueue, AFullQueueIs503) {
   EXPECT_EQ(tmpl::from_json(queued_body).value().field("eval_count").i, 4) << queued_body;
 }
 
+// Stopping the server ends the streams in flight: it does not wait for an endless generation.
+TEST_F(Serving, StoppingTheServerEndsStreamsInFlight) {
+  std::atomic<int> chunks{0};
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", port_);
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/api/generate";
+    // A hundred million tokens: hours, were the stream left to finish.
+    req.body = R"({"model":"stories","prompt":"Once","options":{"num_predict":100000000,"stop":["\u0001"]}})";
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+      ++chunks;
+      return true;
+    };
+    (void)c.send(req);
+  });
+  while (chunks < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto t0 = std::chrono::steady_clock::now();
+  srv_->stop();
+  thread_.join();  // run() returned
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  client.join();
+  thread_ = std::thread([] {});  // TearDown stops and joins again
+}
+
 // Deleting a loaded model: later requests name it as missing; the server keeps answering.
 TEST_F(Serving, AModelDeletedWhileLoaded) {
   auto load = post("/api/generate", R"({"model":"stories"})");

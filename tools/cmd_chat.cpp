@@ -140,6 +140,7 @@ Status turn(Session& s, const std::string& prompt) {
     return true;
   });
   std::printf("\n");
+  std::fflush(stdout);  // before the timing lines on stderr
   if (!st) return st;
   s.history.emplace_back("user", prompt);
   s.history.emplace_back("assistant", answer);

@@ -163,11 +163,6 @@ Result<StoredModel> read_model(const Store& store, const std::string& name, cons
     if (!v) return Error{"model '" + name + "': unreadable layer " + media + ": " + v.message()};
     *out = v.value();
   }
-  auto g = gguf::GgufFile::open(s.path);
-  if (!g) return Error{g.message()};
-  auto hp = model::read_hparams(g.value());
-  if (!hp) return Error{hp.message()};
-  s.hp = hp.value();
   return s;
 }
 
@@ -373,6 +368,20 @@ std::string next_line(Answer& a, const model::Vocab& vocab) {
 
 }  // namespace
 
+Result<model::HParams> Inference::hparams(const std::string& digest, const std::string& path) {
+  {
+    std::lock_guard lock(hp_mu_);
+    if (auto it = hp_.find(digest); it != hp_.end()) return it->second;
+  }
+  auto g = gguf::GgufFile::open(path);
+  if (!g) return Error{g.message()};
+  auto hp = model::read_hparams(g.value());
+  if (!hp) return hp.error();
+  std::lock_guard lock(hp_mu_);
+  hp_[digest] = hp.value();
+  return hp.value();
+}
+
 void Inference::run(Call& call, httplib::Response& res) {
   runner::RunnerOptions ro;
   ro.n_ctx = call.options.num_ctx;
@@ -440,6 +449,9 @@ void Inference::generate(const httplib::Request& req, httplib::Response& res) {
   if (!body) return refuse(res, {400, body.message()});
   Fields f{body.value(), "GenerateRequest", std::nullopt};
   if (auto r = find_model(store_, f, false, call.model_name, call.model)) return refuse(res, *r);
+  auto hp = hparams(call.model.digest, call.model.path);
+  if (!hp) return refuse(res, {500, hp.message()});
+  call.model.hp = hp.value();
   const std::string prompt = f.str("prompt"), suffix = f.str("suffix"), system = f.str("system"), tmpl_override = f.str("template");
   call.raw = f.flag("raw", false);
   const Value& context = f.get("context");
@@ -488,6 +500,9 @@ void Inference::chat(const httplib::Request& req, httplib::Response& res) {
   if (!body) return refuse(res, {400, body.message()});
   Fields f{body.value(), "ChatRequest", std::nullopt};
   if (auto r = find_model(store_, f, true, call.model_name, call.model)) return refuse(res, *r);
+  auto hp = hparams(call.model.digest, call.model.path);
+  if (!hp) return refuse(res, {500, hp.message()});
+  call.model.hp = hp.value();
   auto t = parse_model_template(call.model.template_text);
   if (!t) return refuse(res, {500, "template error: " + t.message()});
   if (auto r = common_fields(f, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs, call.stream)) return refuse(res, *r);

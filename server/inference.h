@@ -8,6 +8,8 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 
 #include "runner/model_cache.h"
 #include "server/store.h"
@@ -37,9 +39,14 @@ class Inference {
  private:
   struct Call;
   void run(Call& call, httplib::Response& res);
+  // A model blob's hyperparameters, its GGUF header read once per digest (blobs never
+  // change under their digest).
+  Result<model::HParams> hparams(const std::string& digest, const std::string& path);
   const Store& store_;
   InferenceOptions opt_;
   std::atomic<bool> stopping_{false};
+  std::mutex hp_mu_;
+  std::map<std::string, model::HParams> hp_;  // guarded by hp_mu_
   runner::ModelCache cache_;
 };
 

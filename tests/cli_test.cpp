@@ -211,7 +211,7 @@ TEST(Cli, SynthAndBenchModel) {
   CliRun b = run_hearth("bench model '" + out.string() + "' -p 16 -n 8 -r 2 --json");
   ASSERT_EQ(b.status, 0) << b.err;
   EXPECT_NE(b.out.find("\"pp\": {\"n\": 16, \"tps_mean\": "), std::string::npos) << b.out;
-  EXPECT_NE(b.out.find("\"tg\": {\"n\": 8, \"tps_mean\": "), std::string::npos) << b.out;
+  EXPECT_NE(b.out.find("\"tg\": {\"n\": 8, \"parallel\": 1, \"tps_mean\": "), std::string::npos) << b.out;
   {
     // The cost of a token, from the file's own tensor table: every 2-D matrix but the
     // embeddings (the output matrix is token_embd itself when tied) read once, 2 ops per weight.
@@ -245,7 +245,13 @@ TEST(Cli, SynthAndBenchModel) {
   EXPECT_NE(kbad.err.find("hearth bench kernels: 'x' is not a thread count"), std::string::npos) << kbad.err;
   CliRun b16 = run_hearth("bench model '" + out.string() + "' -p 4 -n 4 -r 1 --kv-type f16 --json");
   ASSERT_EQ(b16.status, 0) << b16.err;
-  EXPECT_NE(b16.out.find("\"tg\": {\"n\": 4, \"tps_mean\": "), std::string::npos) << b16.out;
+  EXPECT_NE(b16.out.find("\"tg\": {\"n\": 4, \"parallel\": 1, \"tps_mean\": "), std::string::npos) << b16.out;
+  CliRun bp = run_hearth("bench model '" + out.string() + "' -p 0 -n 4 -r 1 --parallel 3");
+  ASSERT_EQ(bp.status, 0) << bp.err;
+  EXPECT_NE(bp.out.find("| tg4 ×3 sequences | "), std::string::npos) << bp.out;
+  CliRun bp0 = run_hearth("bench model '" + out.string() + "' --parallel 0");
+  EXPECT_EQ(bp0.status, 2);
+  EXPECT_NE(bp0.err.find("hearth bench model: --parallel must be 1 to 256, not 0"), std::string::npos) << bp0.err;
   CliRun bkv = run_hearth("bench model '" + out.string() + "' --kv-type bf16");
   EXPECT_EQ(bkv.status, 2);
   EXPECT_NE(bkv.err.find("hearth bench model: --kv-type must be f16, f32 or q8_0, not 'bf16'"), std::string::npos) << bkv.err;

@@ -465,7 +465,7 @@ MeanStd mean_std(const std::vector<double>& v) {
 
 int cmd_bench_model(const Args& args) {
   std::string path;
-  int pp = 512, tg = 128, threads = 0, reps = 3;
+  int pp = 512, tg = 128, threads = 0, reps = 3, parallel = 1;
   bool json = false;
   model::KvType kv = model::KvType::F16;
   Opts o{args, 0, "bench model"};
@@ -475,6 +475,7 @@ int cmd_bench_model(const Args& args) {
     else if (a == "-n") o.number(tg);
     else if (a == "-t" || a == "--threads") o.number(threads);
     else if (a == "-r" || a == "--reps") o.number(reps);
+    else if (a == "--parallel") o.number(parallel);
     else if (a == "--json") json = true;
     else if (a == "--kv-type") {
       if (!kv_type_option(o, kv)) return 2;
@@ -486,11 +487,18 @@ int cmd_bench_model(const Args& args) {
   }
   if (o.bad) return 2;
   if (path.empty()) {
-    std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--kv-type f16|f32|q8_0] [--json]\n"
+    std::fputs("usage: hearth bench model MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [--parallel N]\n"
+               "                          [--kv-type f16|f32|q8_0] [--json]\n"
                "Prompt processing (pp) and generation (tg) tokens/s, mean +/- std over REPS, like llama-bench,\n"
-               "with the effective rates: pp in GOP/s of the matrices, tg in GB/s of weights read.\n",
+               "with the effective rates: pp in GOP/s of the matrices, tg in GB/s of weights read.\n"
+               "--parallel N decodes N sequences together, one row each per step (as the server's\n"
+               "continuous batching does): tg is then the aggregate tokens/s of the N.\n",
                stdout);
     return 0;
+  }
+  if (parallel < 1 || parallel > 256) {
+    std::fprintf(stderr, "hearth bench model: --parallel must be 1 to 256, not %d\n", parallel);
+    return 2;
   }
   auto m = load_model("bench model", path, kv);
   if (!m) return 1;
@@ -509,14 +517,18 @@ int cmd_bench_model(const Args& args) {
       return 1;
     }
     if (pp > 0) pp_tps.push_back(pp / std::chrono::duration<double>(clk::now() - t0).count());
-    model::Context gen(*m, tg + 1, threads, kv);
+    model::Context gen(*m, tg + 1, threads, kv, parallel);
+    std::vector<model::BatchRow> rows(static_cast<size_t>(parallel));
+    std::vector<float> logits;
     t0 = clk::now();
-    for (int i = 0; i < tg; ++i)
-      if (Status s = gen.eval(static_cast<model::TokenId>(rng() % n_vocab)); !s) {
+    for (int i = 0; i < tg; ++i) {
+      for (int s = 0; s < parallel; ++s) rows[s] = {static_cast<model::TokenId>(rng() % n_vocab), i, s, true};
+      if (Status s = gen.decode(rows, &logits); !s) {
         std::fprintf(stderr, "hearth bench model: %s\n", s.message().c_str());
         return 1;
       }
-    if (tg > 0) tg_tps.push_back(tg / std::chrono::duration<double>(clk::now() - t0).count());
+    }
+    if (tg > 0) tg_tps.push_back(static_cast<double>(tg) * parallel / std::chrono::duration<double>(clk::now() - t0).count());
   }
   const MeanStd p = pp_tps.empty() ? MeanStd{} : mean_std(pp_tps), g = tg_tps.empty() ? MeanStd{} : mean_std(tg_tps);
   // What a token costs: every matrix is read once per decoded token (bytes as stored in
@@ -529,14 +541,15 @@ int cmd_bench_model(const Args& args) {
   if (json) {
     std::printf("{\"model\": %s, \"threads\": %d, \"reps\": %d, \"weight_bytes_per_token\": %.0f, \"ops_per_token\": %.0f, "
                 "\"pp\": {\"n\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f, \"gops\": %.1f}, "
-                "\"tg\": {\"n\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f, \"gbps\": %.2f}}\n",
-                gguf::json_quote(path).c_str(), threads, reps, bytes, ops, pp, p.mean, p.std, p.mean * ops / 1e9, tg, g.mean, g.std,
-                g.mean * bytes / 1e9);
+                "\"tg\": {\"n\": %d, \"parallel\": %d, \"tps_mean\": %.3f, \"tps_std\": %.3f, \"gbps\": %.2f}}\n",
+                gguf::json_quote(path).c_str(), threads, reps, bytes, ops, pp, p.mean, p.std, p.mean * ops / 1e9, tg, parallel,
+                g.mean, g.std, g.mean * bytes / 1e9 / parallel);
   } else {
     std::printf("| model | threads | test | t/s | effective |\n|---|---|---|---|---|\n");
     std::printf("| %s | %d | pp%d | %.2f ± %.2f | %.0f GOP/s |\n", path.c_str(), threads, pp, p.mean, p.std, p.mean * ops / 1e9);
-    std::printf("| %s | %d | tg%d | %.2f ± %.2f | %.1f GB/s of weights |\n", path.c_str(), threads, tg, g.mean, g.std,
-                g.mean * bytes / 1e9);
+    const std::string test = "tg" + std::to_string(tg) + (parallel > 1 ? " ×" + std::to_string(parallel) + " sequences" : "");
+    std::printf("| %s | %d | %s | %.2f ± %.2f | %.1f GB/s of weights |\n", path.c_str(), threads, test.c_str(), g.mean, g.std,
+                g.mean * bytes / 1e9 / parallel);
     std::printf("(a token reads %.0f MB of weights and costs %.2f GOP; `hearth bench machine` measures the roofs)\n", bytes / 1e6,
                 ops / 1e9);
   }

@@ -106,11 +106,13 @@ TokenId Sampler::sample(std::vector<float>& logits) {
   softmax();
   std::uniform_real_distribution<double> u(0.0, 1.0);
   double r = u(rng_), acc = 0;
+  TokenId last = c.front().id;  // when rounding leaves r past the sum: the last possible token
   for (const Cand& x : c) {
     acc += x.p;
     if (r < acc) return x.id;
+    if (x.p > 0) last = x.id;
   }
-  return c.back().id;
+  return last;
 }
 
 }  // namespace hearth::model

@@ -38,6 +38,7 @@ struct Runner::Active {
   int64_t limit = 0;
   std::optional<TokenId> pending;  // sampled, not yet in the cache
   std::vector<TokenId> generated;
+  std::optional<model::GrammarMatcher> grammar;  // with req.grammar, made on the first token
   Clock::time_point start, prompt_done;
 
   Active(Waiting w, const model::Vocab& vocab)
@@ -175,8 +176,20 @@ void Runner::advance(size_t slot, const float* logits) {
   const model::Vocab& vocab = model_->vocab();
   if (a.generated.empty() && !a.pending) a.prompt_done = Clock::now();
   const size_t V = model_->hparams().n_vocab;
-  std::vector<float> row(logits, logits + V);
-  const TokenId t = a.sampler.sample(row);
+  TokenId t;
+  if (a.req.grammar) {
+    t = constrained_sample(a, logits);
+    if (t < 0) {
+      Event e;
+      e.kind = Event::Kind::Error;
+      e.error = a.grammar->error().empty() ? "structured output: no token of this model's vocabulary can continue the document"
+                                           : "structured output: " + a.grammar->error();
+      return finish(slot, std::move(e));
+    }
+  } else {
+    std::vector<float> row(logits, logits + V);
+    t = a.sampler.sample(row);
+  }
   a.generated.push_back(t);
   const model::TextStream::Step piece = a.text.push(t);
   Event text;
@@ -185,7 +198,7 @@ void Runner::advance(size_t slot, const float* logits) {
   if (!text.text.empty() || !text.logprobs.empty()) a.seq->push(std::move(text));
   a.pending.reset();
   std::string reason;
-  if (piece.stop) reason = "stop";
+  if (piece.stop || (a.grammar && a.grammar->finished())) reason = "stop";
   else if (static_cast<int64_t>(a.generated.size()) >= a.limit) reason = "length";
   else if (!a.req.options.shift && ctx_.length(static_cast<int>(slot)) >= opt_.n_ctx) reason = "length";
   if (reason.empty()) {
@@ -193,7 +206,7 @@ void Runner::advance(size_t slot, const float* logits) {
     a.pending = t;
     return;
   }
-  if (reason == "length") {
+  if (reason == "length" || !piece.stop) {  // the text held back for stop strings is shown
     if (std::string rest = a.text.flush(); !rest.empty()) {
       Event tail;
       tail.text = rest;
@@ -212,6 +225,30 @@ void Runner::advance(size_t slot, const float* logits) {
   for (TokenId g : a.generated)
     if (!vocab.is_eog(g)) done.context.push_back(g);
   finish(slot, std::move(done));
+}
+
+TokenId Runner::constrained_sample(Active& a, const float* logits) {
+  const model::Vocab& vocab = model_->vocab();
+  if (!trie_) {
+    trie_ = std::make_shared<const model::TokenTrie>(vocab);
+    for (size_t t = 0; t < vocab.size(); ++t)
+      if (vocab.is_eog(static_cast<TokenId>(t))) eog_.push_back(static_cast<TokenId>(t));
+  }
+  if (!a.grammar) a.grammar.emplace(a.req.grammar, trie_, eog_);
+  model::GrammarMatcher& g = *a.grammar;
+  const size_t V = model_->hparams().n_vocab;
+  std::vector<float> row(logits, logits + V);
+  TokenId t = a.sampler.sample(row);
+  if (!g.allows(t)) {
+    row.assign(logits, logits + V);
+    if (g.mask(row.data()) == 0 || !g.error().empty()) return -1;
+    std::vector<float> masked = row;
+    t = a.sampler.sample(row);
+    if (!g.allows(t)) t = model::argmax(masked);  // the draw's rounding fell on a masked token
+  }
+  if (!g.error().empty()) return -1;
+  g.accept(t);
+  return t;
 }
 
 std::vector<size_t> prompt_shares(const std::vector<size_t>& remaining, size_t budget) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "model/grammar_matcher.h"
 #include "model/llama.h"
 #include "quant/compute_turns.h"
 #include "runner/sequence.h"
@@ -82,6 +83,14 @@ class Runner {
   std::vector<std::vector<TokenId>> cached_;      // per slot: the tokens in its cache
   std::vector<std::unique_ptr<Active>> active_;   // per slot: the sequence using it, or null
   std::vector<float> logits_;
+  // Structured output: the vocabulary's byte trie and its end-of-generation tokens, made
+  // the first time a sequence has a grammar.
+  std::shared_ptr<const model::TokenTrie> trie_;
+  std::vector<TokenId> eog_;
+  // The token a sequence with a grammar samples: the sampler's pick when the grammar
+  // allows it (a cheap check), else a pick among the tokens it allows (Ollama's order:
+  // mask only when needed). Negative when no token can continue the document.
+  TokenId constrained_sample(Active& a, const float* logits);
   std::thread thread_;
 };
 

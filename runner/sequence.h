@@ -7,11 +7,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "model/generate.h"
+#include "model/grammar.h"
 
 namespace hearth::runner {
 
@@ -21,6 +23,9 @@ struct SeqRequest {
   std::vector<TokenId> prompt;    // tokenized, BOS included when the model adds one
   model::GenerateOptions options;
   int logprobs = -1;              // < 0: none; else the top alternatives per token (0–20)
+  // Structured output: when set, every sampled token keeps the text a prefix of a
+  // document of this grammar, and generation stops when the document is complete.
+  std::shared_ptr<const model::Grammar> grammar;
 };
 
 // One token's log probability and the most likely alternatives at its position.

@@ -266,6 +266,8 @@ Result<ServeOptions> serve_options_from_env() {
 
 // JSON request bodies above this are refused unread (images in chat requests are base64).
 constexpr size_t kMaxJsonBody = size_t{64} << 20;
+// Connections served at once (see the thread pool in Impl).
+constexpr size_t kMaxHttpThreads = 1024;
 
 InferenceOptions with_turns(InferenceOptions o, quant::ComputeTurns* turns) {
   o.turns = turns;
@@ -696,6 +698,14 @@ struct ApiServer::Impl {
     // Blob uploads stream to disk whatever their size; JSON bodies are capped in the
     // pre-routing handler (kMaxJsonBody) before they are read.
     http.set_payload_max_length(std::numeric_limits<size_t>::max());
+    // cpp-httplib serves a connection on one pool thread from its first request to the
+    // end of its keep-alive. Its default pool of 8 let eight streaming clients, or eight
+    // idle keep-alive connections, hold every thread: a ninth request waited up to the
+    // 5 s keep-alive timeout. The pool covers every request the runners may hold (the
+    // streams and OLLAMA_MAX_QUEUE waiting ones) and management calls beside them; a
+    // connection past that waits for a thread (it is not refused).
+    const size_t threads = std::min<size_t>(kMaxHttpThreads, opt.inference.max_queue + static_cast<size_t>(opt.inference.parallel) + 64);
+    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   }
 };
 

@@ -1,11 +1,14 @@
 #include "server/inference.h"
 
+#include <simdjson.h>
+
 #include <chrono>
 #include <ctime>
 #include <functional>
 
 #include "gguf/gguf.h"
 #include "model/hparams.h"
+#include "model/json_schema.h"
 #include "server/json_writer.h"
 #include "server/name.h"
 #include "server/options.h"
@@ -183,14 +186,43 @@ struct Inference::Call {
   bool empty = false;                // load or unload only
   bool want_context = false;
   int logprobs = -1;
+  std::shared_ptr<const model::Grammar> grammar;  // format: structured output
   Clock::time_point start = Clock::now();
 };
 
 namespace {
 
+// The request's top-level field `key` (matched case-insensitively, the last one winning,
+// as request_body() does) as JSON text in the body's own key order: a schema's
+// properties are generated in the order the client wrote them.
+std::string raw_field(std::string_view body, std::string_view key) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object obj;
+  if (parser.parse(body.data(), body.size()).get_object().get(obj)) return {};
+  std::string found;
+  for (auto [k, v] : obj) {
+    std::string lower(k);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == key) found = simdjson::minify(v);
+  }
+  return found;
+}
+
+// `format`: none ("" or null), "json" (any object) or a JSON schema.
+Result<std::shared_ptr<const model::Grammar>> format_grammar(const Value& format, std::string_view body) {
+  if (format.kind == Value::Kind::Nil || (format.kind == Value::Kind::String && format.s.empty())) return std::shared_ptr<const model::Grammar>();
+  if (format.kind == Value::Kind::String && format.s == "json") return model::json_object_grammar();
+  if (format.kind != Value::Kind::Map)
+    return Error{"invalid format: " + tmpl::to_json(format) + "; expected \"json\" or a valid JSON Schema object"};
+  auto g = model::compile_json_schema(raw_field(body, "format"));
+  if (!g) return Error{"invalid format: " + g.message()};
+  return g.value();
+}
+
 // Fields both endpoints share: stream, keep_alive, options, format, think, logprobs.
-std::optional<Refusal> common_fields(Fields& f, const StoredModel& m, const tmpl::Template& t, int default_num_ctx, ModelOptions& opt,
-                                     std::optional<runner::Nanos>& keep_alive, int& logprobs, bool& stream) {
+std::optional<Refusal> common_fields(Fields& f, std::string_view body, const StoredModel& m, const tmpl::Template& t, int default_num_ctx,
+                                     ModelOptions& opt, std::optional<runner::Nanos>& keep_alive, int& logprobs, bool& stream,
+                                     std::shared_ptr<const model::Grammar>& grammar) {
   stream = f.flag("stream", true);
   const Value& ka = f.get("keep_alive");
   if (ka.kind == Value::Kind::Int || ka.kind == Value::Kind::Float) {
@@ -204,9 +236,9 @@ std::optional<Refusal> common_fields(Fields& f, const StoredModel& m, const tmpl
   } else if (ka.kind != Value::Kind::Nil) {
     return Refusal{400, "json: cannot unmarshal " + std::string(json_kind(ka)) + " into Go value of type api.Duration"};
   }
-  const Value& format = f.get("format");
-  if (!(format.kind == Value::Kind::Nil || (format.kind == Value::Kind::String && format.s.empty())))
-    return Refusal{400, "format (structured output) is not supported by Hearth yet"};
+  auto g = format_grammar(f.get("format"), body);
+  if (!g) return Refusal{400, g.message()};
+  grammar = g.value();
   const Value& think = f.get("think");
   if (think.kind == Value::Kind::String && think.s != "low" && think.s != "medium" && think.s != "high" && think.s != "max")
     return Refusal{400, "invalid think value: \"" + think.s + "\" (must be \"low\", \"medium\", \"high\", \"max\", true, or false)"};
@@ -417,7 +449,7 @@ void Inference::run(Call& call, httplib::Response& res) {
   auto ids = vocab.tokenize(prompt, true, true);
   if (!ids) return refuse(res, {400, ids.message()});
   if (ids.value().empty()) return refuse(res, {400, "the prompt has no tokens"});
-  auto seq = lease.value().runner().submit({ids.value(), call.options.gen, call.logprobs});
+  auto seq = lease.value().runner().submit({ids.value(), call.options.gen, call.logprobs, call.grammar});
   if (!seq) return refuse(res, {seq.message() == runner::kServerBusy ? 503 : 400, seq.message()});
   auto a = std::make_shared<Answer>();
   a->lease = std::move(lease.value());
@@ -463,7 +495,8 @@ void Inference::generate(const httplib::Request& req, httplib::Response& res) {
     return refuse(res, {400, "\"" + call.model_name + "\" " + kNoVision});
   auto t = parse_model_template(tmpl_override.empty() ? call.model.template_text : tmpl_override);
   if (!t) return refuse(res, {tmpl_override.empty() ? 500 : 400, "template error: " + t.message()});
-  if (auto r = common_fields(f, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs, call.stream)) return refuse(res, *r);
+  if (auto r = common_fields(f, req.body, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs,
+                               call.stream, call.grammar)) return refuse(res, *r);
   if (!suffix.empty() && !t.value().references("Suffix")) return refuse(res, {400, call.model.full + " does not support insert"});
   call.empty = prompt.empty() && suffix.empty();
   if (!call.empty) {
@@ -505,7 +538,8 @@ void Inference::chat(const httplib::Request& req, httplib::Response& res) {
   call.model.hp = hp.value();
   auto t = parse_model_template(call.model.template_text);
   if (!t) return refuse(res, {500, "template error: " + t.message()});
-  if (auto r = common_fields(f, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs, call.stream)) return refuse(res, *r);
+  if (auto r = common_fields(f, req.body, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs,
+                               call.stream, call.grammar)) return refuse(res, *r);
   auto msgs = parse_messages(f.get("messages"));
   if (!msgs) {
     if (msgs.message() == kNoVision) return refuse(res, {400, "\"" + call.model_name + "\" " + kNoVision});

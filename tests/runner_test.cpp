@@ -77,7 +77,7 @@ TEST(Runner, ConcurrentSequencesGetTheTextTheyGetAlone) {
     std::vector<std::vector<TokenId>> toks;
     for (const char* p : prompts) {
       toks.push_back(m->vocab().tokenize(p, true, true).value());
-      SeqRequest req{toks.back(), greedy(60), -1};
+      SeqRequest req{toks.back(), greedy(60), -1, nullptr};
       auto s = r.submit(req);
       ASSERT_TRUE(s.ok()) << s.message();
       seqs.push_back(s.value());
@@ -104,18 +104,18 @@ TEST(Runner, AChatsNextTurnEvaluatesOnlyItsNewTokens) {
   ro.threads = 1;
   Runner r(m, ro);
   const auto first = m->vocab().tokenize("Once upon a time there was a girl named Lily", true, true).value();
-  const Outcome a = drain(*r.submit({first, greedy(20), -1}).value());
+  const Outcome a = drain(*r.submit({first, greedy(20), -1, nullptr}).value());
   ASSERT_EQ(a.done.kind, Event::Kind::Done);
   std::vector<TokenId> second = a.done.context;
   const auto more = m->vocab().tokenize(" She liked to", false, false).value();
   second.insert(second.end(), more.begin(), more.end());
-  const Outcome b = drain(*r.submit({second, greedy(20), -1}).value());
+  const Outcome b = drain(*r.submit({second, greedy(20), -1, nullptr}).value());
   ASSERT_EQ(b.done.kind, Event::Kind::Done) << b.done.error;
   // The new tokens, and the first turn's last token, sampled but never evaluated.
   EXPECT_EQ(b.done.prompt_eval_count, static_cast<int>(more.size()) + 1);
   EXPECT_EQ(b.text, alone(*m, second, greedy(20), 256, model::KvType::F16));
   // The same prompt again: everything but its last token is reused.
-  const Outcome c = drain(*r.submit({second, greedy(20), -1}).value());
+  const Outcome c = drain(*r.submit({second, greedy(20), -1, nullptr}).value());
   EXPECT_EQ(c.done.prompt_eval_count, 1);
   EXPECT_EQ(c.text, b.text);
 }
@@ -131,13 +131,13 @@ TEST(Runner, CancelledSequencesFreeTheirSlotsAndTheQueueIsBounded) {
   const auto p = m->vocab().tokenize("Once upon a time", true, true).value();
   model::GenerateOptions endless = greedy(-1);
   endless.stop = {"never appears \x01"};
-  auto long_one = r.submit({p, endless, -1});
+  auto long_one = r.submit({p, endless, -1, nullptr});
   ASSERT_TRUE(long_one.ok());
   Event e;
   ASSERT_TRUE(long_one.value()->next(&e, 20s));  // running: it holds the only slot
-  auto queued = r.submit({p, greedy(5), -1});
+  auto queued = r.submit({p, greedy(5), -1, nullptr});
   ASSERT_TRUE(queued.ok());
-  auto refused = r.submit({p, greedy(5), -1});
+  auto refused = r.submit({p, greedy(5), -1, nullptr});
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.message(), kServerBusy);
   long_one.value()->cancel();
@@ -158,19 +158,19 @@ TEST(Runner, ContextShiftAndLengthAndLogprobs) {
   const auto p = m->vocab().tokenize("Once upon a time", true, true).value();
   model::GenerateOptions o = greedy(80);
   o.stop = {"\x01"};
-  const Outcome shifted = drain(*r.submit({p, o, -1}).value());
+  const Outcome shifted = drain(*r.submit({p, o, -1, nullptr}).value());
   EXPECT_EQ(shifted.text, alone(*m, p, o, 32, model::KvType::F16));
   o.shift = false;
-  const Outcome stopped = drain(*r.submit({p, o, -1}).value());
+  const Outcome stopped = drain(*r.submit({p, o, -1, nullptr}).value());
   EXPECT_EQ(stopped.done.done_reason, "length");
   EXPECT_EQ(stopped.done.eval_count, 32 - static_cast<int>(p.size()) + 1);
   // A prompt longer than the context with shifting off is refused at submit.
   std::vector<TokenId> huge(40, p.back());
-  auto refused = r.submit({huge, o, -1});
+  auto refused = r.submit({huge, o, -1, nullptr});
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.message().find("more than the context's 32 free positions"), std::string::npos) << refused.message();
   // Log probabilities: one per token, the chosen one first among the top alternatives (greedy).
-  auto s = r.submit({p, greedy(5), 3}).value();
+  auto s = r.submit({p, greedy(5), 3, nullptr}).value();
   int n = 0;
   Event e;
   while (s->next(&e, 20s) && e.kind == Event::Kind::Text) {

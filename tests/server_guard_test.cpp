@@ -121,3 +121,31 @@ TEST_F(Server, ProbeFindingsStayFixed) {
 
 }  // namespace
 }  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// Sixteen clients that keep their connections open (keep-alive, as ollama-js and every
+// HTTP library do) must not keep a seventeenth from being answered: with cpp-httplib's
+// default pool of 8 threads it waited for a keep-alive timeout (5 s) to free one.
+TEST_F(Server, IdleKeepAliveConnectionsDoNotStarveOthers) {
+  std::vector<std::unique_ptr<httplib::Client>> idle;
+  for (int i = 0; i < 16; ++i) {
+    idle.push_back(std::make_unique<httplib::Client>("127.0.0.1", port_));
+    idle.back()->set_keep_alive(true);
+    auto r = idle.back()->Get("/api/version");
+    ASSERT_TRUE(r) << i;
+    ASSERT_EQ(r->status, 200);
+  }
+  // The next request gets its answer while those sixteen are still open; the 3 s limit is
+  // below the server's 5 s keep-alive, so only a free thread can answer it in time.
+  httplib::Client next("127.0.0.1", port_);
+  next.set_read_timeout(3, 0);
+  next.set_connection_timeout(3, 0);
+  auto r = next.Get("/api/tags");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+}
+
+}  // namespace
+}  // namespace hearth::server

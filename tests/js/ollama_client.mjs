@@ -5,57 +5,26 @@
 // usage: node ollama_client.mjs HEARTH_BIN   (HEARTH_TESTDATA, HEARTH_REFERENCE as for ctest)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
+import { startServer, upload as uploadTo, testdata, reference } from './hearth_server.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const bin = process.argv[2];
 if (!bin) throw new Error('usage: node ollama_client.mjs HEARTH_BIN');
-const testdata = process.env.HEARTH_TESTDATA || resolve(here, '../../../shared/testdata');
-const reference = process.env.HEARTH_REFERENCE || resolve(here, '../../../shared/reference');
 
 let server, host, ollama, store;
 
 before(async () => {
-  store = mkdtempSync(join(tmpdir(), 'hearth-js-'));
-  server = spawn(bin, ['serve'], {
-    env: { ...process.env, OLLAMA_HOST: '127.0.0.1:0', OLLAMA_MODELS: store, HEARTH_API_KEY: '' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  host = await new Promise((ok, fail) => {
-    let seen = '';
-    server.stderr.on('data', (d) => {
-      seen += d;
-      const m = seen.match(/listening on (127\.0\.0\.1:\d+)/);
-      if (m) ok(`http://${m[1]}`);
-    });
-    server.on('exit', (code) => fail(new Error(`hearth serve exited with ${code}: ${seen}`)));
-  });
+  server = await startServer(bin);
+  ({ host, store } = server);
   ollama = new Ollama({ host });
 });
 
-after(() => {
-  server.kill('SIGTERM');
-  rmSync(store, { recursive: true, force: true });
-});
+after(() => server.stop());
 
-// POST /api/blobs/:digest as the ollama CLI does (ollama-js has no upload helper).
-async function upload(path) {
-  const bytes = readFileSync(path);
-  const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-  const head = await fetch(`${host}/api/blobs/${digest}`, { method: 'HEAD' });
-  if (head.status === 200) return digest;
-  assert.equal(head.status, 404);
-  const r = await fetch(`${host}/api/blobs/${digest}`, { method: 'POST', body: bytes });
-  assert.equal(r.status, 201, await r.text());
-  return digest;
-}
+const upload = (path) => uploadTo(host, path);
 
 test('version, empty list, ps', async () => {
   const v = await ollama.version();

@@ -3,7 +3,7 @@
 
     bench/serve_bench.py MODEL.gguf [--hearth build/bin/hearth] [--llama-server PATH/llama-server]
         [-t 2] [--rounds 2] [--clients 8] [--prompt 128] [--gen 128] [--ctx 2048]
-        [--scenarios single,parallel,interrupt,chat]
+        [--scenarios single,parallel,interrupt,chat,schema]
 
 Each round starts each server in turn on a loopback port (Hearth over a temporary store
 holding MODEL.gguf as model "bench"; llama-server with -np CLIENTS -t T), runs the
@@ -21,6 +21,9 @@ minutes of a noisy machine. Scenarios:
   interrupt  a 2000-token prompt, and a 64-token one sent 0.3 s later: the short one's TTFT
   chat       a 1500-token first turn, then the next turn (first turn + answer + 20 tokens):
              both TTFTs and their ratio (prompt-prefix reuse)
+  schema     one client decoding GEN tokens freely, then constrained to a JSON schema (six
+             typed fields and an array of objects; Hearth's `format`, llama-server's
+             `json_schema`) until the document ends: both decode rates and their ratio
 
 Prints one markdown table: every figure per server (mean of the rounds; min-max when more
 than one) and Hearth / llama-server ratios. The load stays on 127.0.0.1 and every loop is
@@ -97,10 +100,13 @@ class Hearth:
             sys.exit(f"create failed: {body}")
         post(self.port, "/api/generate", {"model": "bench"})  # load
 
-    def stream(self, prompt, n, on_token):
-        """Sends one request; calls on_token(time) per generated token; returns (prompt tokens evaluated, tokens)."""
+    def stream(self, prompt, n, on_token, schema=None):
+        """Sends one request; calls on_token(time) per generated token; returns (prompt tokens evaluated, tokens).
+        With a schema, the output is constrained to it (`format`) and ends with the document."""
         body = {"model": "bench", "prompt": prompt, "raw": True, "stream": True,
                 "options": {"temperature": 0, "num_predict": n, "seed": 1}}
+        if schema:
+            body["format"] = schema
         last = {}
         for obj in ndjson(self.port, "/api/generate", body):
             if obj.get("done"):
@@ -128,9 +134,11 @@ class LlamaServer:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_up(self.port, "/health", self.proc)
 
-    def stream(self, prompt, n, on_token):
+    def stream(self, prompt, n, on_token, schema=None):
         body = {"prompt": prompt, "n_predict": n, "temperature": 0, "stream": True, "cache_prompt": True,
-                "ignore_eos": True, "seed": 1}
+                "ignore_eos": not schema, "seed": 1}
+        if schema:  # the end of the document is the end of generation: EOS must stay possible
+            body["json_schema"] = schema
         timings = {}
         for obj in sse(self.port, "/completion", body):
             if obj.get("stop"):
@@ -180,13 +188,13 @@ def sse(port, path, body):
             yield json.loads(line[6:])
 
 
-def one_request(server, prompt, n, start_at=None):
+def one_request(server, prompt, n, start_at=None, schema=None):
     """Runs one request; returns dict(ttft, itl list, tokens, prompt_n, end)."""
     if start_at is not None:
         time.sleep(max(0.0, start_at - time.perf_counter()))
     t0 = time.perf_counter()
     stamps = []
-    prompt_n, tokens = server.stream(prompt, n, stamps.append)
+    prompt_n, tokens = server.stream(prompt, n, stamps.append, schema)
     return {"ttft": stamps[0] - t0 if stamps else float("nan"), "itl": [b - a for a, b in zip(stamps, stamps[1:])],
             "tokens": len(stamps), "prompt_n": prompt_n, "start": t0, "first": stamps[0] if stamps else t0,
             "end": time.perf_counter()}
@@ -223,6 +231,29 @@ def scenario_single(server, a, seed):
     return {"single: decode t/s": 1.0 / statistics.mean(r["itl"]) if r["itl"] else float("nan"),
             "single: decode t/s as the server reports it": server.reported,
             "single: TTFT ms": r["ttft"] * 1e3}
+
+
+# The structured-output benchmark's schema: six typed fields and an array of objects.
+BENCH_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "maxLength": 40}, "year": {"type": "integer", "minimum": 1900, "maximum": 2030},
+        "rating": {"type": "number", "minimum": 0, "maximum": 10}, "seen": {"type": "boolean"},
+        "genre": {"enum": ["drama", "comedy", "horror"]}, "notes": {"type": ["string", "null"], "maxLength": 30},
+        "cast": {"type": "array", "maxItems": 3, "items": {"type": "object", "properties": {
+            "actor": {"type": "string", "maxLength": 20}, "lead": {"type": "boolean"}}, "required": ["actor", "lead"]}}},
+    "required": ["title", "year", "rating", "seen", "genre", "notes", "cast"],
+}
+
+
+def scenario_schema(server, a, seed):
+    """One client decoding freely, then constrained to BENCH_SCHEMA (greedy, until the document ends)."""
+    prompt = text_of(words_for(a.prompt), seed)
+    free = one_request(server, prompt, a.gen)
+    bound = one_request(server, prompt, a.gen, schema=BENCH_SCHEMA)
+    rate = lambda r: 1.0 / statistics.mean(r["itl"]) if len(r["itl"]) > 1 else float("nan")
+    return {"schema: free decode t/s": rate(free), "schema: constrained decode t/s": rate(bound),
+            "schema: constrained tokens": bound["tokens"], "schema: constrained / free": rate(bound) / rate(free)}
 
 
 def scenario_parallel(server, a, seed, tag="parallel"):
@@ -304,6 +335,8 @@ def main():
                     record(name, scenario_interrupt(s, a, rnd))
                 if "chat" in scen:
                     record(name, scenario_chat(s, a, rnd))
+                if "schema" in scen:
+                    record(name, scenario_schema(s, a, rnd))
             finally:
                 s.stop()
             if name == "llama-server" and "parallel" in scen:  # Ollama's default: one sequence at a time

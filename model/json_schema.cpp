@@ -65,23 +65,61 @@ struct Keys {
 
 class Compiler {
  public:
-  explicit Compiler(element root) : root_(root) {}
+  Compiler(element root, const ThinkingRoom& room) : root_(root), room_(room) {}
 
   Result<Grammar> compile() {
     const uint32_t root = b_.declare("root");
     auto v = value(root_, "", 0);
     if (!v) return v.error();
-    b_.define(root, {v.value()});
+    b_.define(root, {GrammarBuilder::cat({thinking(), v.value()})});
     return b_.build(root);
   }
 
   Grammar json_object() {
-    const uint32_t root = b_.rule("root", {any_object(0)});
+    const uint32_t root = b_.rule("root", {GrammarBuilder::cat({thinking(), any_object(0)})});
     return std::move(b_.build(root).value());
   }
 
  private:
   // --- Shared pieces ---------------------------------------------------------------
+
+  // The reasoning before the document (ThinkingRoom): any bytes up to and including the
+  // first `close`, as the rules of the close tag's KMP automaton (rule i: i bytes of the
+  // tag matched), then blanks.
+  Seq thinking() {
+    const std::string& tag = room_.close;
+    if (tag.empty()) return {};
+    const size_t n = tag.size();
+    std::vector<size_t> fail(n, 0);  // the longest proper border of tag[0..i]
+    for (size_t i = 1, k = 0; i < n; ++i) {
+      while (k > 0 && tag[i] != tag[k]) k = fail[k - 1];
+      if (tag[i] == tag[k]) ++k;
+      fail[i] = k;
+    }
+    auto step = [&](size_t state, uint8_t b) {
+      while (state > 0 && static_cast<uint8_t>(tag[state]) != b) state = fail[state - 1];
+      return static_cast<uint8_t>(tag[state]) == b ? state + 1 : 0;
+    };
+    std::vector<uint32_t> rules(n);
+    for (size_t i = 0; i < n; ++i) rules[i] = b_.declare("thinking-" + std::to_string(i));
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<ByteSet> to(n + 1);
+      for (unsigned b = 0; b < 256; ++b) to[step(i, static_cast<uint8_t>(b))].add(static_cast<uint8_t>(b));
+      std::vector<Seq> alts;
+      for (size_t j = 0; j <= n; ++j) {
+        if (to[j] == ByteSet{}) continue;
+        Seq alt = {b_.bytes(to[j])};
+        if (j < n) alt.push_back(b_.ref(rules[j]));
+        alts.push_back(std::move(alt));
+      }
+      b_.define(rules[i], std::move(alts));
+    }
+    ByteSet blank;
+    blank.add(' ').add('\t').add('\n').add('\r');
+    const Seq body = GrammarBuilder::cat({{b_.ref(rules[0])}, {b_.repeat("thinking-blanks", {b_.bytes(blank)}, 0, 4)}});
+    if (room_.inside) return body;
+    return {b_.optional("thinking", GrammarBuilder::cat({b_.literal(room_.open), body}))};
+  }
 
   Seq ws() {
     if (!ws_) {
@@ -742,6 +780,7 @@ class Compiler {
 
   GrammarBuilder b_;
   element root_;
+  ThinkingRoom room_;
   std::map<std::string, uint32_t> refs_;
   std::optional<uint32_t> ws_, char_, string_, number_, int_digits_;
   std::array<std::optional<uint32_t>, kMaxValueDepth + 1> values_;
@@ -749,22 +788,24 @@ class Compiler {
 
 }  // namespace
 
-Result<std::shared_ptr<const Grammar>> compile_json_schema(std::string_view schema) {
+Result<std::shared_ptr<const Grammar>> compile_json_schema(std::string_view schema, const ThinkingRoom& room) {
   if (schema.size() > kMaxSchemaBytes) return Error{"the schema is larger than " + std::to_string(kMaxSchemaBytes) + " bytes"};
   simdjson::dom::parser parser;
   element root;
   if (auto err = parser.parse(schema.data(), schema.size()).get(root)) return Error{std::string("the schema is not valid JSON: ") + simdjson::error_message(err)};
-  auto g = Compiler(root).compile();
+  auto g = Compiler(root, room).compile();
   if (!g) return g.error();
   return std::make_shared<const Grammar>(std::move(g.value()));
 }
 
-std::shared_ptr<const Grammar> json_object_grammar() {
-  static const std::shared_ptr<const Grammar> g = [] {
+std::shared_ptr<const Grammar> json_object_grammar(const ThinkingRoom& room) {
+  auto make = [&] {
     simdjson::dom::parser parser;
     element root = parser.parse(std::string_view("{}")).value();
-    return std::make_shared<const Grammar>(Compiler(root).json_object());
-  }();
+    return std::make_shared<const Grammar>(Compiler(root, room).json_object());
+  };
+  if (!room.close.empty()) return make();
+  static const std::shared_ptr<const Grammar> g = make();
   return g;
 }
 

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "model/grammar.h"
@@ -27,9 +28,18 @@ constexpr int kMaxValueDepth = 8;
 constexpr int kMaxSchemaDepth = 64;
 constexpr size_t kMaxSchemaBytes = 1 << 20;
 
+// Room to think before the document: a thinking model writes its reasoning freely up to
+// the first `close` tag, then the document follows (after blanks). `inside`: the prompt
+// already opened the reasoning; else it may open it with `open` first, or skip it.
+// Empty `close`: no room (the document comes first).
+struct ThinkingRoom {
+  std::string open, close;
+  bool inside = false;
+};
+
 // `schema`: the schema as JSON text.
-Result<std::shared_ptr<const Grammar>> compile_json_schema(std::string_view schema);
+Result<std::shared_ptr<const Grammar>> compile_json_schema(std::string_view schema, const ThinkingRoom& room = {});
 // Ollama's format "json": any JSON object.
-std::shared_ptr<const Grammar> json_object_grammar();
+std::shared_ptr<const Grammar> json_object_grammar(const ThinkingRoom& room = {});
 
 }  // namespace hearth::model

@@ -1433,4 +1433,86 @@ Result<std::string> Template::execute(const Value& data) const {
 
 bool Template::references(std::string_view field) const { return tree_->fields.count(std::string(field)) > 0; }
 
+namespace {
+
+bool pipe_names(const Pipe& p, std::string_view field) {
+  for (const Cmd& c : p.cmds)
+    for (const Arg& a : c.args) {
+      if (a.kind == Arg::Kind::Field && std::find(a.fields.begin(), a.fields.end(), field) != a.fields.end()) return true;
+      if (a.kind == Arg::Kind::Sub && a.sub && pipe_names(*a.sub, field)) return true;
+    }
+  return false;
+}
+
+bool is_branch(const Node& n) { return n.kind == Node::Kind::If || n.kind == Node::Kind::Range || n.kind == Node::Kind::With; }
+
+// The first {{if}} naming `field`, searched through the bodies of if/range/with.
+const Node* find_if(const std::vector<Node>& nodes, std::string_view field) {
+  for (const Node& n : nodes) {
+    if (!is_branch(n)) continue;
+    if (n.kind == Node::Kind::If && pipe_names(n.pipe, field)) return &n;
+    if (const Node* r = find_if(n.list, field)) return r;
+    if (const Node* r = find_if(n.else_list, field)) return r;
+  }
+  return nullptr;
+}
+
+// The first text, depth first, stopping at the first action or after the first branch.
+const Node* first_text(const std::vector<Node>& nodes) {
+  for (const Node& n : nodes) {
+    if (n.kind == Node::Kind::Text) return &n;
+    if (n.kind == Node::Kind::Action) return nullptr;
+    if (is_branch(n)) {
+      if (const Node* t = first_text(n.list)) return t;
+      return first_text(n.else_list);
+    }
+  }
+  return nullptr;
+}
+
+std::string trim_space(std::string s) {
+  const char* ws = " \t\n\r\f\v";
+  const size_t b = s.find_first_not_of(ws);
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+// Visits every use of .Thinking inside a range over .Messages; `list` is the node list the
+// use sits in (for a use in a branch's condition, the list holding the branch).
+void thinking_uses(const std::vector<Node>& list, bool in_messages, std::pair<std::string, std::string>& tags) {
+  auto found = [&] {
+    if (!in_messages || list.empty()) return;
+    if (list.front().kind == Node::Kind::Text) tags.first = trim_space(list.front().text);
+    if (list.back().kind == Node::Kind::Text) tags.second = trim_space(list.back().text);
+  };
+  for (const Node& n : list) {
+    if (n.kind == Node::Kind::Action && pipe_names(n.pipe, "Thinking")) found();
+    if (!is_branch(n)) continue;
+    if (pipe_names(n.pipe, "Thinking")) found();
+    const bool messages = in_messages || (n.kind == Node::Kind::Range && pipe_names(n.pipe, "Messages"));
+    thinking_uses(n.list, messages, tags);
+    thinking_uses(n.else_list, messages, tags);
+  }
+}
+
+}  // namespace
+
+std::string Template::tool_call_tag() const {
+  const Node* n = find_if(tree_->root, "ToolCalls");
+  if (!n) return "";
+  const Node* t = first_text(n->list);
+  if (!t) return "";
+  const std::string text = trim_space(t->text);
+  std::string tag;
+  for (size_t i = 0; i < text.size(); ++i)
+    if (!(text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) tag += text[i];  // "\r\n" read as "\n"
+  return tag.substr(0, tag.find('{'));
+}
+
+std::pair<std::string, std::string> Template::thinking_tags() const {
+  std::pair<std::string, std::string> tags;
+  thinking_uses(tree_->root, false, tags);
+  return tags;
+}
+
 }  // namespace hearth::server::tmpl

@@ -72,6 +72,14 @@ class Template {
   // Whether the main template mentions a field anywhere (e.g. "Messages", "Tools"),
   // including inside defined templates.
   bool references(std::string_view field) const;
+  // Ollama's tool-call tag (tools/template.go): the first text inside the first {{if}}
+  // whose condition names .ToolCalls, trimmed and cut before its first '{' (e.g.
+  // "<tool_call>", "[TOOL_CALLS] ["); empty when there is none.
+  std::string tool_call_tag() const;
+  // Ollama's thinking tags (thinking/template.go): where .Thinking is used inside a range
+  // over .Messages, the first and last texts of the innermost list around it (the last
+  // such use wins), trimmed; empty when not found.
+  std::pair<std::string, std::string> thinking_tags() const;
 
   struct Node;
   struct Tree;

@@ -13,6 +13,8 @@
 #include "server/name.h"
 #include "server/options.h"
 #include "server/prompt.h"
+#include "server/thinking.h"
+#include "server/tool_calls.h"
 
 namespace hearth::server {
 
@@ -187,6 +189,12 @@ struct Inference::Call {
   bool want_context = false;
   int logprobs = -1;
   std::shared_ptr<const model::Grammar> grammar;  // format: structured output
+  // The same format with room to think first (a schema that compiled once compiles again).
+  std::function<std::shared_ptr<const model::Grammar>(const model::ThinkingRoom&)> grammar_with_room;
+  ThinkSetting think;                             // what the template sees of `think`
+  std::pair<std::string, std::string> think_tags; // split the output when think is on and these are known
+  std::string tool_tag;                           // chat with tools: where calls start (Template::tool_call_tag)
+  std::vector<std::string> tool_names;
   Clock::time_point start = Clock::now();
 };
 
@@ -208,22 +216,30 @@ std::string raw_field(std::string_view body, std::string_view key) {
   return found;
 }
 
-// `format`: none ("" or null), "json" (any object) or a JSON schema.
-Result<std::shared_ptr<const model::Grammar>> format_grammar(const Value& format, std::string_view body) {
+// `format`: none ("" or null), "json" (any object) or a JSON schema; the grammar, and a
+// way to make it again with room for a thinking model's reasoning first.
+Result<std::shared_ptr<const model::Grammar>> format_grammar(const Value& format, std::string_view body,
+                                                             std::function<std::shared_ptr<const model::Grammar>(const model::ThinkingRoom&)>& again) {
   if (format.kind == Value::Kind::Nil || (format.kind == Value::Kind::String && format.s.empty())) return std::shared_ptr<const model::Grammar>();
-  if (format.kind == Value::Kind::String && format.s == "json") return model::json_object_grammar();
+  if (format.kind == Value::Kind::String && format.s == "json") {
+    again = [](const model::ThinkingRoom& room) { return model::json_object_grammar(room); };
+    return model::json_object_grammar();
+  }
   if (format.kind != Value::Kind::Map)
     return Error{"invalid format: " + tmpl::to_json(format) + "; expected \"json\" or a valid JSON Schema object"};
-  auto g = model::compile_json_schema(raw_field(body, "format"));
+  std::string schema = raw_field(body, "format");
+  auto g = model::compile_json_schema(schema);
   if (!g) return Error{"invalid format: " + g.message()};
+  again = [schema](const model::ThinkingRoom& room) { return model::compile_json_schema(schema, room).value(); };
   return g.value();
 }
 
 // Fields both endpoints share: stream, keep_alive, options, format, think, logprobs.
-std::optional<Refusal> common_fields(Fields& f, std::string_view body, const StoredModel& m, const tmpl::Template& t, int default_num_ctx,
-                                     ModelOptions& opt, std::optional<runner::Nanos>& keep_alive, int& logprobs, bool& stream,
-                                     std::shared_ptr<const model::Grammar>& grammar) {
-  stream = f.flag("stream", true);
+std::optional<Refusal> common_fields(Fields& f, std::string_view body, const tmpl::Template& t, int default_num_ctx, Inference::Call& call) {
+  const StoredModel& m = call.model;
+  ModelOptions& opt = call.options;
+  std::optional<runner::Nanos>& keep_alive = call.keep_alive;
+  call.stream = f.flag("stream", true);
   const Value& ka = f.get("keep_alive");
   if (ka.kind == Value::Kind::Int || ka.kind == Value::Kind::Float) {
     auto d = runner::parse_keep_alive(ka.kind == Value::Kind::Int ? static_cast<double>(ka.i) : ka.f);
@@ -236,18 +252,24 @@ std::optional<Refusal> common_fields(Fields& f, std::string_view body, const Sto
   } else if (ka.kind != Value::Kind::Nil) {
     return Refusal{400, "json: cannot unmarshal " + std::string(json_kind(ka)) + " into Go value of type api.Duration"};
   }
-  auto g = format_grammar(f.get("format"), body);
+  auto g = format_grammar(f.get("format"), body, call.grammar_with_room);
   if (!g) return Refusal{400, g.message()};
-  grammar = g.value();
+  call.grammar = g.value();
   const Value& think = f.get("think");
   if (think.kind == Value::Kind::String && think.s != "low" && think.s != "medium" && think.s != "high" && think.s != "max")
     return Refusal{400, "invalid think value: \"" + think.s + "\" (must be \"low\", \"medium\", \"high\", \"max\", true, or false)"};
+  const bool capable = t.references("Think");
   if ((think.kind == Value::Kind::Bool && think.b) || think.kind == Value::Kind::String)
-    if (!t.references("Think")) return Refusal{400, "\"" + m.name + "\" does not support thinking"};
+    if (!capable) return Refusal{400, "\"" + m.name + "\" does not support thinking"};
+  // Absent, `think` is on for a model that can think (Ollama's default today).
+  call.think.set = think.kind != Value::Kind::Nil;
+  call.think.on = capable && (think.kind == Value::Kind::Bool ? think.b : true);
+  call.think.level = think.kind == Value::Kind::String ? think.s : "";
+  if (call.think.on) call.think_tags = t.thinking_tags();
   const bool want = f.flag("logprobs", false);
   const int64_t top = f.integer("top_logprobs", 0);
   if (top < 0 || top > 20) return Refusal{400, "top_logprobs must be between 0 and 20"};
-  logprobs = want ? static_cast<int>(top) : -1;
+  call.logprobs = want ? static_cast<int>(top) : -1;
   opt = default_model_options();
   opt.num_ctx = default_num_ctx;
   if (Status s = apply_options(m.params, opt); !s) return Refusal{500, "model parameters: " + s.message()};
@@ -302,6 +324,40 @@ void body_text(JsonWriter& w, bool chat, const std::string& text) {
   else w.key("response").str(text);
 }
 
+// What the output parsers made of some text: the answer, the reasoning, the tool calls.
+struct Parsed {
+  std::string content, thinking;
+  std::vector<ToolCall> calls;
+  bool empty() const { return content.empty() && thinking.empty() && calls.empty(); }
+  void append(Parsed&& p) {
+    content += p.content;
+    thinking += p.thinking;
+    for (ToolCall& c : p.calls) calls.push_back(std::move(c));
+  }
+};
+
+// A chunk's or the final object's body: chat's message (thinking and tool_calls only when
+// there are some) or generate's response and thinking.
+void body_parsed(JsonWriter& w, bool chat, const Parsed& p) {
+  if (!chat) {
+    w.key("response").str(p.content);
+    if (!p.thinking.empty()) w.key("thinking").str(p.thinking);
+    return;
+  }
+  w.key("message").begin_object().key("role").str("assistant").key("content").str(p.content);
+  if (!p.thinking.empty()) w.key("thinking").str(p.thinking);
+  if (!p.calls.empty()) {
+    w.key("tool_calls").begin_array();
+    for (const ToolCall& c : p.calls) {
+      w.begin_object().key("id").str(c.id).key("function").begin_object();
+      w.key("index").num(int64_t{c.index}).key("name").str(c.name).key("arguments").raw(c.arguments);
+      w.end_object().end_object();
+    }
+    w.end_array();
+  }
+  w.end_object();
+}
+
 void logprobs_json(JsonWriter& w, const model::Vocab& vocab, const std::vector<runner::TokenLogprob>& lps) {
   auto one = [&](TokenId t, float lp) {
     const std::string piece = vocab.piece(t, false);
@@ -329,11 +385,11 @@ void logprobs_json(JsonWriter& w, const model::Vocab& vocab, const std::vector<r
 
 // The last object: done, the reason, the context (generate) and the metrics (zero ones
 // omitted, as Ollama's omitempty does).
-std::string final_json(const std::string& model, bool chat, const std::string& text, const runner::Event& e,
+std::string final_json(const std::string& model, bool chat, const Parsed& out, const runner::Event& e,
                        bool want_context, int64_t total_ns, int64_t load_ns) {
   JsonWriter w;
   head(w, model);
-  body_text(w, chat, text);
+  body_parsed(w, chat, out);
   w.key("done").boolean(true).key("done_reason").str(e.done_reason);
   if (want_context) {
     w.key("context").begin_array();
@@ -356,12 +412,57 @@ struct Answer {
   bool chat = false, stream = true, want_context = false, logprobs = false;
   Clock::time_point start;
   bool ended = false;
-  std::string text;                                  // non-streamed: everything so far
+  Parsed all;                                        // non-streamed: everything so far
   std::vector<runner::TokenLogprob> all_logprobs;    // non-streamed
+  std::optional<ThinkingParser> thinking;            // think on and the template's tags known
+  std::optional<ToolCallParser> tools;               // chat with tools
   ~Answer() {
     if (seq) seq->cancel();
   }
+  // Generated text through the parsers: reasoning split off first, then tool calls.
+  Parsed parse(std::string_view text) {
+    Parsed p;
+    ThinkingParser::Out t = thinking ? thinking->add(text) : ThinkingParser::Out{"", std::string(text)};
+    p.thinking = std::move(t.thinking);
+    feed_tools(std::move(t.content), p);
+    return p;
+  }
+  // The end of the output: what the parsers held back.
+  Parsed finish() {
+    Parsed p;
+    if (thinking) {
+      ThinkingParser::Out t = thinking->finish();
+      p.thinking = std::move(t.thinking);
+      feed_tools(std::move(t.content), p);
+    }
+    if (tools) {
+      ToolCallParser::Out c = tools->finish();
+      p.content += c.content;
+      for (ToolCall& x : c.calls) p.calls.push_back(std::move(x));
+    }
+    return p;
+  }
+
+ private:
+  void feed_tools(std::string text, Parsed& p) {
+    if (!tools) {
+      p.content += text;
+      return;
+    }
+    ToolCallParser::Out c = tools->add(text);
+    p.content += c.content;
+    p.calls = std::move(c.calls);
+  }
 };
+
+std::string chunk_json(const Answer& a, const Parsed& p, const model::Vocab& vocab, const std::vector<runner::TokenLogprob>* lps) {
+  JsonWriter w;
+  head(w, a.model);
+  body_parsed(w, a.chat, p);
+  w.key("done").boolean(false);
+  if (lps) logprobs_json(w, vocab, *lps);
+  return w.end_object().text() + "\n";
+}
 
 // The next line to send (NDJSON), or "" while nothing is ready.
 std::string next_line(Answer& a, const model::Vocab& vocab) {
@@ -372,21 +473,22 @@ std::string next_line(Answer& a, const model::Vocab& vocab) {
     return JsonWriter().begin_object().key("error").str(e.error).end_object().text() + "\n";
   }
   if (e.kind == runner::Event::Kind::Text) {
+    Parsed p = a.parse(e.text);
     if (!a.stream) {
-      a.text += e.text;
+      a.all.append(std::move(p));
       a.all_logprobs.insert(a.all_logprobs.end(), e.logprobs.begin(), e.logprobs.end());
       return "";
     }
-    JsonWriter w;
-    head(w, a.model);
-    body_text(w, a.chat, e.text);
-    w.key("done").boolean(false);
-    if (a.logprobs) logprobs_json(w, vocab, e.logprobs);
-    return w.end_object().text() + "\n";
+    if (p.empty() && !(a.logprobs && !e.logprobs.empty())) return "";  // held back by a parser
+    return chunk_json(a, p, vocab, a.logprobs ? &e.logprobs : nullptr);
   }
   a.ended = true;
+  Parsed rest = a.finish();
+  std::string before;  // streamed: what the parsers held back, as one more chunk
+  if (a.stream && !rest.empty()) before = chunk_json(a, rest, vocab, nullptr);
+  if (!a.stream) a.all.append(std::move(rest));
   const int64_t total = chrono::duration_cast<chrono::nanoseconds>(Clock::now() - a.start).count();
-  std::string out = final_json(a.model, a.chat, a.stream ? "" : a.text, e, a.want_context, total, a.lease.load_time().count());
+  std::string out = final_json(a.model, a.chat, a.stream ? Parsed{} : a.all, e, a.want_context, total, a.lease.load_time().count());
   if (a.logprobs && !a.stream) {
     JsonWriter w;
     w.begin_object();
@@ -395,7 +497,7 @@ std::string next_line(Answer& a, const model::Vocab& vocab) {
     out.pop_back();
     out += "," + w.end_object().text().substr(1);
   }
-  return a.stream ? out + "\n" : out;
+  return a.stream ? before + out + "\n" : out;
 }
 
 }  // namespace
@@ -449,6 +551,15 @@ void Inference::run(Call& call, httplib::Response& res) {
   auto ids = vocab.tokenize(prompt, true, true);
   if (!ids) return refuse(res, {400, ids.message()});
   if (ids.value().empty()) return refuse(res, {400, "the prompt has no tokens"});
+  const auto& [open, close] = call.think_tags;
+  const bool split_thinking = call.think.on && !open.empty() && !close.empty();
+  // A template that opens the thinking section itself leaves the model inside it.
+  const size_t end = text.value().find_last_not_of(" \t\r\n");
+  const bool inside = split_thinking && end != std::string::npos && end + 1 >= open.size() &&
+                      text.value().compare(end + 1 - open.size(), open.size(), open) == 0;
+  // With a format, a thinking model reasons freely first and the document follows (Ollama
+  // restarts the generation after the reasoning; one grammar does it here).
+  if (call.grammar && split_thinking) call.grammar = call.grammar_with_room({open, close, inside});
   auto seq = lease.value().runner().submit({ids.value(), call.options.gen, call.logprobs, call.grammar});
   if (!seq) return refuse(res, {seq.message() == runner::kServerBusy ? 503 : 400, seq.message()});
   auto a = std::make_shared<Answer>();
@@ -460,6 +571,8 @@ void Inference::run(Call& call, httplib::Response& res) {
   a->want_context = call.want_context;
   a->logprobs = call.logprobs >= 0;
   a->start = call.start;
+  if (split_thinking) a->thinking.emplace(open, close, inside);
+  if (!call.tool_names.empty()) a->tools.emplace(call.tool_tag, call.tool_names);
   res.status = 200;
   res.set_chunked_content_provider(call.stream ? "application/x-ndjson" : "application/json; charset=utf-8",
                                    [a, this](size_t, httplib::DataSink& sink) {
@@ -495,9 +608,9 @@ void Inference::generate(const httplib::Request& req, httplib::Response& res) {
     return refuse(res, {400, "\"" + call.model_name + "\" " + kNoVision});
   auto t = parse_model_template(tmpl_override.empty() ? call.model.template_text : tmpl_override);
   if (!t) return refuse(res, {tmpl_override.empty() ? 500 : 400, "template error: " + t.message()});
-  if (auto r = common_fields(f, req.body, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs,
-                               call.stream, call.grammar)) return refuse(res, *r);
+  if (auto r = common_fields(f, req.body, t.value(), opt_.default_num_ctx, call)) return refuse(res, *r);
   if (!suffix.empty() && !t.value().references("Suffix")) return refuse(res, {400, call.model.full + " does not support insert"});
+  if (call.raw) call.think_tags = {};  // a raw prompt was not rendered with .Think: its output is not split
   call.empty = prompt.empty() && suffix.empty();
   if (!call.empty) {
     Result<std::string> rendered = prompt;
@@ -508,7 +621,7 @@ void Inference::generate(const httplib::Request& req, httplib::Response& res) {
       const std::string sys = system.empty() ? call.model.system : system;
       if (!sys.empty()) msgs.push_back({"system", sys, "", {}, ""});
       msgs.push_back({"user", prompt, "", {}, ""});
-      rendered = render_chat(t.value(), msgs);
+      rendered = render_chat(t.value(), msgs, {}, call.think);
     }
     if (!rendered) return refuse(res, {400, "template error: " + rendered.message()});
     call.render = [text = rendered.value()](const model::Vocab&) -> Result<std::string> { return text; };
@@ -538,8 +651,7 @@ void Inference::chat(const httplib::Request& req, httplib::Response& res) {
   call.model.hp = hp.value();
   auto t = parse_model_template(call.model.template_text);
   if (!t) return refuse(res, {500, "template error: " + t.message()});
-  if (auto r = common_fields(f, req.body, call.model, t.value(), opt_.default_num_ctx, call.options, call.keep_alive, call.logprobs,
-                               call.stream, call.grammar)) return refuse(res, *r);
+  if (auto r = common_fields(f, req.body, t.value(), opt_.default_num_ctx, call)) return refuse(res, *r);
   auto msgs = parse_messages(f.get("messages"));
   if (!msgs) {
     if (msgs.message() == kNoVision) return refuse(res, {400, "\"" + call.model_name + "\" " + kNoVision});
@@ -548,6 +660,11 @@ void Inference::chat(const httplib::Request& req, httplib::Response& res) {
   const Value& tools = f.get("tools");
   if (tools.kind == Value::Kind::List && !tools.list->empty() && !t.value().references("Tools"))
     return refuse(res, {400, call.model.full + " does not support tools"});
+  if (tools.kind == Value::Kind::List && !tools.list->empty()) {
+    call.tool_tag = t.value().tool_call_tag();
+    for (const Value& tool : *tools.list)
+      if (const Value& n = tool.field("function").field("name"); n.kind == Value::Kind::String && !n.s.empty()) call.tool_names.push_back(n.s);
+  }
   const bool truncate = f.flag("truncate", true);
   if (f.bad) return refuse(res, *f.bad);
   call.empty = msgs.value().empty();
@@ -564,13 +681,13 @@ void Inference::chat(const httplib::Request& req, httplib::Response& res) {
     // before it and every message from it render to at most num_ctx tokens; the last
     // message always stays. Dropping messages never adds tokens, so i is found by
     // bisection: O(log n) renderings instead of Ollama's n.
-    call.render = [all, tool_list, truncate, num_ctx, t = t.value()](const model::Vocab& vocab) -> Result<std::string> {
+    call.render = [all, tool_list, truncate, num_ctx, think = call.think, t = t.value()](const model::Vocab& vocab) -> Result<std::string> {
       auto render_from = [&](size_t i) {
         std::vector<ChatMessage> part;
         for (size_t k = 0; k < i; ++k)
           if (all[k].role == "system") part.push_back(all[k]);
         part.insert(part.end(), all.begin() + static_cast<std::ptrdiff_t>(i), all.end());
-        return render_chat(t, part, tool_list);
+        return render_chat(t, part, tool_list, think);
       };
       auto fits = [&](const std::string& text) {
         auto ids = vocab.tokenize(text, true, true);

@@ -35,9 +35,10 @@ class Inference {
   void stop() { stopping_ = true; }
   runner::ModelCache& cache() { return cache_; }
   const runner::ModelCache& cache() const { return cache_; }
+  // One generation request, checked and rendered (defined in inference.cpp).
+  struct Call;
 
  private:
-  struct Call;
   void run(Call& call, httplib::Response& res);
   // A model blob's hyperparameters, its GGUF header read once per digest (blobs never
   // change under their digest).

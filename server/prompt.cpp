@@ -25,7 +25,7 @@ Value message_value(const ChatMessage& m) {
 }
 
 Value values(const std::string& system, const std::string& prompt, const std::string& response, Value messages,
-             const Value& tools) {
+             const Value& tools, const ThinkSetting& think) {
   tmpl::Map v;
   v["System"] = Value::str(system);
   v["Prompt"] = Value::str(prompt);
@@ -33,16 +33,16 @@ Value values(const std::string& system, const std::string& prompt, const std::st
   v["Suffix"] = Value::str("");
   v["Messages"] = std::move(messages);
   v["Tools"] = tools;
-  v["Think"] = Value::boolean(false);
-  v["ThinkLevel"] = Value::str("");
-  v["IsThinkSet"] = Value::boolean(false);
+  v["Think"] = Value::boolean(think.on);
+  v["ThinkLevel"] = Value::str(think.level);
+  v["IsThinkSet"] = Value::boolean(think.set);
   return Value::of_map(std::move(v));
 }
 
 }  // namespace
 
 Result<std::string> render_chat(const tmpl::Template& t, const std::vector<ChatMessage>& messages,
-                                const Value& tools) {
+                                const Value& tools, const ThinkSetting& think) {
   std::vector<ChatMessage> collated;
   std::string system;
   for (const ChatMessage& m : messages) {
@@ -56,14 +56,14 @@ Result<std::string> render_chat(const tmpl::Template& t, const std::vector<ChatM
   if (t.references("Messages")) {
     tmpl::List list;
     for (const ChatMessage& m : collated) list.push_back(message_value(m));
-    return t.execute(values(system, "", "", Value::of_list(std::move(list)), tools));
+    return t.execute(values(system, "", "", Value::of_list(std::move(list)), tools, think));
   }
   // Legacy: one run per turn. The open last turn stops where .Response would be printed,
   // found with a sentinel that no message can contain.
   const std::string sentinel = std::string("\x01hearth-response\x02");
   std::string out, sys, prompt;
   auto turn = [&](const std::string& response, bool last) -> Status {
-    auto r = t.execute(values(sys, prompt, last ? sentinel : response, Value::of_list(), tools));
+    auto r = t.execute(values(sys, prompt, last ? sentinel : response, Value::of_list(), tools, think));
     if (!r) return Error{r.message()};
     std::string s = r.value();
     if (last) {
@@ -89,10 +89,10 @@ Result<std::string> render_chat(const tmpl::Template& t, const std::vector<ChatM
     } else if (m.role == "assistant") {
       if (k + 1 == collated.size()) {
         // A trailing assistant message is a prefill the model continues.
-        auto r = t.execute(values(sys, prompt, m.content, Value::of_list(), tools));
+        auto r = t.execute(values(sys, prompt, m.content, Value::of_list(), tools, think));
         if (!r) return r;
         std::string s = r.value();
-        auto probe = t.execute(values(sys, prompt, m.content + sentinel, Value::of_list(), tools));
+        auto probe = t.execute(values(sys, prompt, m.content + sentinel, Value::of_list(), tools, think));
         if (probe) {
           if (auto p = probe.value().find(sentinel); p != std::string::npos) s = probe.value().substr(0, p);
         }

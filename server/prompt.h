@@ -18,6 +18,13 @@ struct ChatMessage {
   std::string tool_name;
 };
 
+// What a template sees of the request's `think`: .Think (on), .ThinkLevel ("low",
+// "medium", "high", "max" or ""), .IsThinkSet (the request said).
+struct ThinkSetting {
+  bool on = false, set = false;
+  std::string level;
+};
+
 // A model template as Ollama parses it: when it mentions neither .Messages nor .Response,
 // `{{ .Response }}` is appended. Errors read `template: :LINE: …`.
 Result<tmpl::Template> parse_model_template(std::string_view text);
@@ -27,6 +34,6 @@ Result<tmpl::Template> parse_model_template(std::string_view text);
 // once; legacy templates run once per (system, prompt, response) turn, the last one cut
 // after its .Response.
 Result<std::string> render_chat(const tmpl::Template& t, const std::vector<ChatMessage>& messages,
-                                const tmpl::Value& tools = {});
+                                const tmpl::Value& tools = {}, const ThinkSetting& think = {});
 
 }  // namespace hearth::server

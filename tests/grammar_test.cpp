@@ -233,3 +233,28 @@ TEST(GrammarMatcher, MaskAgreesWithTokenChecksAndWalksToTheEnd) {
 
 }  // namespace
 }  // namespace hearth::model
+
+namespace hearth::model {
+namespace {
+
+// A thinking model gets room to reason before the document: anything up to the close tag.
+TEST(JsonSchema, RoomToThinkBeforeTheDocument) {
+  const char* s = R"({"type":"object","properties":{"ok":{"type":"boolean"}},"required":["ok"]})";
+  auto inside = compile_json_schema(s, {"<think>", "</think>", true});
+  ASSERT_TRUE(inside.ok()) << inside.message();
+  for (const char* d : {"Let me think.</think>\n{\"ok\":true}", "</think>{\"ok\":false}", "a <</think/ </thin</think>  {\"ok\":true}",
+                        "{\"ok\": maybe}</think>{\"ok\":true}"})
+    EXPECT_TRUE(accepts(inside.value(), d)) << d;
+  for (const char* d : {"{\"ok\":true}", "Let me think.</think>\nok", "x</think>{\"ok\":true}</think>"})
+    EXPECT_FALSE(accepts(inside.value(), d)) << d;
+  auto before = compile_json_schema(s, {"<think>", "</think>", false});
+  ASSERT_TRUE(before.ok());
+  for (const char* d : {"{\"ok\":true}", "<think>hmm</think>{\"ok\":true}"}) EXPECT_TRUE(accepts(before.value(), d)) << d;
+  for (const char* d : {"hmm</think>{\"ok\":true}", "<think>{\"ok\":true}"}) EXPECT_FALSE(accepts(before.value(), d)) << d;
+  auto json = json_object_grammar({"<think>", "</think>", true});
+  EXPECT_TRUE(accepts(json, "x</think>{}"));
+  EXPECT_FALSE(accepts(json, "{}"));
+}
+
+}  // namespace
+}  // namespace hearth::model

@@ -95,3 +95,90 @@ test('a schema Hearth cannot guarantee is a 400 naming the keyword', async () =>
     ollama.generate({ model: 'tiny', prompt: 'x', format: 'yaml' }),
     (e) => e.status_code === 400 && /invalid format: "yaml"; expected "json" or a valid JSON Schema object/.test(e.message));
 });
+
+// A llama-3.1-like template with tools: a call is bare JSON, so the tag is "{".
+const kToolTemplate = `{{- if .Tools }}Tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}
+{{ end }}{{- range .Messages }}{{- if eq .Role "user" }}User: {{ .Content }}
+{{ else if eq .Role "tool" }}Result of {{ .ToolName }}: {{ .Content }}
+{{ else if eq .Role "assistant" }}Assistant: {{- if .ToolCalls }}{{ range .ToolCalls }}{"name": "{{ .Function.Name }}", "parameters": {{ .Function.Arguments }}}{{ end }}{{ else }}{{ .Content }}{{ end }}
+{{ end }}{{ end }}Assistant:`;
+
+const weather = {
+  type: 'function',
+  function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+};
+
+test('tool calls: parsed into message.tool_calls, streamed and not, and sent back as role tool', async () => {
+  await ollama.create({ model: 'tooly', from: 'tiny', template: kToolTemplate });
+  assert.ok((await ollama.show({ model: 'tooly' })).capabilities.includes('tools'));
+  // The tiny model knows no tools: a format makes its answer a call (and proves format and tools compose).
+  const format = { type: 'object', properties: { name: { const: 'get_weather' }, parameters: { type: 'object', properties: { city: { enum: ['Paris', 'Oslo'] } }, required: ['city'] } }, required: ['name', 'parameters'] };
+  const request = { model: 'tooly', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [weather], format, options: { seed: 1, temperature: 1 } };
+  const whole = await ollama.chat(request);
+  assert.equal(whole.message.content, '');
+  assert.equal(whole.message.tool_calls.length, 1);
+  const call = whole.message.tool_calls[0];
+  assert.equal(call.function.name, 'get_weather');
+  assert.ok(['Paris', 'Oslo'].includes(call.function.arguments.city), JSON.stringify(call));
+  assert.equal(call.function.index, 0);
+  assert.match(call.id, /^call_[a-z0-9]{8}$/);
+  const streamed = [];
+  let text = '';
+  for await (const part of await ollama.chat({ ...request, stream: true })) {
+    text += part.message.content;
+    if (part.message.tool_calls) streamed.push(...part.message.tool_calls);
+  }
+  assert.equal(text, '');
+  assert.deepEqual(streamed.map((c) => c.function), whole.message.tool_calls.map((c) => c.function));
+  // The result goes back as a tool message, rendered by the template with its name.
+  const next = await ollama.chat({
+    model: 'tooly', tools: [weather], options: { seed: 1, num_predict: 8 },
+    messages: [request.messages[0], whole.message, { role: 'tool', tool_name: 'get_weather', content: 'Sunny, 21 C' }],
+  });
+  assert.equal(next.done, true);
+  assert.ok(next.eval_count > 0);
+  // Without tools in the request nothing is parsed: the same JSON is content.
+  const plain = await ollama.chat({ ...request, tools: undefined });
+  assert.equal(plain.message.tool_calls, undefined);
+  assert.deepEqual(JSON.parse(plain.message.content), { name: 'get_weather', parameters: call.function.arguments });
+});
+
+// A qwen3-like template: the new turn opens inside <think> when think is on.
+const kThinkTemplate = `{{- range $i, $_ := .Messages }}{{- if eq .Role "user" }}User: {{ .Content }}
+{{ else if eq .Role "assistant" }}Assistant: {{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}{{ .Content }}
+{{ end }}{{ end }}Assistant:{{ if .Think }} <think>{{ end }}`;
+
+test('thinking: split into message.thinking / thinking, streamed and not; think false leaves it off', async () => {
+  await ollama.create({ model: 'thinker', from: 'tiny', template: kThinkTemplate });
+  assert.ok((await ollama.show({ model: 'thinker' })).capabilities.includes('thinking'));
+  const options = { temperature: 0, num_predict: 24 };
+  const messages = [{ role: 'user', content: 'Once upon a time' }];
+  const on = await ollama.chat({ model: 'thinker', messages, think: true, options });
+  // The story model never closes </think>: everything it writes is reasoning.
+  assert.ok(on.message.thinking.length > 10, JSON.stringify(on.message));
+  assert.equal(on.message.content, '');
+  let thinking = '';
+  for await (const part of await ollama.chat({ model: 'thinker', messages, think: true, options, stream: true })) thinking += part.message.thinking ?? '';
+  assert.equal(thinking, on.message.thinking);
+  // The same text as the raw continuation of the rendered prompt.
+  const raw = await ollama.generate({ model: 'thinker', prompt: 'User: Once upon a time\nAssistant: <think>', raw: true, options });
+  assert.equal(raw.response, on.message.thinking);
+  const gen = await ollama.generate({ model: 'thinker', prompt: 'Once upon a time', think: true, options });
+  assert.equal(gen.thinking, on.message.thinking);
+  assert.equal(gen.response, '');
+  const off = await ollama.chat({ model: 'thinker', messages, think: false, options });
+  assert.equal(off.message.thinking, undefined);
+  assert.ok(off.message.content.length > 10);
+  // With a format, the reasoning is free and the document comes after </think> (which this
+  // model never writes: it reasons to the end of its budget); with think false, the document at once.
+  const format = corpus.find((c) => c.name === 'person').schema;
+  const free = await ollama.chat({ model: 'thinker', messages, think: true, format, options });
+  assert.equal(free.message.thinking, on.message.thinking);
+  assert.equal(free.message.content, '');
+  const direct = await ollama.chat({ model: 'thinker', messages, think: false, format, options: { ...options, num_predict: 400 } });
+  assert.ok(validator(format)(JSON.parse(direct.message.content)), direct.message.content);
+  // Past reasoning is rendered back inside the tags.
+  const again = await ollama.chat({ model: 'thinker', think: false, options: { ...options, num_predict: 4 },
+    messages: [...messages, { role: 'assistant', content: 'The end.', thinking: 'short' }, { role: 'user', content: 'More' }] });
+  assert.equal(again.done, true);
+});

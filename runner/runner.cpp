@@ -149,8 +149,17 @@ void Runner::finish(size_t slot, Event e) {
 
 namespace {
 
-// Log-softmax of one row of logits at `t`, and the `top` most likely tokens.
-TokenLogprob logprob_of(const float* logits, size_t n, TokenId t, int top) {
+// Log-softmax of one row of logits at `t`, and the `top` most likely tokens; with a
+// temperature above 0 the logits are divided by it first (the distribution the sampler
+// draws from, as Ollama reports it).
+TokenLogprob logprob_of(const float* raw, size_t n, TokenId t, int top, float temperature) {
+  std::vector<float> scaled;
+  const float* logits = raw;
+  if (temperature > 0) {
+    scaled.assign(raw, raw + n);
+    for (float& l : scaled) l /= std::max(temperature, 1e-7f);
+    logits = scaled.data();
+  }
   const float mx = *std::max_element(logits, logits + n);
   double sum = 0;
   for (size_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - mx);
@@ -194,7 +203,7 @@ void Runner::advance(size_t slot, const float* logits) {
   const model::TextStream::Step piece = a.text.push(t);
   Event text;
   text.text = piece.text;
-  if (a.req.logprobs >= 0) text.logprobs.push_back(logprob_of(logits, V, t, a.req.logprobs));
+  if (a.req.logprobs >= 0) text.logprobs.push_back(logprob_of(logits, V, t, a.req.logprobs, a.req.options.sampling.temperature));
   if (!text.text.empty() || !text.logprobs.empty()) a.seq->push(std::move(text));
   a.pending.reset();
   std::string reason;

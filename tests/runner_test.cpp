@@ -183,6 +183,22 @@ TEST(Runner, ContextShiftAndLengthAndLogprobs) {
   }
   EXPECT_EQ(n, 5);
   EXPECT_EQ(e.kind, Event::Kind::Done);
+  // At temperature T they are those of logits / T (what the sampler draws from): the gaps
+  // between the alternatives shrink by T.
+  model::GenerateOptions hot = greedy(1);
+  hot.sampling.temperature = 2.0f;
+  hot.sampling.seed = 7;
+  Event cold_e, hot_e;
+  auto cold = r.submit({p, greedy(1), 3, nullptr}).value();
+  ASSERT_TRUE(cold->next(&cold_e, 20s));
+  auto warm = r.submit({p, hot, 3, nullptr}).value();
+  ASSERT_TRUE(warm->next(&hot_e, 20s));
+  ASSERT_EQ(cold_e.logprobs.size(), 1u);
+  ASSERT_EQ(hot_e.logprobs.size(), 1u);
+  const auto& c = cold_e.logprobs[0].top;
+  const auto& h = hot_e.logprobs[0].top;
+  for (size_t i = 0; i < 3; ++i) ASSERT_EQ(c[i].first, h[i].first);  // the same order
+  for (size_t i = 1; i < 3; ++i) EXPECT_NEAR(h[0].second - h[i].second, (c[0].second - c[i].second) / 2, 1e-4);
 }
 
 TEST(Runner, PromptSharesOfAStep) {

@@ -7,14 +7,23 @@
 
 namespace hearth::model {
 
-TokenTrie::TokenTrie(const Vocab& v) {
-  bytes_.resize(v.size());
+namespace {
+
+std::vector<std::string> texts_of(const Vocab& v) {
+  std::vector<std::string> texts(v.size());
+  for (size_t t = 0; t < v.size(); ++t) texts[t] = v.piece(static_cast<TokenId>(t), false);
+  return texts;
+}
+
+}  // namespace
+
+TokenTrie::TokenTrie(const Vocab& v) : TokenTrie(texts_of(v)) {}
+
+TokenTrie::TokenTrie(std::vector<std::string> texts) : bytes_(std::move(texts)) {
   std::vector<std::pair<std::string_view, TokenId>> sorted;
-  for (size_t t = 0; t < v.size(); ++t) {
-    bytes_[t] = v.piece(static_cast<TokenId>(t), false);
+  for (size_t t = 0; t < bytes_.size(); ++t)
     // A token longer than the trie's depth field can hold is never allowed (none is, in practice).
     if (!bytes_[t].empty() && bytes_[t].size() < 0xFFFF) sorted.emplace_back(bytes_[t], static_cast<TokenId>(t));
-  }
   std::sort(sorted.begin(), sorted.end());  // string_view compares bytes as unsigned
   nodes_.push_back({0, 0, 0, 0, 0});
   std::vector<uint32_t> path{0};  // path[d]: the node at depth d on the current branch

@@ -30,6 +30,8 @@ namespace hearth::model {
 class TokenTrie {
  public:
   explicit TokenTrie(const Vocab& v);
+  // Token t's text is texts[t] (empty: a token with no text, never allowed).
+  explicit TokenTrie(std::vector<std::string> texts);
   struct Node {
     uint8_t byte;        // the edge into this node
     uint16_t depth;      // 1 for the children of the root

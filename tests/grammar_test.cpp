@@ -258,3 +258,23 @@ TEST(JsonSchema, RoomToThinkBeforeTheDocument) {
 
 }  // namespace
 }  // namespace hearth::model
+
+namespace hearth::model {
+namespace {
+
+// Branches that all stay possible at once (5000 string patterns that differ only at their
+// end): past kMaxStacks parses the matcher stops with an error instead of growing.
+TEST(GrammarMatcher, AmbiguityExplosionIsRefusedWithinBounds) {
+  std::string s = R"({"anyOf":[)";
+  for (int i = 0; i < 5000; ++i) s += (i ? "," : "") + std::string(R"({"type":"string","pattern":"^[a-z]*)") + std::to_string(i) + R"($"})";
+  s += "]}";
+  auto g = compile_json_schema(s);
+  ASSERT_TRUE(g.ok()) << g.message();
+  GrammarMatcher m = matcher(g.value());
+  std::vector<float> logits(Fixture::get().vocab.size());
+  m.mask(logits.data());
+  EXPECT_NE(m.error().find("too ambiguous"), std::string::npos) << m.error();
+}
+
+}  // namespace
+}  // namespace hearth::model

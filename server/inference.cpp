@@ -3,12 +3,12 @@
 #include <simdjson.h>
 
 #include <chrono>
-#include <ctime>
 #include <functional>
 
 #include "gguf/gguf.h"
 #include "model/hparams.h"
 #include "model/json_schema.h"
+#include "server/answer.h"
 #include "server/json_writer.h"
 #include "server/name.h"
 #include "server/options.h"
@@ -37,25 +37,6 @@ void answer(httplib::Response& res, int status, const std::string& body) {
 }
 void refuse(httplib::Response& res, const Refusal& r) {
   answer(res, r.status, JsonWriter().begin_object().key("error").str(r.message).end_object().text());
-}
-
-// Now as Go marshals a UTC time.Time: RFC 3339 with nanoseconds, trailing zeros trimmed.
-std::string utc_now() {
-  const auto now = chrono::system_clock::now();
-  const int64_t ns = chrono::duration_cast<chrono::nanoseconds>(now.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[48];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string s = buf;
-  if (const long frac = static_cast<long>(ns % 1000000000); frac > 0) {
-    std::snprintf(buf, sizeof buf, ".%09ld", frac);
-    std::string digits = buf;
-    while (digits.back() == '0') digits.pop_back();
-    s += digits;
-  }
-  return s + "Z";
 }
 
 // The request body as a map with lower-case top-level keys (Ollama matches keys
@@ -195,6 +176,7 @@ struct Inference::Call {
   std::pair<std::string, std::string> think_tags; // split the output when think is on and these are known
   std::string tool_tag;                           // chat with tools: where calls start (Template::tool_call_tag)
   std::vector<std::string> tool_names;
+  Inference::WriterFactory writer;                // null: Ollama's
   Clock::time_point start = Clock::now();
 };
 
@@ -313,94 +295,15 @@ Result<std::vector<ChatMessage>> parse_messages(const Value& list) {
 
 namespace {
 
-// The fields every response object starts with.
-void head(JsonWriter& w, const std::string& model) {
-  w.begin_object().key("model").str(model).key("created_at").str(utc_now());
-}
-
-// The message or response text of one chunk.
-void body_text(JsonWriter& w, bool chat, const std::string& text) {
-  if (chat) w.key("message").begin_object().key("role").str("assistant").key("content").str(text).end_object();
-  else w.key("response").str(text);
-}
-
-// What the output parsers made of some text: the answer, the reasoning, the tool calls.
-struct Parsed {
-  std::string content, thinking;
-  std::vector<ToolCall> calls;
-  bool empty() const { return content.empty() && thinking.empty() && calls.empty(); }
-  void append(Parsed&& p) {
-    content += p.content;
-    thinking += p.thinking;
-    for (ToolCall& c : p.calls) calls.push_back(std::move(c));
-  }
-};
-
-// A chunk's or the final object's body: chat's message (thinking and tool_calls only when
-// there are some) or generate's response and thinking.
-void body_parsed(JsonWriter& w, bool chat, const Parsed& p) {
-  if (!chat) {
-    w.key("response").str(p.content);
-    if (!p.thinking.empty()) w.key("thinking").str(p.thinking);
-    return;
-  }
-  w.key("message").begin_object().key("role").str("assistant").key("content").str(p.content);
-  if (!p.thinking.empty()) w.key("thinking").str(p.thinking);
-  if (!p.calls.empty()) {
-    w.key("tool_calls").begin_array();
-    for (const ToolCall& c : p.calls) {
-      w.begin_object().key("id").str(c.id).key("function").begin_object();
-      w.key("index").num(int64_t{c.index}).key("name").str(c.name).key("arguments").raw(c.arguments);
-      w.end_object().end_object();
-    }
-    w.end_array();
-  }
-  w.end_object();
-}
-
-void logprobs_json(JsonWriter& w, const model::Vocab& vocab, const std::vector<runner::TokenLogprob>& lps) {
-  auto one = [&](TokenId t, float lp) {
-    const std::string piece = vocab.piece(t, false);
-    w.key("token").str(piece).key("logprob").num(static_cast<double>(lp)).key("bytes").begin_array();
-    for (unsigned char c : piece) w.num(int64_t{c});
-    w.end_array();
-  };
-  w.key("logprobs").begin_array();
+// Token ids' log probabilities as text, for a writer.
+std::vector<TokenLogprobText> logprob_texts(const model::Vocab& vocab, const std::vector<runner::TokenLogprob>& lps) {
+  std::vector<TokenLogprobText> out;
   for (const runner::TokenLogprob& lp : lps) {
-    w.begin_object();
-    one(lp.token, lp.logprob);
-    if (!lp.top.empty()) {
-      w.key("top_logprobs").begin_array();
-      for (const auto& [t, v] : lp.top) {
-        w.begin_object();
-        one(t, v);
-        w.end_object();
-      }
-      w.end_array();
-    }
-    w.end_object();
+    TokenLogprobText t{vocab.piece(lp.token, false), lp.logprob, {}};
+    for (const auto& [id, v] : lp.top) t.top.emplace_back(vocab.piece(id, false), v);
+    out.push_back(std::move(t));
   }
-  w.end_array();
-}
-
-// The last object: done, the reason, the context (generate) and the metrics (zero ones
-// omitted, as Ollama's omitempty does).
-std::string final_json(const std::string& model, bool chat, const Parsed& out, const runner::Event& e,
-                       bool want_context, int64_t total_ns, int64_t load_ns) {
-  JsonWriter w;
-  head(w, model);
-  body_parsed(w, chat, out);
-  w.key("done").boolean(true).key("done_reason").str(e.done_reason);
-  if (want_context) {
-    w.key("context").begin_array();
-    for (TokenId t : e.context) w.num(int64_t{t});
-    w.end_array();
-  }
-  for (auto [key, v] : {std::pair{"total_duration", total_ns}, std::pair{"load_duration", load_ns},
-                        std::pair{"prompt_eval_count", int64_t{e.prompt_eval_count}}, std::pair{"prompt_eval_duration", e.prompt_eval_ns},
-                        std::pair{"eval_count", int64_t{e.eval_count}}, std::pair{"eval_duration", e.eval_ns}})
-    if (v) w.key(key).num(v);
-  return w.end_object().text();
+  return out;
 }
 
 // A sequence being answered: the model held while it runs, cancelled if the response
@@ -408,28 +311,27 @@ std::string final_json(const std::string& model, bool chat, const Parsed& out, c
 struct Answer {
   runner::ModelCache::Lease lease;
   std::shared_ptr<runner::Sequence> seq;
-  std::string model;
-  bool chat = false, stream = true, want_context = false, logprobs = false;
+  std::unique_ptr<AnswerWriter> writer;
+  bool stream = true, want_context = false, logprobs = false;
   Clock::time_point start;
   bool ended = false;
-  Parsed all;                                        // non-streamed: everything so far
-  std::vector<runner::TokenLogprob> all_logprobs;    // non-streamed
+  Piece all;                                         // non-streamed: everything so far
   std::optional<ThinkingParser> thinking;            // think on and the template's tags known
   std::optional<ToolCallParser> tools;               // chat with tools
   ~Answer() {
     if (seq) seq->cancel();
   }
   // Generated text through the parsers: reasoning split off first, then tool calls.
-  Parsed parse(std::string_view text) {
-    Parsed p;
+  Piece parse(std::string_view text) {
+    Piece p;
     ThinkingParser::Out t = thinking ? thinking->add(text) : ThinkingParser::Out{"", std::string(text)};
     p.thinking = std::move(t.thinking);
     feed_tools(std::move(t.content), p);
     return p;
   }
   // The end of the output: what the parsers held back.
-  Parsed finish() {
-    Parsed p;
+  Piece finish() {
+    Piece p;
     if (thinking) {
       ThinkingParser::Out t = thinking->finish();
       p.thinking = std::move(t.thinking);
@@ -444,7 +346,7 @@ struct Answer {
   }
 
  private:
-  void feed_tools(std::string text, Parsed& p) {
+  void feed_tools(std::string text, Piece& p) {
     if (!tools) {
       p.content += text;
       return;
@@ -455,49 +357,38 @@ struct Answer {
   }
 };
 
-std::string chunk_json(const Answer& a, const Parsed& p, const model::Vocab& vocab, const std::vector<runner::TokenLogprob>* lps) {
-  JsonWriter w;
-  head(w, a.model);
-  body_parsed(w, a.chat, p);
-  w.key("done").boolean(false);
-  if (lps) logprobs_json(w, vocab, *lps);
-  return w.end_object().text() + "\n";
-}
-
-// The next line to send (NDJSON), or "" while nothing is ready.
-std::string next_line(Answer& a, const model::Vocab& vocab) {
+// The next bytes to send, or "" while nothing is ready.
+std::string next_bytes(Answer& a, const model::Vocab& vocab) {
   runner::Event e;
   if (!a.seq->next(&e, std::chrono::milliseconds(100))) return "";
   if (e.kind == runner::Event::Kind::Error) {
     a.ended = true;
-    return JsonWriter().begin_object().key("error").str(e.error).end_object().text() + "\n";
+    return a.writer->error(e.error);
   }
   if (e.kind == runner::Event::Kind::Text) {
-    Parsed p = a.parse(e.text);
+    Piece p = a.parse(e.text);
+    if (a.logprobs) p.logprobs = logprob_texts(vocab, e.logprobs);
     if (!a.stream) {
       a.all.append(std::move(p));
-      a.all_logprobs.insert(a.all_logprobs.end(), e.logprobs.begin(), e.logprobs.end());
       return "";
     }
-    if (p.empty() && !(a.logprobs && !e.logprobs.empty())) return "";  // held back by a parser
-    return chunk_json(a, p, vocab, a.logprobs ? &e.logprobs : nullptr);
+    return a.writer->chunk(p);
   }
   a.ended = true;
-  Parsed rest = a.finish();
+  Piece rest = a.finish();
   std::string before;  // streamed: what the parsers held back, as one more chunk
-  if (a.stream && !rest.empty()) before = chunk_json(a, rest, vocab, nullptr);
-  if (!a.stream) a.all.append(std::move(rest));
-  const int64_t total = chrono::duration_cast<chrono::nanoseconds>(Clock::now() - a.start).count();
-  std::string out = final_json(a.model, a.chat, a.stream ? Parsed{} : a.all, e, a.want_context, total, a.lease.load_time().count());
-  if (a.logprobs && !a.stream) {
-    JsonWriter w;
-    w.begin_object();
-    logprobs_json(w, vocab, a.all_logprobs);
-    // Splice the logprobs array into the final object.
-    out.pop_back();
-    out += "," + w.end_object().text().substr(1);
-  }
-  return a.stream ? before + out + "\n" : out;
+  if (a.stream) before = a.writer->chunk(rest);
+  else a.all.append(std::move(rest));
+  Summary s;
+  s.done_reason = e.done_reason;
+  s.prompt_tokens = e.prompt_eval_count;
+  s.eval_count = e.eval_count;
+  s.total_ns = chrono::duration_cast<chrono::nanoseconds>(Clock::now() - a.start).count();
+  s.load_ns = a.lease.load_time().count();
+  s.prompt_ns = e.prompt_eval_ns;
+  s.eval_ns = e.eval_ns;
+  if (a.want_context) s.context = &e.context;
+  return before + a.writer->done(a.stream ? Piece{} : a.all, s);
 }
 
 }  // namespace
@@ -524,21 +415,14 @@ void Inference::run(Call& call, httplib::Response& res) {
   ro.kv = opt_.kv;
   ro.max_queue = opt_.max_queue;
   ro.turns = opt_.turns;
+  std::unique_ptr<AnswerWriter> writer = call.writer ? call.writer(call.model_name, call.stream) : ollama_writer(call.model_name, call.chat, call.stream);
   if (call.empty && call.keep_alive && *call.keep_alive == runner::Nanos::zero()) {
     cache_.expire(call.model.digest);
-    JsonWriter w;
-    head(w, call.model_name);
-    body_text(w, call.chat, "");
-    return answer(res, 200, w.key("done").boolean(true).key("done_reason").str("unload").end_object().text());
+    return answer(res, 200, writer->loaded("unload"));
   }
   auto lease = cache_.acquire({call.model.digest, call.model.path, ro}, call.model.full, call.keep_alive);
   if (!lease) return refuse(res, {lease.message().rfind("server busy", 0) == 0 ? 503 : 500, lease.message()});
-  if (call.empty) {
-    JsonWriter w;
-    head(w, call.model_name);
-    body_text(w, call.chat, "");
-    return answer(res, 200, w.key("done").boolean(true).key("done_reason").str("load").end_object().text());
-  }
+  if (call.empty) return answer(res, 200, writer->loaded("load"));
   const model::Vocab& vocab = lease.value().runner().model().vocab();
   auto text = call.render(vocab);
   if (!text) return refuse(res, {400, text.message()});
@@ -565,8 +449,7 @@ void Inference::run(Call& call, httplib::Response& res) {
   auto a = std::make_shared<Answer>();
   a->lease = std::move(lease.value());
   a->seq = seq.value();
-  a->model = call.model_name;
-  a->chat = call.chat;
+  a->writer = std::move(writer);
   a->stream = call.stream;
   a->want_context = call.want_context;
   a->logprobs = call.logprobs >= 0;
@@ -574,13 +457,13 @@ void Inference::run(Call& call, httplib::Response& res) {
   if (split_thinking) a->thinking.emplace(open, close, inside);
   if (!call.tool_names.empty()) a->tools.emplace(call.tool_tag, call.tool_names);
   res.status = 200;
-  res.set_chunked_content_provider(call.stream ? "application/x-ndjson" : "application/json; charset=utf-8",
+  res.set_chunked_content_provider(a->writer->content_type(call.stream),
                                    [a, this](size_t, httplib::DataSink& sink) {
                                      const model::Vocab& v = a->lease.runner().model().vocab();
                                      while (!a->ended) {
                                        // Gone, or the server stopping: ~Answer cancels the sequence.
                                        if (!sink.is_writable() || stopping_) return false;
-                                       const std::string line = next_line(*a, v);
+                                       const std::string line = next_bytes(*a, v);
                                        if (!line.empty() && !sink.write(line.data(), line.size())) return false;
                                      }
                                      sink.done();
@@ -588,8 +471,9 @@ void Inference::run(Call& call, httplib::Response& res) {
                                    });
 }
 
-void Inference::generate(const httplib::Request& req, httplib::Response& res) {
+void Inference::generate(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer) {
   Call call;
+  call.writer = writer;
   auto body = request_body(req);
   if (!body) return refuse(res, {400, body.message()});
   Fields f{body.value(), "GenerateRequest", std::nullopt};
@@ -639,8 +523,9 @@ void Inference::generate(const httplib::Request& req, httplib::Response& res) {
   run(call, res);
 }
 
-void Inference::chat(const httplib::Request& req, httplib::Response& res) {
+void Inference::chat(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer) {
   Call call;
+  call.writer = writer;
   call.chat = true;
   auto body = request_body(req);
   if (!body) return refuse(res, {400, body.message()});

@@ -8,10 +8,12 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 
 #include "runner/model_cache.h"
+#include "server/answer.h"
 #include "server/store.h"
 
 namespace hearth::server {
@@ -29,8 +31,10 @@ struct InferenceOptions {
 class Inference {
  public:
   Inference(const Store& store, InferenceOptions opt) : store_(store), opt_(opt), cache_(opt.cache) {}
-  void generate(const httplib::Request& req, httplib::Response& res);
-  void chat(const httplib::Request& req, httplib::Response& res);
+  // How an answer is written (server/answer.h); null: Ollama's NDJSON.
+  using WriterFactory = std::function<std::unique_ptr<AnswerWriter>(const std::string& model, bool stream)>;
+  void generate(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer = nullptr);
+  void chat(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer = nullptr);
   // The server is stopping: every answer being streamed cancels its sequence and ends.
   void stop() { stopping_ = true; }
   runner::ModelCache& cache() { return cache_; }

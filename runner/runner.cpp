@@ -226,6 +226,7 @@ void Runner::advance(size_t slot, const float* logits) {
   done.kind = Event::Kind::Done;
   done.done_reason = reason;
   done.prompt_eval_count = a.evaluated;
+  done.prompt_tokens = static_cast<int>(a.req.prompt.size());
   done.truncated = a.truncated;
   done.eval_count = static_cast<int>(a.generated.size());
   done.prompt_eval_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(a.prompt_done - a.start).count();

@@ -42,6 +42,7 @@ struct Event {
   // Done:
   std::string done_reason;                 // "stop" or "length"
   int prompt_eval_count = 0;               // prompt tokens evaluated (a reused prefix is not)
+  int prompt_tokens = 0;                   // prompt tokens in all, reused or not
   int truncated = 0;                       // prompt tokens dropped to fit the context
   int eval_count = 0;                      // tokens generated
   int64_t prompt_eval_ns = 0, eval_ns = 0;

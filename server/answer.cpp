@@ -89,7 +89,7 @@ class OllamaWriter : public AnswerWriter {
     }
     // Zero metrics are omitted, as Go's omitempty does.
     for (auto [key, v] : {std::pair{"total_duration", s.total_ns}, std::pair{"load_duration", s.load_ns},
-                          std::pair{"prompt_eval_count", int64_t{s.prompt_tokens}}, std::pair{"prompt_eval_duration", s.prompt_ns},
+                          std::pair{"prompt_eval_count", int64_t{s.prompt_eval_count}}, std::pair{"prompt_eval_duration", s.prompt_ns},
                           std::pair{"eval_count", int64_t{s.eval_count}}, std::pair{"eval_duration", s.eval_ns}})
       if (v) w.key(key).num(v);
     if (!stream_ && !total.logprobs.empty()) logprobs_json(w, total.logprobs);

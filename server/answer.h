@@ -31,7 +31,8 @@ struct Piece {
 
 struct Summary {
   std::string done_reason;             // "stop" or "length"
-  int prompt_tokens = 0, eval_count = 0;
+  int prompt_eval_count = 0;           // prompt tokens evaluated (a reused prefix is not)
+  int prompt_tokens = 0, eval_count = 0;  // prompt tokens in all; tokens generated
   int64_t total_ns = 0, load_ns = 0, prompt_ns = 0, eval_ns = 0;
   const std::vector<model::TokenId>* context = nullptr;  // generate's `context`, when wanted
 };

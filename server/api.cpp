@@ -19,6 +19,7 @@
 #include "server/gotemplate.h"
 #include "server/guard.h"
 #include "server/json_writer.h"
+#include "server/openai.h"
 #include "server/prompt.h"
 #include "server/store.h"
 
@@ -516,6 +517,7 @@ struct ApiServer::Impl {
     http.Get("/api/ps", [this](Req, Res res) { ps(res); });
     http.Post("/api/generate", [this](Req req, Res res) { inference.generate(req, res); });
     http.Post("/api/chat", [this](Req req, Res res) { inference.chat(req, res); });
+    http.Post("/v1/chat/completions", [this](Req req, Res res) { openai_chat(inference, req, res); });
     http.Get("/v1/models", [this](Req, Res res) { openai_models(res); });
     http.Get(R"(/v1/models/(.+))", [this](Req req, Res res) {
       const std::string want = req.matches[1];
@@ -608,7 +610,7 @@ struct ApiServer::Impl {
     const std::vector<std::pair<std::string, std::vector<std::string>>> known = {
         {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
         {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
-        {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}},
+        {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}},
         {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
         {"/api/pull", {"POST"}}, {"/api/push", {"POST"}}, {"/api/embed", {"POST"}}, {"/api/embeddings", {"POST"}}};
     auto not_allowed = [](Req, Res res) {
@@ -682,6 +684,11 @@ struct ApiServer::Impl {
       }
       if (opt.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
       if (req.get_header_value("Authorization") == "Bearer " + opt.api_key) return httplib::Server::HandlerResponse::Unhandled;
+      if (req.path.rfind("/v1/", 0) == 0) {  // OpenAI's clients read OpenAI's error shape
+        res.status = 401;
+        res.set_content(openai_error(401, "unauthorized"), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       error(res, 401, "unauthorized");
       return httplib::Server::HandlerResponse::Handled;
     });

@@ -381,7 +381,8 @@ std::string next_bytes(Answer& a, const model::Vocab& vocab) {
   else a.all.append(std::move(rest));
   Summary s;
   s.done_reason = e.done_reason;
-  s.prompt_tokens = e.prompt_eval_count;
+  s.prompt_eval_count = e.prompt_eval_count;
+  s.prompt_tokens = e.prompt_tokens;
   s.eval_count = e.eval_count;
   s.total_ns = chrono::duration_cast<chrono::nanoseconds>(Clock::now() - a.start).count();
   s.load_ns = a.lease.load_time().count();

@@ -415,3 +415,61 @@ TEST_F(Serving, ErrorsAsOllamaAnswersThem) {
 
 }  // namespace
 }  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// OpenAI's server-sent events on the wire: every event is `data: <one JSON object>` and a
+// blank line, the last one `data: [DONE]`; a client that leaves mid-stream frees its slot.
+TEST_F(Serving, OpenAIStreamFramingAndDisconnect) {
+  auto r = post("/v1/chat/completions", R"({"model":"stories","messages":[{"role":"user","content":"Once upon a time"}],)"
+                                        R"("stream":true,"max_tokens":5,"temperature":0,"stream_options":{"include_usage":true}})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/event-stream");
+  const std::string& body = r->body;
+  std::vector<std::string> events;
+  size_t at = 0;
+  for (size_t end; (end = body.find("\n\n", at)) != std::string::npos; at = end + 2) events.push_back(body.substr(at, end - at));
+  EXPECT_EQ(at, body.size()) << "every event ends with a blank line";
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events.back(), "data: [DONE]");
+  std::string text;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    ASSERT_EQ(events[i].rfind("data: ", 0), 0u) << events[i];
+    ASSERT_EQ(events[i].find('\n'), std::string::npos) << events[i];
+    auto v = tmpl::from_json(events[i].substr(6));
+    ASSERT_TRUE(v.ok()) << events[i];
+    EXPECT_EQ(v.value().field("object").s, "chat.completion.chunk");
+    const Value& choices = v.value().field("choices");
+    if (choices.list->empty()) {  // the usage chunk, last before [DONE]
+      EXPECT_EQ(i + 2, events.size());
+      EXPECT_EQ(v.value().field("usage").field("completion_tokens").i, 5);
+      continue;
+    }
+    text += choices.list->at(0).field("delta").field("content").s;
+  }
+  auto native = post("/api/chat", R"({"model":"stories","messages":[{"role":"user","content":"Once upon a time"}],"stream":false,)"
+                                  R"("options":{"temperature":0,"num_predict":5}})");
+  ASSERT_TRUE(native);
+  EXPECT_EQ(text, tmpl::from_json(native->body).value().field("message").field("content").s);
+  // Clients that leave after two events: their sequences end and the slots are free again.
+  for (int round = 0; round < 6; ++round) {
+    httplib::Client c("127.0.0.1", port_);
+    int chunks = 0;
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/chat/completions";
+    req.body = R"({"model":"stories","messages":[{"role":"user","content":"x"}],"stream":true,"stop":["\u0001"],"max_tokens":100000})";
+    req.set_header("Content-Type", "application/json");
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++chunks < 2; };
+    EXPECT_FALSE(c.send(req));
+  }
+  auto again = post("/v1/chat/completions", R"({"model":"stories","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":5,"temperature":0})");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200);
+  EXPECT_EQ(tmpl::from_json(again->body).value().field("choices").list->at(0).field("message").field("content").s, text);
+}
+
+}  // namespace
+}  // namespace hearth::server

@@ -1,0 +1,363 @@
+#include "server/openai.h"
+
+#include <simdjson.h>
+
+#include <chrono>
+#include <random>
+
+#include "server/json_writer.h"
+
+namespace hearth::server {
+
+namespace {
+
+using simdjson::dom::element;
+
+std::string quote(std::string_view s) { return tmpl::json_quote(s); }
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// OpenAI's reasoning effort as Ollama's think value: false, or a level.
+Result<std::string> think_of(std::string_view effort) {
+  if (effort == "none") return std::string("false");
+  if (effort == "minimal") return quote("low");
+  if (effort == "low" || effort == "medium" || effort == "high" || effort == "max") return quote(effort);
+  if (effort == "xhigh" || effort == "ultra") return quote("max");
+  return Error{"invalid reasoning value: '" + std::string(effort) + "' (must be \"none\", \"minimal\", \"low\", \"medium\", \"high\", \"xhigh\", \"max\" or \"ultra\")"};
+}
+
+// One OpenAI message as Ollama messages (a content array gives one message per part).
+// `calls` maps the tool-call ids seen so far to their function names.
+Status messages_of(element m, JsonWriter& w, std::map<std::string, std::string>& calls) {
+  simdjson::dom::object obj;
+  if (m.get_object().get(obj)) return Error{"invalid message: each message must be an object"};
+  std::string_view role;
+  if (obj["role"].get_string().get(role)) return Error{"invalid message: a message needs a \"role\""};
+  std::string tool_name;
+  if (role == "tool") {
+    std::string_view name, id;
+    if (!obj["name"].get_string().get(name)) tool_name = name;
+    else if (!obj["tool_call_id"].get_string().get(id))
+      if (auto it = calls.find(std::string(id)); it != calls.end()) tool_name = it->second;
+  }
+  std::vector<std::string> texts, images;
+  element content;
+  std::string_view text;
+  simdjson::dom::array parts;
+  if (obj["content"].get(content) || content.is_null()) texts.emplace_back();
+  else if (!content.get_string().get(text)) texts.emplace_back(text);
+  else if (!content.get_array().get(parts)) {
+    for (element part : parts) {
+      std::string_view type, t, url;
+      if (part["type"].get_string().get(type)) return Error{"invalid message content: each part needs a \"type\""};
+      if (type == "text") {
+        if (part["text"].get_string().get(t)) return Error{"invalid message content: a text part needs \"text\""};
+        texts.emplace_back(t);
+      } else if (type == "image_url") {
+        if (part["image_url"]["url"].get_string().get(url) && part["image_url"].get_string().get(url))
+          return Error{"invalid message content: an image_url part needs a url"};
+        if (url.rfind("data:", 0) != 0) return Error{"image URLs are not currently supported, please use base64 encoded data instead"};
+        const size_t comma = url.find(";base64,");
+        if (comma == std::string_view::npos) return Error{"invalid image input"};
+        images.emplace_back(url.substr(comma + 8));
+      } else {
+        return Error{"invalid message part type: " + std::string(type)};
+      }
+    }
+  } else {
+    return Error{"invalid message content type"};
+  }
+  if (texts.empty()) texts.emplace_back();
+  std::string_view reasoning;
+  const bool has_reasoning = !obj["reasoning"].get_string().get(reasoning) || !obj["reasoning_content"].get_string().get(reasoning);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    w.begin_object().key("role").str(role).key("content").str(texts[i]);
+    if (i == 0 && has_reasoning) w.key("thinking").str(reasoning);
+    if (!tool_name.empty()) w.key("tool_name").str(tool_name);
+    if (i == 0 && !images.empty()) {
+      w.key("images").begin_array();
+      for (const std::string& img : images) w.str(img);
+      w.end_array();
+    }
+    simdjson::dom::array tcs;
+    if (i == 0 && !obj["tool_calls"].get_array().get(tcs)) {
+      w.key("tool_calls").begin_array();
+      for (element tc : tcs) {
+        std::string_view name, args, id;
+        if (tc["function"]["name"].get_string().get(name)) return Error{"invalid tool call: no function name"};
+        if (tc["function"]["arguments"].get_string().get(args)) args = "{}";
+        simdjson::dom::parser p;
+        simdjson::dom::object parsed;
+        if (p.parse(args.data(), args.size()).get_object().get(parsed)) return Error{"invalid tool call arguments"};
+        if (!tc["id"].get_string().get(id)) calls[std::string(id)] = std::string(name);
+        w.begin_object().key("function").begin_object().key("name").str(name).key("arguments").raw(simdjson::minify(parsed));
+        w.end_object().end_object();
+      }
+      w.end_array();
+    }
+    w.end_object();
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string openai_error(int status, const std::string& message) {
+  const char* type = status == 400 ? "invalid_request_error" : status == 404 ? "not_found_error" : status == 401 ? "authentication_error" : "api_error";
+  return JsonWriter().begin_object().key("error").begin_object().key("message").str(message).key("type").str(type)
+      .key("param").raw("null").key("code").raw("null").end_object().end_object().text();
+}
+
+Result<OpenAIChatRequest> openai_chat_request(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object req;
+  if (parser.parse(body.data(), body.size()).get_object().get(req)) return Error{"invalid request: the body must be a JSON object"};
+  OpenAIChatRequest out;
+  std::string_view model;
+  if (req["model"].get_string().get(model) || model.empty()) return Error{"model is required"};
+  out.model = model;
+  simdjson::dom::array messages;
+  if (req["messages"].get_array().get(messages) || messages.size() == 0) return Error{"[] is too short - 'messages'"};
+  bool flag;
+  if (!req["stream"].get_bool().get(flag)) out.stream = flag;
+  if (!req["stream_options"]["include_usage"].get_bool().get(flag)) out.include_usage = flag;
+  int64_t n;
+  if (!req["n"].get_int64().get(n) && n != 1) return Error{"n other than 1 is not supported yet"};
+  simdjson::dom::object bias;
+  if (!req["logit_bias"].get_object().get(bias) && bias.size() > 0) return Error{"logit_bias is not supported yet"};
+
+  JsonWriter w;
+  w.begin_object().key("model").str(model).key("stream").boolean(out.stream);
+  w.key("messages").begin_array();
+  std::map<std::string, std::string> calls;
+  for (element m : messages)
+    if (Status s = messages_of(m, w, calls); !s) return s.error();
+  w.end_array();
+
+  // Options: OpenAI's defaults (temperature and top_p 1) override the model's, as Ollama does.
+  w.key("options").begin_object();
+  double d;
+  w.key("temperature").num(!req["temperature"].get_double().get(d) ? d : 1.0);
+  w.key("top_p").num(!req["top_p"].get_double().get(d) && d > 0 ? d : 1.0);
+  for (auto [from, to] : {std::pair{"max_tokens", "num_predict"}, std::pair{"max_completion_tokens", "num_predict"}, std::pair{"seed", "seed"}})
+    if (int64_t v; !req[from].get_int64().get(v)) w.key(to).num(v);
+  for (const char* k : {"frequency_penalty", "presence_penalty"})
+    if (!req[k].get_double().get(d)) w.key(k).num(d);
+  element stop;
+  std::string_view one;
+  if (!req["stop"].get(stop) && !stop.is_null()) {
+    w.key("stop").begin_array();
+    simdjson::dom::array many;
+    if (!stop.get_string().get(one)) w.str(one);
+    else if (!stop.get_array().get(many))
+      for (element s : many) {
+        if (s.get_string().get(one)) return Error{"invalid stop: a stop sequence must be a string"};
+        w.str(one);
+      }
+    else return Error{"invalid stop: a string or an array of strings"};
+    w.end_array();
+  }
+  w.end_object();
+
+  // response_format → format.
+  std::string_view type;
+  if (!req["response_format"]["type"].get_string().get(type)) {
+    if (type == "json_object") w.key("format").str("json");
+    else if (type == "json_schema") {
+      element schema;
+      if (req["response_format"]["json_schema"]["schema"].get(schema)) return Error{"response_format json_schema needs json_schema.schema"};
+      w.key("format").raw(simdjson::minify(schema));
+    } else if (type != "text") {
+      return Error{"invalid response_format type: " + std::string(type)};
+    }
+  }
+  // tools, unless tool_choice is "none".
+  element tools, choice;
+  std::string_view choice_s;
+  bool no_tools = false;
+  if (!req["tool_choice"].get(choice) && !choice.is_null()) {
+    if (!choice.get_string().get(choice_s) && choice_s == "none") no_tools = true;
+    else if (choice_s != "auto") return Error{"tool_choice other than \"auto\" and \"none\" is not supported yet"};
+  }
+  if (!no_tools && !req["tools"].get(tools) && !tools.is_null()) w.key("tools").raw(simdjson::minify(tools));
+  // reasoning_effort / reasoning.effort → think.
+  std::string_view effort;
+  if (!req["reasoning_effort"].get_string().get(effort) || !req["reasoning"]["effort"].get_string().get(effort)) {
+    auto t = think_of(effort);
+    if (!t) return t.error();
+    w.key("think").raw(t.value());
+  }
+  if (!req["logprobs"].get_bool().get(flag)) w.key("logprobs").boolean(flag);
+  if (int64_t top; !req["top_logprobs"].get_int64().get(top)) w.key("top_logprobs").num(top);
+  out.ollama_body = w.end_object().text();
+  return out;
+}
+
+namespace {
+
+// OpenAI's chat.completion object, or its chunks as server-sent events.
+class OpenAIChatWriter : public AnswerWriter {
+ public:
+  OpenAIChatWriter(std::string model, bool stream, bool include_usage)
+      : model_(std::move(model)), stream_(stream), include_usage_(include_usage), created_(unix_now()) {
+    static thread_local std::mt19937 rng(std::random_device{}());
+    id_ = "chatcmpl-" + std::to_string(rng() % 1000000);
+  }
+  const char* content_type(bool stream) const override { return stream ? "text/event-stream" : "application/json"; }
+
+  std::string chunk(const Piece& p) override {
+    if (p.empty()) return "";
+    std::string out;
+    // Reasoning and the rest in separate chunks, as Ollama sends them.
+    if (!p.thinking.empty()) {
+      Piece t;
+      t.thinking = p.thinking;
+      out += event(delta(t, nullptr));
+    }
+    Piece rest = p;
+    rest.thinking.clear();
+    if (!rest.empty() || out.empty()) out += event(delta(rest, nullptr));
+    if (!p.calls.empty()) called_ = true;
+    return out;
+  }
+
+  std::string done(const Piece& total, const Summary& s) override {
+    if (!total.calls.empty()) called_ = true;
+    const std::string reason = s.done_reason == "stop" && called_ ? "tool_calls" : s.done_reason;
+    if (!stream_) {
+      JsonWriter w;
+      w.begin_object().key("id").str(id_).key("object").str("chat.completion").key("created").num(created_).key("model").str(model_);
+      w.key("system_fingerprint").str("fp_ollama").key("choices").begin_array().begin_object().key("index").num(int64_t{0});
+      w.key("message");
+      message(w, total, false);
+      w.key("finish_reason").str(reason).key("logprobs");
+      logprobs(w, total);
+      w.end_object().end_array();
+      usage(w, s);
+      return w.end_object().text();
+    }
+    std::string out = event(delta({}, &reason));
+    if (include_usage_) {
+      JsonWriter w;
+      head(w, "chat.completion.chunk");
+      w.key("choices").begin_array().end_array();
+      usage(w, s);
+      out += "data: " + w.end_object().text() + "\n\n";
+    }
+    return out + "data: [DONE]\n\n";
+  }
+
+  std::string error(const std::string& message) override {
+    const std::string e = openai_error(500, message);
+    return stream_ ? "data: " + e + "\n\n" : e;
+  }
+
+  std::string loaded(const std::string& done_reason) override {
+    Summary s;
+    s.done_reason = done_reason;
+    return done({}, s);
+  }
+
+ private:
+  void head(JsonWriter& w, const char* object) const {
+    w.begin_object().key("id").str(id_).key("object").str(object).key("created").num(created_).key("model").str(model_);
+    w.key("system_fingerprint").str("fp_ollama");
+  }
+  // A chunk: the piece as a delta (role on the first), or the finish with an empty delta.
+  std::string delta(const Piece& p, const std::string* finish) {
+    JsonWriter w;
+    head(w, "chat.completion.chunk");
+    w.key("choices").begin_array().begin_object().key("index").num(int64_t{0}).key("delta");
+    message(w, p, !finish && first_);
+    if (!finish) first_ = false;
+    w.key("finish_reason");
+    if (finish) w.str(*finish);
+    else w.raw("null");
+    if (!p.logprobs.empty()) {
+      w.key("logprobs");
+      logprobs(w, p);
+    }
+    w.end_object().end_array();
+    return w.end_object().text();
+  }
+  static std::string event(const std::string& json) { return "data: " + json + "\n\n"; }
+  // A message (or a delta: only what it has, the role on the first).
+  void message(JsonWriter& w, const Piece& p, bool with_role) const {
+    w.begin_object();
+    const bool whole = !stream_;
+    if (whole || with_role) w.key("role").str("assistant");
+    if (whole || !p.content.empty() || (with_role && p.calls.empty() && p.thinking.empty())) w.key("content").str(p.content);
+    if (!p.thinking.empty()) w.key("reasoning").str(p.thinking);
+    if (!p.calls.empty()) {
+      w.key("tool_calls").begin_array();
+      for (const ToolCall& c : p.calls) {
+        w.begin_object().key("id").str(c.id).key("index").num(int64_t{c.index}).key("type").str("function");
+        w.key("function").begin_object().key("name").str(c.name).key("arguments").str(c.arguments).end_object().end_object();
+      }
+      w.end_array();
+    }
+    w.end_object();
+  }
+  static void logprobs(JsonWriter& w, const Piece& p) {
+    if (p.logprobs.empty()) {
+      w.raw("null");
+      return;
+    }
+    auto one = [&](const std::string& token, double lp) {
+      w.key("token").str(token).key("logprob").num(lp).key("bytes").begin_array();
+      for (unsigned char c : token) w.num(int64_t{c});
+      w.end_array();
+    };
+    w.begin_object().key("content").begin_array();
+    for (const TokenLogprobText& t : p.logprobs) {
+      w.begin_object();
+      one(t.token, t.logprob);
+      w.key("top_logprobs").begin_array();
+      for (const auto& [tok, lp] : t.top) {
+        w.begin_object();
+        one(tok, lp);
+        w.end_object();
+      }
+      w.end_array().end_object();
+    }
+    w.end_array().end_object();
+  }
+  static void usage(JsonWriter& w, const Summary& s) {
+    w.key("usage").begin_object().key("prompt_tokens").num(int64_t{s.prompt_tokens}).key("completion_tokens").num(int64_t{s.eval_count});
+    w.key("total_tokens").num(int64_t{s.prompt_tokens} + s.eval_count).end_object();
+  }
+  std::string model_, id_;
+  bool stream_, include_usage_;
+  int64_t created_;
+  bool first_ = true, called_ = false;
+};
+
+}  // namespace
+
+void openai_chat(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+  auto r = openai_chat_request(req.body);
+  if (!r) {
+    res.status = 400;
+    res.set_content(openai_error(400, r.message()), "application/json");
+    return;
+  }
+  httplib::Request inner = req;
+  inner.body = r.value().ollama_body;
+  const std::string model = r.value().model;
+  const bool include_usage = r.value().include_usage;
+  inference.chat(inner, res, [model, include_usage](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
+    return std::make_unique<OpenAIChatWriter>(model, stream, include_usage);
+  });
+  // A refusal before the answer started: Ollama's {"error": "…"} in OpenAI's shape.
+  if (res.status >= 400) {
+    simdjson::dom::parser p;
+    std::string_view message = res.body;
+    std::string_view m;
+    if (!p.parse(res.body).get_object()["error"].get_string().get(m)) message = m;
+    res.set_content(openai_error(res.status, std::string(message)), "application/json");
+  }
+}
+
+}  // namespace hearth::server

@@ -1,0 +1,34 @@
+// OpenAI's chat completions API over the inference handlers (../shared/reference/ollama-api.md
+// §9.1): a /v1/chat/completions request becomes an /api/chat request, and the answer is
+// written as OpenAI writes it — one chat.completion object, or server-sent events of
+// chat.completion.chunk objects ending with `data: [DONE]`. Errors use OpenAI's shape.
+#pragma once
+
+#include <httplib.h>
+
+#include <string>
+#include <string_view>
+
+#include "gguf/result.h"
+#include "server/inference.h"
+
+namespace hearth::server {
+
+// OpenAI's error object for an HTTP status: invalid_request_error (400), not_found_error
+// (404), authentication_error (401), api_error (others).
+std::string openai_error(int status, const std::string& message);
+
+// What the translation keeps for the answer.
+struct OpenAIChatRequest {
+  std::string ollama_body;  // the /api/chat request
+  std::string model;
+  bool stream = false, include_usage = false;
+};
+
+// A /v1/chat/completions body as an /api/chat one; errors are 400s with OpenAI's messages.
+Result<OpenAIChatRequest> openai_chat_request(std::string_view body);
+
+// POST /v1/chat/completions.
+void openai_chat(Inference& inference, const httplib::Request& req, httplib::Response& res);
+
+}  // namespace hearth::server

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "gguf/gguf.h"
+#include "server/anthropic.h"
 #include "server/create.h"
 #include "server/gotemplate.h"
 #include "server/guard.h"
@@ -518,6 +519,7 @@ struct ApiServer::Impl {
     http.Post("/api/generate", [this](Req req, Res res) { inference.generate(req, res); });
     http.Post("/api/chat", [this](Req req, Res res) { inference.chat(req, res); });
     http.Post("/v1/chat/completions", [this](Req req, Res res) { openai_chat(inference, req, res); });
+    http.Post("/v1/messages", [this](Req req, Res res) { anthropic_messages(inference, req, res); });
     http.Get("/v1/models", [this](Req, Res res) { openai_models(res); });
     http.Get(R"(/v1/models/(.+))", [this](Req req, Res res) {
       const std::string want = req.matches[1];
@@ -610,7 +612,7 @@ struct ApiServer::Impl {
     const std::vector<std::pair<std::string, std::vector<std::string>>> known = {
         {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
         {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
-        {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}},
+        {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/messages", {"POST"}},
         {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
         {"/api/pull", {"POST"}}, {"/api/push", {"POST"}}, {"/api/embed", {"POST"}}, {"/api/embeddings", {"POST"}}};
     auto not_allowed = [](Req, Res res) {
@@ -684,6 +686,12 @@ struct ApiServer::Impl {
       }
       if (opt.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
       if (req.get_header_value("Authorization") == "Bearer " + opt.api_key) return httplib::Server::HandlerResponse::Unhandled;
+      if (req.path.rfind("/v1/messages", 0) == 0) {  // Anthropic's clients send x-api-key and read Anthropic's errors
+        if (req.get_header_value("x-api-key") == opt.api_key) return httplib::Server::HandlerResponse::Unhandled;
+        res.status = 401;
+        res.set_content(anthropic_error(401, "unauthorized"), "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
       if (req.path.rfind("/v1/", 0) == 0) {  // OpenAI's clients read OpenAI's error shape
         res.status = 401;
         res.set_content(openai_error(401, "unauthorized"), "application/json");

@@ -472,6 +472,15 @@ void Inference::run(Call& call, httplib::Response& res) {
                                    });
 }
 
+bool Inference::can_think(const std::string& model_name) const {
+  const ModelName n = ModelName::parse(model_name);
+  if (!n.valid()) return false;
+  auto m = store_.find(n);
+  if (!m) return false;
+  auto t = parse_model_template(store_.layer_text(m.value(), "application/vnd.ollama.image.template"));
+  return t.ok() && t.value().references("Think");
+}
+
 void Inference::generate(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer) {
   Call call;
   call.writer = writer;

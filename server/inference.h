@@ -35,6 +35,8 @@ class Inference {
   using WriterFactory = std::function<std::unique_ptr<AnswerWriter>(const std::string& model, bool stream)>;
   void generate(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer = nullptr);
   void chat(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer = nullptr);
+  // Whether the model of that name has a template that takes .Think (false when unknown).
+  bool can_think(const std::string& model_name) const;
   // The server is stopping: every answer being streamed cancels its sequence and ends.
   void stop() { stopping_ = true; }
   runner::ModelCache& cache() { return cache_; }

@@ -336,6 +336,10 @@ class OpenAIChatWriter : public AnswerWriter {
 
 }  // namespace
 
+std::unique_ptr<AnswerWriter> openai_chat_writer(std::string model, bool stream, bool include_usage) {
+  return std::make_unique<OpenAIChatWriter>(std::move(model), stream, include_usage);
+}
+
 void openai_chat(Inference& inference, const httplib::Request& req, httplib::Response& res) {
   auto r = openai_chat_request(req.body);
   if (!r) {
@@ -348,7 +352,7 @@ void openai_chat(Inference& inference, const httplib::Request& req, httplib::Res
   const std::string model = r.value().model;
   const bool include_usage = r.value().include_usage;
   inference.chat(inner, res, [model, include_usage](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
-    return std::make_unique<OpenAIChatWriter>(model, stream, include_usage);
+    return openai_chat_writer(model, stream, include_usage);
   });
   // A refusal before the answer started: Ollama's {"error": "…"} in OpenAI's shape.
   if (res.status >= 400) {

@@ -28,6 +28,9 @@ struct OpenAIChatRequest {
 // A /v1/chat/completions body as an /api/chat one; errors are 400s with OpenAI's messages.
 Result<OpenAIChatRequest> openai_chat_request(std::string_view body);
 
+// The writer of /v1/chat/completions answers (for tests of the wire format).
+std::unique_ptr<AnswerWriter> openai_chat_writer(std::string model, bool stream, bool include_usage);
+
 // POST /v1/chat/completions.
 void openai_chat(Inference& inference, const httplib::Request& req, httplib::Response& res);
 

@@ -38,13 +38,13 @@ export async function startServer(bin, env = {}) {
 }
 
 // POST /api/blobs/:digest as the ollama CLI does; returns the digest.
-export async function upload(host, path) {
+export async function upload(host, path, headers = {}) {
   const bytes = readFileSync(path);
   const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-  const head = await fetch(`${host}/api/blobs/${digest}`, { method: 'HEAD' });
+  const head = await fetch(`${host}/api/blobs/${digest}`, { method: 'HEAD', headers });
   if (head.status === 200) return digest;
   assert.equal(head.status, 404);
-  const r = await fetch(`${host}/api/blobs/${digest}`, { method: 'POST', body: bytes });
+  const r = await fetch(`${host}/api/blobs/${digest}`, { method: 'POST', body: bytes, headers });
   assert.equal(r.status, 201, await r.text());
   return digest;
 }

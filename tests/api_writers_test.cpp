@@ -1,0 +1,130 @@
+// The wire formats of the answer writers, on hand-made pieces: Anthropic's event sequence
+// with thinking, text and tool_use blocks; OpenAI's chunks with reasoning, content and
+// tool-call deltas; the whole objects of both.
+#include <gtest/gtest.h>
+
+#include "server/anthropic.h"
+#include "server/gotemplate.h"
+#include "server/openai.h"
+
+namespace hearth::server {
+namespace {
+
+using tmpl::Value;
+
+// Server-sent events as (event name, parsed data).
+std::vector<std::pair<std::string, Value>> events(const std::string& bytes) {
+  std::vector<std::pair<std::string, Value>> out;
+  size_t at = 0;
+  for (size_t end; (end = bytes.find("\n\n", at)) != std::string::npos; at = end + 2) {
+    std::string block = bytes.substr(at, end - at), name;
+    if (block.rfind("event: ", 0) == 0) {
+      const size_t nl = block.find('\n');
+      name = block.substr(7, nl - 7);
+      block = block.substr(nl + 1);
+    }
+    EXPECT_EQ(block.rfind("data: ", 0), 0u) << block;
+    if (block == "data: [DONE]") {
+      out.emplace_back("[DONE]", Value{});
+      continue;
+    }
+    auto v = tmpl::from_json(block.substr(6));
+    EXPECT_TRUE(v.ok()) << block;
+    out.emplace_back(name, v.ok() ? v.value() : Value{});
+  }
+  EXPECT_EQ(at, bytes.size()) << "events end with a blank line";
+  return out;
+}
+
+Piece piece(std::string content, std::string thinking = "", std::vector<ToolCall> calls = {}) {
+  Piece p;
+  p.content = std::move(content);
+  p.thinking = std::move(thinking);
+  p.calls = std::move(calls);
+  return p;
+}
+
+TEST(AnthropicWriter, EventSequenceWithThinkingTextAndToolUse) {
+  auto w = anthropic_writer("m", true);
+  std::string bytes = w->chunk(piece("", "Hmm."));  // one call per statement: the order matters
+  bytes += w->chunk(piece("", " Yes."));
+  bytes += w->chunk(piece("Call it."));
+  bytes += w->chunk(piece("", "", {{0, "call_abcdefgh", "get_weather", R"({"city":"Oslo"})"}}));
+  Summary s;
+  s.done_reason = "stop";
+  s.prompt_tokens = 7;
+  s.eval_count = 9;
+  bytes += w->done({}, s);
+  const auto ev = events(bytes);
+  std::vector<std::string> names;
+  for (const auto& [n, v] : ev) {
+    names.push_back(n);
+    EXPECT_EQ(v.field("type").s, n);  // data.type repeats the event name
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"message_start", "content_block_start", "content_block_delta", "content_block_delta",
+                                             "content_block_stop", "content_block_start", "content_block_delta", "content_block_stop",
+                                             "content_block_start", "content_block_delta", "content_block_stop", "message_delta",
+                                             "message_stop"}));
+  EXPECT_EQ(ev[1].second.field("content_block").field("type").s, "thinking");
+  EXPECT_EQ(ev[2].second.field("delta").field("type").s, "thinking_delta");
+  EXPECT_EQ(ev[3].second.field("delta").field("thinking").s, " Yes.");
+  EXPECT_EQ(ev[5].second.field("index").i, 1);
+  EXPECT_EQ(ev[6].second.field("delta").field("text").s, "Call it.");
+  EXPECT_EQ(ev[8].second.field("index").i, 2);
+  EXPECT_EQ(ev[8].second.field("content_block").field("type").s, "tool_use");
+  EXPECT_EQ(ev[8].second.field("content_block").field("name").s, "get_weather");
+  EXPECT_EQ(ev[9].second.field("delta").field("type").s, "input_json_delta");
+  EXPECT_EQ(ev[9].second.field("delta").field("partial_json").s, R"({"city":"Oslo"})");
+  EXPECT_EQ(ev[11].second.field("delta").field("stop_reason").s, "tool_use");
+  EXPECT_EQ(ev[11].second.field("usage").field("output_tokens").i, 9);
+}
+
+TEST(AnthropicWriter, WholeMessage) {
+  auto w = anthropic_writer("m", false);
+  Summary s;
+  s.done_reason = "length";
+  s.prompt_tokens = 3;
+  s.eval_count = 4;
+  auto v = tmpl::from_json(w->done(piece("Hi", "think", {{0, "call_x", "f", R"({"a":1})"}}), s));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v.value().field("type").s, "message");
+  EXPECT_EQ(v.value().field("id").s.rfind("msg_", 0), 0u);
+  const auto& content = *v.value().field("content").list;
+  ASSERT_EQ(content.size(), 3u);
+  EXPECT_EQ(content[0].field("type").s, "thinking");
+  EXPECT_EQ(content[1].field("text").s, "Hi");
+  EXPECT_EQ(content[2].field("input").field("a").i, 1);
+  EXPECT_EQ(v.value().field("stop_reason").s, "max_tokens");
+  EXPECT_EQ(v.value().field("usage").field("input_tokens").i, 3);
+  auto e = tmpl::from_json(anthropic_error(404, "model 'x' not found"));
+  EXPECT_EQ(e.value().field("type").s, "error");
+  EXPECT_EQ(e.value().field("error").field("type").s, "not_found_error");
+}
+
+TEST(OpenAIChatWriter, ChunksSplitReasoningAndCarryToolCallDeltas) {
+  auto w = openai_chat_writer("m", true, true);
+  std::string bytes = w->chunk(piece("Hello", "why"));
+  bytes += w->chunk(piece("", "", {{0, "call_abcdefgh", "f", R"({"a":"b"})"}}));
+  Summary s;
+  s.done_reason = "stop";
+  s.prompt_tokens = 2;
+  s.eval_count = 5;
+  bytes += w->done({}, s);
+  const auto ev = events(bytes);
+  ASSERT_EQ(ev.size(), 6u);
+  const Value& d0 = ev[0].second.field("choices").list->at(0).field("delta");
+  EXPECT_EQ(d0.field("role").s, "assistant");
+  EXPECT_EQ(d0.field("reasoning").s, "why");
+  EXPECT_EQ(ev[1].second.field("choices").list->at(0).field("delta").field("content").s, "Hello");
+  const Value& tc = ev[2].second.field("choices").list->at(0).field("delta").field("tool_calls").list->at(0);
+  EXPECT_EQ(tc.field("function").field("arguments").s, R"({"a":"b"})");  // a JSON string, as OpenAI sends it
+  EXPECT_EQ(tc.field("type").s, "function");
+  EXPECT_EQ(ev[3].second.field("choices").list->at(0).field("finish_reason").s, "tool_calls");
+  EXPECT_TRUE(ev[4].second.field("choices").list->empty());
+  EXPECT_EQ(ev[4].second.field("usage").field("total_tokens").i, 7);
+  EXPECT_EQ(ev[5].first, "[DONE]");
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(ev[i].second.field("id").s, ev[0].second.field("id").s);
+}
+
+}  // namespace
+}  // namespace hearth::server

@@ -519,6 +519,7 @@ struct ApiServer::Impl {
     http.Post("/api/generate", [this](Req req, Res res) { inference.generate(req, res); });
     http.Post("/api/chat", [this](Req req, Res res) { inference.chat(req, res); });
     http.Post("/v1/chat/completions", [this](Req req, Res res) { openai_chat(inference, req, res); });
+    http.Post("/v1/completions", [this](Req req, Res res) { openai_completions(inference, req, res); });
     http.Post("/v1/messages", [this](Req req, Res res) { anthropic_messages(inference, req, res); });
     http.Get("/v1/models", [this](Req, Res res) { openai_models(res); });
     http.Get(R"(/v1/models/(.+))", [this](Req req, Res res) {
@@ -612,7 +613,7 @@ struct ApiServer::Impl {
     const std::vector<std::pair<std::string, std::vector<std::string>>> known = {
         {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
         {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
-        {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/messages", {"POST"}},
+        {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/completions", {"POST"}}, {"/v1/messages", {"POST"}},
         {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
         {"/api/pull", {"POST"}}, {"/api/push", {"POST"}}, {"/api/embed", {"POST"}}, {"/api/embeddings", {"POST"}}};
     auto not_allowed = [](Req, Res res) {

@@ -102,6 +102,35 @@ Status messages_of(element m, JsonWriter& w, std::map<std::string, std::string>&
   return {};
 }
 
+// The sampling fields both endpoints share, as Ollama's options: OpenAI's defaults
+// (temperature and top_p 1) override the model's, as Ollama does.
+Status sampling_options(simdjson::dom::object req, JsonWriter& w) {
+  w.key("options").begin_object();
+  double d;
+  w.key("temperature").num(!req["temperature"].get_double().get(d) ? d : 1.0);
+  w.key("top_p").num(!req["top_p"].get_double().get(d) && d > 0 ? d : 1.0);
+  for (auto [from, to] : {std::pair{"max_tokens", "num_predict"}, std::pair{"max_completion_tokens", "num_predict"}, std::pair{"seed", "seed"}})
+    if (int64_t v; !req[from].get_int64().get(v)) w.key(to).num(v);
+  for (const char* k : {"frequency_penalty", "presence_penalty"})
+    if (!req[k].get_double().get(d)) w.key(k).num(d);
+  element stop;
+  std::string_view one;
+  if (!req["stop"].get(stop) && !stop.is_null()) {
+    w.key("stop").begin_array();
+    simdjson::dom::array many;
+    if (!stop.get_string().get(one)) w.str(one);
+    else if (!stop.get_array().get(many))
+      for (element s : many) {
+        if (s.get_string().get(one)) return Error{"invalid stop: a stop sequence must be a string"};
+        w.str(one);
+      }
+    else return Error{"invalid stop: a string or an array of strings"};
+    w.end_array();
+  }
+  w.end_object();
+  return {};
+}
+
 }  // namespace
 
 std::string openai_error(int status, const std::string& message) {
@@ -136,30 +165,7 @@ Result<OpenAIChatRequest> openai_chat_request(std::string_view body) {
     if (Status s = messages_of(m, w, calls); !s) return s.error();
   w.end_array();
 
-  // Options: OpenAI's defaults (temperature and top_p 1) override the model's, as Ollama does.
-  w.key("options").begin_object();
-  double d;
-  w.key("temperature").num(!req["temperature"].get_double().get(d) ? d : 1.0);
-  w.key("top_p").num(!req["top_p"].get_double().get(d) && d > 0 ? d : 1.0);
-  for (auto [from, to] : {std::pair{"max_tokens", "num_predict"}, std::pair{"max_completion_tokens", "num_predict"}, std::pair{"seed", "seed"}})
-    if (int64_t v; !req[from].get_int64().get(v)) w.key(to).num(v);
-  for (const char* k : {"frequency_penalty", "presence_penalty"})
-    if (!req[k].get_double().get(d)) w.key(k).num(d);
-  element stop;
-  std::string_view one;
-  if (!req["stop"].get(stop) && !stop.is_null()) {
-    w.key("stop").begin_array();
-    simdjson::dom::array many;
-    if (!stop.get_string().get(one)) w.str(one);
-    else if (!stop.get_array().get(many))
-      for (element s : many) {
-        if (s.get_string().get(one)) return Error{"invalid stop: a stop sequence must be a string"};
-        w.str(one);
-      }
-    else return Error{"invalid stop: a string or an array of strings"};
-    w.end_array();
-  }
-  w.end_object();
+  if (Status st = sampling_options(req, w); !st) return st.error();
 
   // response_format → format.
   std::string_view type;
@@ -191,6 +197,35 @@ Result<OpenAIChatRequest> openai_chat_request(std::string_view body) {
   }
   if (!req["logprobs"].get_bool().get(flag)) w.key("logprobs").boolean(flag);
   if (int64_t top; !req["top_logprobs"].get_int64().get(top)) w.key("top_logprobs").num(top);
+  out.ollama_body = w.end_object().text();
+  return out;
+}
+
+Result<OpenAICompletionRequest> openai_completion_request(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object req;
+  if (parser.parse(body.data(), body.size()).get_object().get(req)) return Error{"invalid request: the body must be a JSON object"};
+  OpenAICompletionRequest out;
+  std::string_view model, prompt, suffix;
+  if (req["model"].get_string().get(model) || model.empty()) return Error{"model is required"};
+  out.model = model;
+  element p;
+  if (req["prompt"].get(p) || p.get_string().get(prompt)) return Error{"prompt must be a string (arrays of prompts and token arrays are not supported)"};
+  bool flag;
+  if (!req["stream"].get_bool().get(flag)) out.stream = flag;
+  if (!req["stream_options"]["include_usage"].get_bool().get(flag)) out.include_usage = flag;
+  if (!req["echo"].get_bool().get(flag) && flag) return Error{"echo is not supported yet"};
+  if (int64_t n; !req["n"].get_int64().get(n) && n != 1) return Error{"n other than 1 is not supported yet"};
+  if (int64_t b; !req["best_of"].get_int64().get(b) && b != 1) return Error{"best_of other than 1 is not supported yet"};
+  JsonWriter w;
+  w.begin_object().key("model").str(model).key("prompt").str(prompt).key("stream").boolean(out.stream);
+  if (!req["suffix"].get_string().get(suffix) && !suffix.empty()) w.key("suffix").str(suffix);
+  if (Status st = sampling_options(req, w); !st) return st.error();
+  if (int64_t lp; !req["logprobs"].get_int64().get(lp)) {
+    if (lp < 0 || lp > 20) return Error{"logprobs must be between 0 and 20"};
+    w.key("logprobs").boolean(true).key("top_logprobs").num(lp);
+    out.logprobs = true;
+  }
   out.ollama_body = w.end_object().text();
   return out;
 }
@@ -336,6 +371,117 @@ class OpenAIChatWriter : public AnswerWriter {
 
 }  // namespace
 
+namespace {
+
+// OpenAI's text_completion object, or its chunks as server-sent events.
+class OpenAICompletionWriter : public AnswerWriter {
+ public:
+  OpenAICompletionWriter(std::string model, bool stream, bool include_usage, bool logprobs)
+      : model_(std::move(model)), stream_(stream), include_usage_(include_usage), logprobs_(logprobs), created_(unix_now()) {
+    static thread_local std::mt19937 rng(std::random_device{}());
+    id_ = "cmpl-" + std::to_string(rng() % 1000000);
+  }
+  const char* content_type(bool stream) const override { return stream ? "text/event-stream" : "application/json"; }
+  std::string chunk(const Piece& p) override {
+    if (p.content.empty() && p.logprobs.empty()) return "";  // reasoning is not part of a completion
+    return "data: " + object(p, nullptr, nullptr) + "\n\n";
+  }
+  std::string done(const Piece& total, const Summary& s) override {
+    if (!stream_) return object(total, &s.done_reason, &s);
+    std::string out = "data: " + object({}, &s.done_reason, nullptr) + "\n\n";
+    if (include_usage_) {
+      JsonWriter w;
+      head(w);
+      w.key("choices").begin_array().end_array();
+      usage(w, s);
+      out += "data: " + w.end_object().text() + "\n\n";
+    }
+    return out + "data: [DONE]\n\n";
+  }
+  std::string error(const std::string& message) override {
+    const std::string e = openai_error(500, message);
+    return stream_ ? "data: " + e + "\n\n" : e;
+  }
+  std::string loaded(const std::string& done_reason) override {
+    Summary s;
+    s.done_reason = done_reason;
+    return done({}, s);
+  }
+
+ private:
+  void head(JsonWriter& w) const {
+    w.begin_object().key("id").str(id_).key("object").str("text_completion").key("created").num(created_).key("model").str(model_);
+    w.key("system_fingerprint").str("fp_ollama");
+  }
+  std::string object(const Piece& p, const std::string* finish, const Summary* s) {
+    JsonWriter w;
+    head(w);
+    w.key("choices").begin_array().begin_object().key("text").str(p.content).key("index").num(int64_t{0});
+    w.key("logprobs");
+    if (logprobs_ && !p.logprobs.empty()) legacy_logprobs(w, p);
+    else w.raw("null");
+    w.key("finish_reason");
+    if (finish) w.str(*finish);
+    else w.raw("null");
+    w.end_object().end_array();
+    if (s) usage(w, *s);
+    return w.end_object().text();
+  }
+  // The completions API's own logprobs: parallel arrays and {token: logprob} maps.
+  void legacy_logprobs(JsonWriter& w, const Piece& p) {
+    w.begin_object().key("tokens").begin_array();
+    for (const TokenLogprobText& t : p.logprobs) w.str(t.token);
+    w.end_array().key("token_logprobs").begin_array();
+    for (const TokenLogprobText& t : p.logprobs) w.num(t.logprob);
+    w.end_array().key("top_logprobs").begin_array();
+    for (const TokenLogprobText& t : p.logprobs) {
+      w.begin_object();
+      for (const auto& [tok, lp] : t.top) w.key(tok).num(lp);
+      w.end_object();
+    }
+    w.end_array().key("text_offset").begin_array();
+    for (const TokenLogprobText& t : p.logprobs) {
+      w.num(offset_);
+      offset_ += static_cast<int64_t>(t.token.size());
+    }
+    w.end_array().end_object();
+  }
+  static void usage(JsonWriter& w, const Summary& s) {
+    w.key("usage").begin_object().key("prompt_tokens").num(int64_t{s.prompt_tokens}).key("completion_tokens").num(int64_t{s.eval_count});
+    w.key("total_tokens").num(int64_t{s.prompt_tokens} + s.eval_count).end_object();
+  }
+  std::string model_, id_;
+  bool stream_, include_usage_, logprobs_;
+  int64_t created_, offset_ = 0;
+};
+
+// Ollama's refusal ({"error": "…"} before the answer started) in OpenAI's shape.
+void openai_refusal(httplib::Response& res) {
+  if (res.status < 400) return;
+  simdjson::dom::parser p;
+  std::string_view message = res.body, m;
+  if (!p.parse(res.body).get_object()["error"].get_string().get(m)) message = m;
+  res.set_content(openai_error(res.status, std::string(message)), "application/json");
+}
+
+}  // namespace
+
+void openai_completions(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+  auto r = openai_completion_request(req.body);
+  if (!r) {
+    res.status = 400;
+    res.set_content(openai_error(400, r.message()), "application/json");
+    return;
+  }
+  httplib::Request inner = req;
+  inner.body = r.value().ollama_body;
+  const OpenAICompletionRequest c = r.value();
+  inference.generate(inner, res, [c](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
+    return std::make_unique<OpenAICompletionWriter>(c.model, stream, c.include_usage, c.logprobs);
+  });
+  openai_refusal(res);
+}
+
 std::unique_ptr<AnswerWriter> openai_chat_writer(std::string model, bool stream, bool include_usage) {
   return std::make_unique<OpenAIChatWriter>(std::move(model), stream, include_usage);
 }
@@ -354,14 +500,7 @@ void openai_chat(Inference& inference, const httplib::Request& req, httplib::Res
   inference.chat(inner, res, [model, include_usage](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
     return openai_chat_writer(model, stream, include_usage);
   });
-  // A refusal before the answer started: Ollama's {"error": "…"} in OpenAI's shape.
-  if (res.status >= 400) {
-    simdjson::dom::parser p;
-    std::string_view message = res.body;
-    std::string_view m;
-    if (!p.parse(res.body).get_object()["error"].get_string().get(m)) message = m;
-    res.set_content(openai_error(res.status, std::string(message)), "application/json");
-  }
+  openai_refusal(res);
 }
 
 }  // namespace hearth::server

@@ -1,7 +1,8 @@
-// OpenAI's chat completions API over the inference handlers (../shared/reference/ollama-api.md
-// §9.1): a /v1/chat/completions request becomes an /api/chat request, and the answer is
-// written as OpenAI writes it — one chat.completion object, or server-sent events of
-// chat.completion.chunk objects ending with `data: [DONE]`. Errors use OpenAI's shape.
+// OpenAI's chat completions and completions APIs over the inference handlers
+// (../shared/reference/ollama-api.md §9.1–9.2): a /v1/chat/completions request becomes an
+// /api/chat request (/v1/completions: /api/generate), and the answer is written as OpenAI
+// writes it — one object, or server-sent events of chunks ending with `data: [DONE]`.
+// Errors use OpenAI's shape.
 #pragma once
 
 #include <httplib.h>
@@ -30,6 +31,19 @@ Result<OpenAIChatRequest> openai_chat_request(std::string_view body);
 
 // The writer of /v1/chat/completions answers (for tests of the wire format).
 std::unique_ptr<AnswerWriter> openai_chat_writer(std::string model, bool stream, bool include_usage);
+
+struct OpenAICompletionRequest {
+  std::string ollama_body;  // the /api/generate request
+  std::string model;
+  bool stream = false, include_usage = false, logprobs = false;
+};
+
+// A /v1/completions body as an /api/generate one (the model's template applies, as in
+// Ollama); errors are 400s.
+Result<OpenAICompletionRequest> openai_completion_request(std::string_view body);
+
+// POST /v1/completions.
+void openai_completions(Inference& inference, const httplib::Request& req, httplib::Response& res);
 
 // POST /v1/chat/completions.
 void openai_chat(Inference& inference, const httplib::Request& req, httplib::Response& res);

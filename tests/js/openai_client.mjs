@@ -142,3 +142,28 @@ test('errors as the SDK\'s typed classes', async () => {
   await assert.rejects(openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }] }),
     (e) => e instanceof OpenAI.BadRequestError && /image URLs are not currently supported/.test(e.message));
 });
+
+test('completions: text, streamed and not, logprobs in the completions format, errors', async () => {
+  const r = await openai.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 10, temperature: 0 });
+  assert.equal(r.object, 'text_completion');
+  assert.match(r.id, /^cmpl-/);
+  assert.equal(r.choices[0].finish_reason, 'length');
+  assert.equal(r.usage.completion_tokens, 10);
+  const native = await ollama.generate({ model: 'tiny', prompt: 'Once upon a time', options: { temperature: 0, num_predict: 10 } });
+  assert.equal(r.choices[0].text, native.response);
+  let text = '', finish;
+  for await (const c of await openai.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 10, temperature: 0, stream: true })) {
+    text += c.choices[0]?.text ?? '';
+    finish = c.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(text, r.choices[0].text);
+  assert.equal(finish, 'length');
+  const lp = await openai.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 3, temperature: 0, logprobs: 2 });
+  const l = lp.choices[0].logprobs;
+  assert.equal(l.tokens.join(''), lp.choices[0].text);
+  assert.equal(l.token_logprobs.length, 3);
+  assert.equal(Object.keys(l.top_logprobs[0]).length, 2);
+  assert.deepEqual(l.text_offset, [0, l.tokens[0].length, l.tokens[0].length + l.tokens[1].length]);
+  await assert.rejects(openai.completions.create({ model: 'tiny', prompt: ['a', 'b'] }), (e) => e instanceof OpenAI.BadRequestError && /prompt must be a string/.test(e.message));
+  await assert.rejects(openai.completions.create({ model: 'nosuch', prompt: 'x' }), (e) => e instanceof OpenAI.NotFoundError);
+});

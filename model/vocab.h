@@ -42,6 +42,8 @@ class Vocab {
   TokenId bos() const { return bos_; }
   TokenId eos() const { return eos_; }
   bool add_bos() const { return add_bos_; }
+  // SentencePiece's leading-space rule: tokenizing puts a space before the text.
+  bool add_space_prefix() const { return add_space_prefix_; }
   bool is_eog(TokenId id) const;
   TokenType type(TokenId id) const { return type_[static_cast<size_t>(id)]; }
   const std::string& text(TokenId id) const { return text_[static_cast<size_t>(id)]; }

@@ -117,7 +117,7 @@ std::string anthropic_error(int status, const std::string& message) {
       .end_object().key("request_id").str("req_" + random_hex(24)).end_object().text();
 }
 
-Result<AnthropicRequest> anthropic_request(std::string_view body, bool can_think) {
+Result<AnthropicRequest> anthropic_request(std::string_view body, bool can_think, bool counting) {
   simdjson::dom::parser parser;
   simdjson::dom::object req;
   if (parser.parse(body.data(), body.size()).get_object().get(req)) return Error{"the request body must be a JSON object"};
@@ -125,8 +125,8 @@ Result<AnthropicRequest> anthropic_request(std::string_view body, bool can_think
   std::string_view model;
   if (req["model"].get_string().get(model) || model.empty()) return Error{"model: field required"};
   out.model = model;
-  int64_t max_tokens;
-  if (req["max_tokens"].get_int64().get(max_tokens) || max_tokens <= 0) return Error{"max_tokens: must be a positive integer"};
+  int64_t max_tokens = 1;
+  if ((req["max_tokens"].get_int64().get(max_tokens) && !counting) || max_tokens <= 0) return Error{"max_tokens: must be a positive integer"};
   simdjson::dom::array messages;
   if (req["messages"].get_array().get(messages) || messages.size() == 0) return Error{"messages: at least one message is required"};
   bool flag;
@@ -307,11 +307,37 @@ std::unique_ptr<AnswerWriter> anthropic_writer(std::string model, bool stream) {
   return std::make_unique<AnthropicWriter>(std::move(model), stream);
 }
 
-void anthropic_messages(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+namespace {
+
+bool model_can_think(Inference& inference, const std::string& body) {
   simdjson::dom::parser peek;
   std::string_view model_name;
-  if (peek.parse(req.body).get_object()["model"].get_string().get(model_name)) model_name = {};
-  auto r = anthropic_request(req.body, inference.can_think(std::string(model_name)));
+  if (peek.parse(body).get_object()["model"].get_string().get(model_name)) return false;
+  return inference.can_think(std::string(model_name));
+}
+
+}  // namespace
+
+void anthropic_count_tokens(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+  auto r = anthropic_request(req.body, model_can_think(inference, req.body), true);
+  if (!r) {
+    res.status = 400;
+    res.set_content(anthropic_error(400, r.message()), "application/json");
+    return;
+  }
+  httplib::Request inner = req;
+  inner.body = r.value().ollama_body;
+  int count = 0;
+  if (auto refused = inference.count_chat_tokens(inner, count)) {
+    res.status = refused->status;
+    res.set_content(anthropic_error(refused->status, refused->message), "application/json");
+    return;
+  }
+  res.set_content(JsonWriter().begin_object().key("input_tokens").num(int64_t{count}).end_object().text(), "application/json");
+}
+
+void anthropic_messages(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+  auto r = anthropic_request(req.body, model_can_think(inference, req.body));
   if (!r) {
     res.status = 400;
     res.set_content(anthropic_error(400, r.message()), "application/json");

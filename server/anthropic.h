@@ -27,10 +27,14 @@ struct AnthropicRequest {
 // A /v1/messages body as an /api/chat one; errors are 400s with a message naming the field.
 // `can_think`: whether the model's template takes .Think (thinking is dropped otherwise,
 // as Ollama does).
-Result<AnthropicRequest> anthropic_request(std::string_view body, bool can_think);
+// `counting`: a count_tokens request (no max_tokens).
+Result<AnthropicRequest> anthropic_request(std::string_view body, bool can_think, bool counting = false);
 
 // The writer of /v1/messages answers (for tests of the wire format).
 std::unique_ptr<AnswerWriter> anthropic_writer(std::string model, bool stream);
+
+// POST /v1/messages/count_tokens: {"input_tokens": N}, the prompt the request would evaluate.
+void anthropic_count_tokens(Inference& inference, const httplib::Request& req, httplib::Response& res);
 
 // POST /v1/messages.
 void anthropic_messages(Inference& inference, const httplib::Request& req, httplib::Response& res);

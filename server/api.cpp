@@ -23,6 +23,7 @@
 #include "server/openai.h"
 #include "server/prompt.h"
 #include "server/store.h"
+#include "server/tokens.h"
 
 namespace hearth::server {
 namespace {
@@ -521,6 +522,9 @@ struct ApiServer::Impl {
     http.Post("/v1/chat/completions", [this](Req req, Res res) { openai_chat(inference, req, res); });
     http.Post("/v1/completions", [this](Req req, Res res) { openai_completions(inference, req, res); });
     http.Post("/v1/messages", [this](Req req, Res res) { anthropic_messages(inference, req, res); });
+    http.Post("/v1/messages/count_tokens", [this](Req req, Res res) { anthropic_count_tokens(inference, req, res); });
+    http.Post("/api/tokenize", [this](Req req, Res res) { tokenize(inference, req, res); });
+    http.Post("/api/detokenize", [this](Req req, Res res) { detokenize(inference, req, res); });
     http.Get("/v1/models", [this](Req, Res res) { openai_models(res); });
     http.Get(R"(/v1/models/(.+))", [this](Req req, Res res) {
       const std::string want = req.matches[1];
@@ -614,6 +618,7 @@ struct ApiServer::Impl {
         {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
         {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
         {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/completions", {"POST"}}, {"/v1/messages", {"POST"}},
+        {"/v1/messages/count_tokens", {"POST"}}, {"/api/tokenize", {"POST"}}, {"/api/detokenize", {"POST"}},
         {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
         {"/api/pull", {"POST"}}, {"/api/push", {"POST"}}, {"/api/embed", {"POST"}}, {"/api/embeddings", {"POST"}}};
     auto not_allowed = [](Req, Res res) {

@@ -25,12 +25,6 @@ namespace chrono = std::chrono;
 
 namespace {
 
-// An error answered before any byte of the response: its status and message.
-struct Refusal {
-  int status;
-  std::string message;
-};
-
 void answer(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
   res.set_content(body, "application/json; charset=utf-8");
@@ -472,6 +466,46 @@ void Inference::run(Call& call, httplib::Response& res) {
                                    });
 }
 
+std::optional<Refusal> Inference::vocab(const std::string& model_name, std::shared_ptr<const model::Vocab>& out) {
+  if (model_name.empty()) return Refusal{400, "model is required"};
+  const ModelName n = ModelName::parse(model_name);
+  if (!n.valid()) return Refusal{400, "invalid model name"};
+  auto m = store_.find(n);
+  if (!m) return Refusal{404, "model '" + model_name + "' not found"};
+  auto s = read_model(store_, model_name, m.value());
+  if (!s) return Refusal{500, s.message()};
+  {
+    std::lock_guard lock(hp_mu_);
+    if (auto it = vocabs_.find(s.value().digest); it != vocabs_.end()) {
+      out = it->second;
+      return std::nullopt;
+    }
+  }
+  auto g = gguf::GgufFile::open(s.value().path);
+  if (!g) return Refusal{500, g.message()};
+  auto v = model::Vocab::from_gguf(g.value());
+  if (!v) return Refusal{500, v.message()};
+  out = std::make_shared<const model::Vocab>(std::move(v.value()));
+  std::lock_guard lock(hp_mu_);
+  vocabs_[s.value().digest] = out;
+  return std::nullopt;
+}
+
+std::optional<Refusal> Inference::count_chat_tokens(const httplib::Request& req, int& count) {
+  Call call;
+  if (auto r = chat_call(req, call)) return r;
+  count = 0;
+  if (call.empty) return std::nullopt;
+  std::shared_ptr<const model::Vocab> v;
+  if (auto r = vocab(call.model_name, v)) return r;
+  auto text = call.render(*v);
+  if (!text) return Refusal{400, text.message()};
+  auto ids = v->tokenize(text.value(), true, true);
+  if (!ids) return Refusal{400, ids.message()};
+  count = static_cast<int>(ids.value().size());
+  return std::nullopt;
+}
+
 bool Inference::can_think(const std::string& model_name) const {
   const ModelName n = ModelName::parse(model_name);
   if (!n.valid()) return false;
@@ -533,35 +567,33 @@ void Inference::generate(const httplib::Request& req, httplib::Response& res, co
   run(call, res);
 }
 
-void Inference::chat(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer) {
-  Call call;
-  call.writer = writer;
+std::optional<Refusal> Inference::chat_call(const httplib::Request& req, Call& call) {
   call.chat = true;
   auto body = request_body(req);
-  if (!body) return refuse(res, {400, body.message()});
+  if (!body) return Refusal{400, body.message()};
   Fields f{body.value(), "ChatRequest", std::nullopt};
-  if (auto r = find_model(store_, f, true, call.model_name, call.model)) return refuse(res, *r);
+  if (auto r = find_model(store_, f, true, call.model_name, call.model)) return *r;
   auto hp = hparams(call.model.digest, call.model.path);
-  if (!hp) return refuse(res, {500, hp.message()});
+  if (!hp) return Refusal{500, hp.message()};
   call.model.hp = hp.value();
   auto t = parse_model_template(call.model.template_text);
-  if (!t) return refuse(res, {500, "template error: " + t.message()});
-  if (auto r = common_fields(f, req.body, t.value(), opt_.default_num_ctx, call)) return refuse(res, *r);
+  if (!t) return Refusal{500, "template error: " + t.message()};
+  if (auto r = common_fields(f, req.body, t.value(), opt_.default_num_ctx, call)) return *r;
   auto msgs = parse_messages(f.get("messages"));
   if (!msgs) {
-    if (msgs.message() == kNoVision) return refuse(res, {400, "\"" + call.model_name + "\" " + kNoVision});
-    return refuse(res, {400, msgs.message()});
+    if (msgs.message() == kNoVision) return Refusal{400, "\"" + call.model_name + "\" " + kNoVision};
+    return Refusal{400, msgs.message()};
   }
   const Value& tools = f.get("tools");
   if (tools.kind == Value::Kind::List && !tools.list->empty() && !t.value().references("Tools"))
-    return refuse(res, {400, call.model.full + " does not support tools"});
+    return Refusal{400, call.model.full + " does not support tools"};
   if (tools.kind == Value::Kind::List && !tools.list->empty()) {
     call.tool_tag = t.value().tool_call_tag();
     for (const Value& tool : *tools.list)
       if (const Value& n = tool.field("function").field("name"); n.kind == Value::Kind::String && !n.s.empty()) call.tool_names.push_back(n.s);
   }
   const bool truncate = f.flag("truncate", true);
-  if (f.bad) return refuse(res, *f.bad);
+  if (f.bad) return f.bad;
   call.empty = msgs.value().empty();
   if (!call.empty) {
     std::vector<ChatMessage> all;
@@ -604,6 +636,13 @@ void Inference::chat(const httplib::Request& req, httplib::Response& res, const 
       return r.value();
     };
   }
+  return std::nullopt;
+}
+
+void Inference::chat(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer) {
+  Call call;
+  call.writer = writer;
+  if (auto r = chat_call(req, call)) return refuse(res, *r);
   run(call, res);
 }
 

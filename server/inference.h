@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "runner/model_cache.h"
 #include "server/answer.h"
@@ -28,6 +29,12 @@ struct InferenceOptions {
   quant::ComputeTurns* turns = nullptr;   // shared by every runner and /api/create's quantizer
 };
 
+// An error answered before any byte of the response: its status and message.
+struct Refusal {
+  int status;
+  std::string message;
+};
+
 class Inference {
  public:
   Inference(const Store& store, InferenceOptions opt) : store_(store), opt_(opt), cache_(opt.cache) {}
@@ -35,6 +42,11 @@ class Inference {
   using WriterFactory = std::function<std::unique_ptr<AnswerWriter>(const std::string& model, bool stream)>;
   void generate(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer = nullptr);
   void chat(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer = nullptr);
+  // The vocabulary of the model of that name (read from its GGUF once per blob), or the
+  // refusal: 400 for an invalid name, 404 for an unknown model.
+  std::optional<Refusal> vocab(const std::string& model_name, std::shared_ptr<const model::Vocab>& out);
+  // The prompt tokens a chat request (an /api/chat body) would evaluate, or the refusal.
+  std::optional<Refusal> count_chat_tokens(const httplib::Request& req, int& count);
   // Whether the model of that name has a template that takes .Think (false when unknown).
   bool can_think(const std::string& model_name) const;
   // The server is stopping: every answer being streamed cancels its sequence and ends.
@@ -46,6 +58,8 @@ class Inference {
 
  private:
   void run(Call& call, httplib::Response& res);
+  // Checks and renders a chat request into `call`; the refusal when it cannot run.
+  std::optional<Refusal> chat_call(const httplib::Request& req, Call& call);
   // A model blob's hyperparameters, its GGUF header read once per digest (blobs never
   // change under their digest).
   Result<model::HParams> hparams(const std::string& digest, const std::string& path);
@@ -54,6 +68,7 @@ class Inference {
   std::atomic<bool> stopping_{false};
   std::mutex hp_mu_;
   std::map<std::string, model::HParams> hp_;  // guarded by hp_mu_
+  std::map<std::string, std::shared_ptr<const model::Vocab>> vocabs_;  // guarded by hp_mu_
   runner::ModelCache cache_;
 };
 

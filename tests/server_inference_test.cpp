@@ -473,3 +473,46 @@ TEST_F(Serving, OpenAIStreamFramingAndDisconnect) {
 
 }  // namespace
 }  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// Tokenize and detokenize with the model's own tokenizer: the ids are those the prompt of
+// a generation starts with, they turn back into the text, and bad ids are named.
+TEST_F(Serving, TokenizeAndDetokenize) {
+  auto t = post("/api/tokenize", R"({"model":"stories","content":"Once upon a time","add_special":true})");
+  ASSERT_TRUE(t);
+  ASSERT_EQ(t->status, 200) << t->body;
+  const auto tokens = *tmpl::from_json(t->body).value().field("tokens").list;
+  ASSERT_GE(tokens.size(), 3u);
+  auto g = post("/api/generate", R"({"model":"stories","prompt":"Once upon a time","stream":false,"options":{"num_predict":1}})");
+  ASSERT_TRUE(g);
+  const auto context = *tmpl::from_json(g->body).value().field("context").list;
+  ASSERT_GT(context.size(), tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) EXPECT_EQ(tokens[i].i, context[i].i) << i;
+  std::string ids;
+  for (size_t i = 1; i < tokens.size(); ++i) ids += (i > 1 ? "," : "") + std::to_string(tokens[i].i);  // without BOS
+  auto d = post("/api/detokenize", R"({"model":"stories","tokens":[)" + ids + "]}");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(tmpl::from_json(d->body).value().field("content").s, "Once upon a time");
+  auto p = post("/api/tokenize", R"({"model":"stories","content":"Once","with_pieces":true})");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(tmpl::from_json(p->body).value().field("tokens").list->at(0).field("piece").s, " Once");
+  const std::vector<std::tuple<std::string, std::string, int, std::string>> bad = {
+      {"/api/tokenize", R"({"model":"nosuch","content":"x"})", 404, "model 'nosuch' not found"},
+      {"/api/tokenize", R"({"model":"stories"})", 400, "content must be a string"},
+      {"/api/tokenize", R"({"content":"x"})", 400, "model is required"},
+      {"/api/detokenize", R"({"model":"stories","tokens":[1,512]})", 400, "tokens[1] is not a token id of this model (0 to 511)"},
+      {"/api/detokenize", R"({"model":"stories","tokens":"1"})", 400, "tokens must be an array of token ids"},
+      {"/api/tokenize", "[1]", 400, "the request body must be a JSON object"},
+  };
+  for (const auto& [path, body, status, message] : bad) {
+    auto r = post(path, body);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << body;
+    EXPECT_EQ(tmpl::from_json(r->body).value().field("error").s, message) << body;
+  }
+}
+
+}  // namespace
+}  // namespace hearth::server

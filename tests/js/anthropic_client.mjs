@@ -88,6 +88,13 @@ test('system prompt, stop sequences, tool_use and tool_result in the history', a
   assert.equal(withTools.usage.output_tokens, 5);
 });
 
+test('count_tokens: the input tokens a message would take', async () => {
+  const counted = await anthropic.messages.countTokens({ model: 'tiny', system: 'Lily was a girl.', messages });
+  const m = await anthropic.messages.create({ model: 'tiny', max_tokens: 1, system: 'Lily was a girl.', messages });
+  assert.equal(counted.input_tokens, m.usage.input_tokens);
+  assert.ok(counted.input_tokens > 5);
+});
+
 test('errors as the SDK\'s typed classes; a wrong key is refused', async () => {
   await assert.rejects(anthropic.messages.create({ model: 'nosuch', max_tokens: 5, messages }), (e) => e instanceof Anthropic.NotFoundError);
   await assert.rejects(anthropic.messages.create({ model: 'tiny', max_tokens: 0, messages }), (e) => e instanceof Anthropic.BadRequestError && /max_tokens/.test(e.message));

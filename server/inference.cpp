@@ -588,7 +588,8 @@ std::optional<Refusal> Inference::chat_call(const httplib::Request& req, Call& c
   if (tools.kind == Value::Kind::List && !tools.list->empty() && !t.value().references("Tools"))
     return Refusal{400, call.model.full + " does not support tools"};
   if (tools.kind == Value::Kind::List && !tools.list->empty()) {
-    call.tool_tag = t.value().tool_call_tag();
+    // A call forced by a grammar (OpenAI's tool_choice) is bare JSON.
+    call.tool_tag = f.flag(kForcedToolsField, false) ? "{" : t.value().tool_call_tag();
     for (const Value& tool : *tools.list)
       if (const Value& n = tool.field("function").field("name"); n.kind == Value::Kind::String && !n.s.empty()) call.tool_names.push_back(n.s);
   }

@@ -29,6 +29,10 @@ struct InferenceOptions {
   quant::ComputeTurns* turns = nullptr;   // shared by every runner and /api/create's quantizer
 };
 
+// An /api/chat field set by the OpenAI layer when tool_choice forces a call (through a
+// grammar): the output is then a bare JSON call, whatever the template's tool-call tag.
+inline constexpr const char* kForcedToolsField = "hearth_forced_tool_call";
+
 // An error answered before any byte of the response: its status and message.
 struct Refusal {
   int status;

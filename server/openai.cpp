@@ -131,6 +131,49 @@ Status sampling_options(simdjson::dom::object req, JsonWriter& w) {
   return {};
 }
 
+// What tool_choice asks: "auto" (or absent), "none", "required", or a named function.
+enum class Forced { Auto, None, Required, Named };
+
+Result<Forced> forced_tools(simdjson::dom::object req) {
+  element choice;
+  if (req["tool_choice"].get(choice) || choice.is_null()) return Forced::Auto;
+  std::string_view s;
+  if (!choice.get_string().get(s)) {
+    if (s == "auto") return Forced::Auto;
+    if (s == "none") return Forced::None;
+    if (s == "required") return Forced::Required;
+    return Error{"invalid tool_choice: \"" + std::string(s) + "\" (must be \"auto\", \"none\", \"required\" or a function)"};
+  }
+  std::string_view name;
+  if (choice["function"]["name"].get_string().get(name)) return Error{"invalid tool_choice: a function choice needs function.name"};
+  return Forced::Named;
+}
+
+// A JSON schema whose documents are calls of the allowed tools: {"name": one of them,
+// "arguments": its parameters}. The named function only, when tool_choice names one.
+Result<std::string> call_schema(simdjson::dom::object req) {
+  simdjson::dom::array tools;
+  if (req["tools"].get_array().get(tools) || tools.size() == 0) return Error{"tool_choice forces a call but there are no tools"};
+  std::string_view only;
+  if (req["tool_choice"]["function"]["name"].get_string().get(only)) only = {};
+  JsonWriter w;
+  w.begin_object().key("anyOf").begin_array();
+  bool any = false;
+  for (element t : tools) {
+    std::string_view name;
+    if (t["function"]["name"].get_string().get(name)) return Error{"invalid tools: each tool needs function.name"};
+    if (!only.empty() && name != only) continue;
+    element params;
+    const std::string args = t["function"]["parameters"].get(params) || params.is_null() ? R"({"type":"object"})" : simdjson::minify(params);
+    w.begin_object().key("type").str("object").key("properties").begin_object();
+    w.key("name").begin_object().key("const").str(name).end_object().key("arguments").raw(args).end_object();
+    w.key("required").begin_array().str("name").str("arguments").end_array().key("additionalProperties").boolean(false).end_object();
+    any = true;
+  }
+  if (!any) return Error{"tool_choice names \"" + std::string(only) + "\", which is not one of the tools"};
+  return w.end_array().end_object().text();
+}
+
 }  // namespace
 
 std::string openai_error(int status, const std::string& message) {
@@ -179,15 +222,20 @@ Result<OpenAIChatRequest> openai_chat_request(std::string_view body) {
       return Error{"invalid response_format type: " + std::string(type)};
     }
   }
-  // tools, unless tool_choice is "none".
-  element tools, choice;
-  std::string_view choice_s;
-  bool no_tools = false;
-  if (!req["tool_choice"].get(choice) && !choice.is_null()) {
-    if (!choice.get_string().get(choice_s) && choice_s == "none") no_tools = true;
-    else if (choice_s != "auto") return Error{"tool_choice other than \"auto\" and \"none\" is not supported yet"};
+  // tools, unless tool_choice is "none"; "required" or a named function force a call.
+  auto forced = forced_tools(req);
+  if (!forced) return forced.error();
+  element tools;
+  if (forced.value() != Forced::None && !req["tools"].get(tools) && !tools.is_null()) w.key("tools").raw(simdjson::minify(tools));
+  if (forced.value() == Forced::Required || forced.value() == Forced::Named) {
+    std::string_view kind;
+    if (!req["response_format"]["type"].get_string().get(kind) && kind != "text")
+      return Error{"response_format cannot be combined with a tool_choice that forces a call"};
+    auto schema = call_schema(req);
+    if (!schema) return schema.error();
+    w.key("format").raw(schema.value());
+    w.key(kForcedToolsField).boolean(true);
   }
-  if (!no_tools && !req["tools"].get(tools) && !tools.is_null()) w.key("tools").raw(simdjson::minify(tools));
   // reasoning_effort / reasoning.effort → think.
   std::string_view effort;
   if (!req["reasoning_effort"].get_string().get(effort) || !req["reasoning"]["effort"].get_string().get(effort)) {

@@ -132,6 +132,27 @@ test('tools: tool_calls in the reply and as streamed deltas, finish_reason tool_
   assert.equal(next.choices[0].finish_reason, 'length');
 });
 
+test('tool_choice required or named: the grammar forces a call of the allowed tools', async () => {
+  const tools = [
+    { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 } }, required: ['city'] } } },
+    { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { enum: ['UTC', 'CET'] } }, required: ['zone'] } } },
+  ];
+  for (const seed of [1, 2, 3]) {
+    const r = await openai.chat.completions.create({ model: 'tiny', messages, tools, tool_choice: 'required', temperature: 1, seed, max_tokens: 200 });
+    assert.equal(r.choices[0].finish_reason, 'tool_calls', JSON.stringify(r.choices[0].message));
+    const call = r.choices[0].message.tool_calls[0];
+    assert.ok(['get_weather', 'get_time'].includes(call.function.name));
+    const args = JSON.parse(call.function.arguments);
+    if (call.function.name === 'get_time') assert.ok(['UTC', 'CET'].includes(args.zone));
+    else assert.equal(typeof args.city, 'string');
+  }
+  const named = await openai.chat.completions.create({ model: 'tiny', messages, tools, temperature: 1, seed: 5, max_tokens: 200,
+    tool_choice: { type: 'function', function: { name: 'get_time' } } });
+  assert.equal(named.choices[0].message.tool_calls[0].function.name, 'get_time');
+  await assert.rejects(openai.chat.completions.create({ model: 'tiny', messages, tools, tool_choice: { type: 'function', function: { name: 'nope' } } }),
+    (e) => e instanceof OpenAI.BadRequestError && /not one of the tools/.test(e.message));
+});
+
 test('errors as the SDK\'s typed classes', async () => {
   await assert.rejects(openai.chat.completions.create({ model: 'nosuch', messages }), (e) => e instanceof OpenAI.NotFoundError && /nosuch/.test(e.message));
   await assert.rejects(openai.chat.completions.create({ model: 'tiny', messages: [] }), (e) => e instanceof OpenAI.BadRequestError && /too short/.test(e.message));

@@ -1,5 +1,7 @@
 #include "runner/model_cache.h"
 
+#include <tuple>
+
 #include "gguf/dump.h"
 
 #include <cmath>
@@ -210,6 +212,8 @@ std::vector<LoadedInfo> ModelCache::loaded() const {
     i.size = e.size;
     i.context_length = e.options.n_ctx;
     i.forever = e.keep_alive == kForever;
+    std::tie(i.waiting, i.running) = e.runner->load();
+    i.slots = static_cast<size_t>(e.options.parallel);
     // While in use, the time it would expire if it went idle now (Ollama shows a stale value).
     // Forever shows as 200 years from now (Ollama's 292 years pass the end of int64
     // nanoseconds since 1970).

@@ -44,6 +44,7 @@ struct LoadedInfo {
   int context_length = 0;
   std::chrono::system_clock::time_point expires_at;
   bool forever = false;
+  size_t waiting = 0, running = 0, slots = 0;  // requests queued; sequences decoding; KV slots
 };
 
 class ModelCache {

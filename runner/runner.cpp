@@ -70,6 +70,11 @@ size_t Runner::busy() const {
   return waiting_.size() + running_;
 }
 
+std::pair<size_t, size_t> Runner::load() const {
+  std::lock_guard lock(mu_);
+  return {waiting_.size(), running_};
+}
+
 Result<std::shared_ptr<Sequence>> Runner::submit(SeqRequest req) {
   if (req.prompt.empty()) return Error{"the prompt has no tokens"};
   Waiting w;

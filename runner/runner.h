@@ -53,6 +53,8 @@ class Runner {
   const RunnerOptions& options() const { return opt_; }
   // Requests queued or running.
   size_t busy() const;
+  // Requests waiting for a slot, and sequences in slots.
+  std::pair<size_t, size_t> load() const;
 
  private:
   struct Active;

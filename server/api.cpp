@@ -11,6 +11,7 @@
 #include <ctime>
 #include <limits>
 #include <algorithm>
+#include <set>
 #include <atomic>
 #include <sstream>
 
@@ -272,20 +273,36 @@ constexpr size_t kMaxJsonBody = size_t{64} << 20;
 // Connections served at once (see the thread pool in Impl).
 constexpr size_t kMaxHttpThreads = 1024;
 
-InferenceOptions with_turns(InferenceOptions o, quant::ComputeTurns* turns) {
+InferenceOptions shared(InferenceOptions o, quant::ComputeTurns* turns, Metrics* metrics) {
   o.turns = turns;
+  o.metrics = metrics;
   return o;
+}
+
+// The route a request's path belongs to, for metrics labels: parameters replaced, unknown
+// paths as "other" (so a scan of random paths cannot grow the label set).
+std::string route_of(const std::string& path) {
+  static const std::set<std::string> kExact = {
+      "/", "/api/version", "/api/tags", "/api/ps", "/api/generate", "/api/chat", "/api/show", "/api/create", "/api/copy",
+      "/api/delete", "/api/pull", "/api/push", "/api/embed", "/api/embeddings", "/api/tokenize", "/api/detokenize",
+      "/api/status", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/messages",
+      "/v1/messages/count_tokens"};
+  if (kExact.count(path)) return path;
+  if (path.rfind("/api/blobs/", 0) == 0) return "/api/blobs/:digest";
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/:model";
+  return "other";
 }
 
 struct ApiServer::Impl {
   ServeOptions opt;
   Store store;
   quant::ComputeTurns turns;  // one team of kernel threads at a time: runners and quantization
+  Metrics metrics;
   Inference inference;  // before http: its models outlive every request
   httplib::Server http;
   Origins origins;  // allowed browser origins
 
-  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models), inference(store, with_turns(opt.inference, &turns)), origins(opt.origins) {
+  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models), inference(store, shared(opt.inference, &turns, &metrics)), origins(opt.origins) {
     if (opt.prune) {
       const size_t n = store.prune(opt.prune_grace_seconds);
       if (n && !opt.quiet) std::fprintf(stderr, "[hearth] pruned %zu unreferenced blob file(s)\n", n);
@@ -524,6 +541,11 @@ struct ApiServer::Impl {
     http.Post("/v1/messages", [this](Req req, Res res) { anthropic_messages(inference, req, res); });
     http.Post("/v1/messages/count_tokens", [this](Req req, Res res) { anthropic_count_tokens(inference, req, res); });
     http.Post("/api/tokenize", [this](Req req, Res res) { tokenize(inference, req, res); });
+    http.Get("/metrics", [this](Req, Res res) {
+      res.set_content(metrics.exposition(inference.cache().loaded()), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    // Ollama's cloud status: Hearth has no cloud.
+    http.Get("/api/status", [](Req, Res res) { json(res, 200, R"({"cloud":{"disabled":true,"source":"none"}})"); });
     http.Post("/api/detokenize", [this](Req req, Res res) { detokenize(inference, req, res); });
     http.Get("/v1/models", [this](Req, Res res) { openai_models(res); });
     http.Get(R"(/v1/models/(.+))", [this](Req req, Res res) {
@@ -619,6 +641,7 @@ struct ApiServer::Impl {
         {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
         {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/completions", {"POST"}}, {"/v1/messages", {"POST"}},
         {"/v1/messages/count_tokens", {"POST"}}, {"/api/tokenize", {"POST"}}, {"/api/detokenize", {"POST"}},
+        {"/metrics", {"GET"}}, {"/api/status", {"GET"}},
         {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
         {"/api/pull", {"POST"}}, {"/api/push", {"POST"}}, {"/api/embed", {"POST"}}, {"/api/embeddings", {"POST"}}};
     auto not_allowed = [](Req, Res res) {
@@ -706,10 +729,10 @@ struct ApiServer::Impl {
       error(res, 401, "unauthorized");
       return httplib::Server::HandlerResponse::Handled;
     });
-    if (!opt.quiet)
-      http.set_logger([](Req req, const httplib::Response& res) {
-        std::fprintf(stderr, "[hearth] %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
-      });
+    http.set_logger([this](Req req, const httplib::Response& res) {
+      metrics.request(route_of(req.path), res.status);
+      if (!opt.quiet) std::fprintf(stderr, "[hearth] %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
+    });
     // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT let a second server bind the
     // same port and take half of the connections.
     http.set_socket_options([](socket_t sock) {

@@ -307,7 +307,9 @@ struct Answer {
   std::shared_ptr<runner::Sequence> seq;
   std::unique_ptr<AnswerWriter> writer;
   bool stream = true, want_context = false, logprobs = false;
-  Clock::time_point start;
+  Clock::time_point start, last_token;
+  Metrics* metrics = nullptr;
+  int tokens = 0;  // text events seen
   bool ended = false;
   Piece all;                                         // non-streamed: everything so far
   std::optional<ThinkingParser> thinking;            // think on and the template's tags known
@@ -360,6 +362,12 @@ std::string next_bytes(Answer& a, const model::Vocab& vocab) {
     return a.writer->error(e.error);
   }
   if (e.kind == runner::Event::Kind::Text) {
+    if (a.metrics) {  // one text event per token
+      const auto now = Clock::now();
+      if (a.tokens++ == 0) a.metrics->first_token(chrono::duration<double>(now - a.start).count());
+      else a.metrics->inter_token(chrono::duration<double>(now - a.last_token).count());
+      a.last_token = now;
+    }
     Piece p = a.parse(e.text);
     if (a.logprobs) p.logprobs = logprob_texts(vocab, e.logprobs);
     if (!a.stream) {
@@ -369,6 +377,7 @@ std::string next_bytes(Answer& a, const model::Vocab& vocab) {
     return a.writer->chunk(p);
   }
   a.ended = true;
+  if (a.metrics) a.metrics->generation(e.prompt_tokens, e.prompt_tokens - e.prompt_eval_count, e.eval_count);
   Piece rest = a.finish();
   std::string before;  // streamed: what the parsers held back, as one more chunk
   if (a.stream) before = a.writer->chunk(rest);
@@ -445,6 +454,7 @@ void Inference::run(Call& call, httplib::Response& res) {
   a->lease = std::move(lease.value());
   a->seq = seq.value();
   a->writer = std::move(writer);
+  a->metrics = opt_.metrics;
   a->stream = call.stream;
   a->want_context = call.want_context;
   a->logprobs = call.logprobs >= 0;

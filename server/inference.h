@@ -15,6 +15,7 @@
 
 #include "runner/model_cache.h"
 #include "server/answer.h"
+#include "server/metrics.h"
 #include "server/store.h"
 
 namespace hearth::server {
@@ -27,6 +28,7 @@ struct InferenceOptions {
   int default_num_ctx = 4096;             // OLLAMA_CONTEXT_LENGTH
   runner::CacheOptions cache;             // OLLAMA_MAX_LOADED_MODELS, OLLAMA_KEEP_ALIVE
   quant::ComputeTurns* turns = nullptr;   // shared by every runner and /api/create's quantizer
+  Metrics* metrics = nullptr;             // the server's counters (tokens, latencies), when set
 };
 
 // An /api/chat field set by the OpenAI layer when tool_choice forces a call (through a

@@ -3,7 +3,7 @@
 
     bench/serve_bench.py MODEL.gguf [--hearth build/bin/hearth] [--llama-server PATH/llama-server]
         [-t 2] [--rounds 2] [--clients 8] [--prompt 128] [--gen 128] [--ctx 2048]
-        [--scenarios single,parallel,interrupt,chat,schema]
+        [--scenarios single,parallel,interrupt,chat,schema,apis]
 
 Each round starts each server in turn on a loopback port (Hearth over a temporary store
 holding MODEL.gguf as model "bench"; llama-server with -np CLIENTS -t T), runs the
@@ -21,6 +21,9 @@ minutes of a noisy machine. Scenarios:
   interrupt  a 2000-token prompt, and a 64-token one sent 0.3 s later: the short one's TTFT
   chat       a 1500-token first turn, then the next turn (first turn + answer + 20 tokens):
              both TTFTs and their ratio (prompt-prefix reuse)
+  apis       (Hearth) the same greedy chat through /api/chat, /v1/chat/completions and
+             /v1/messages: one client's decode t/s and TTFT, CLIENTS clients' aggregate decode
+             t/s, and GET /metrics latency while they stream
   schema     one client decoding GEN tokens freely, then constrained to a JSON schema (six
              typed fields and an array of objects; Hearth's `format`, llama-server's
              `json_schema`) until the document ends: both decode rates and their ratio
@@ -184,7 +187,7 @@ def ndjson(port, path, body):
 
 def sse(port, path, body):
     for line in lines(port, path, body):
-        if line.startswith("data: "):
+        if line.startswith("data: ") and line != "data: [DONE]":
             yield json.loads(line[6:])
 
 
@@ -254,6 +257,69 @@ def scenario_schema(server, a, seed):
     rate = lambda r: 1.0 / statistics.mean(r["itl"]) if len(r["itl"]) > 1 else float("nan")
     return {"schema: free decode t/s": rate(free), "schema: constrained decode t/s": rate(bound),
             "schema: constrained tokens": bound["tokens"], "schema: constrained / free": rate(bound) / rate(free)}
+
+
+def api_stream(port, api, prompt, n, on_token):
+    """One greedy chat turn through one of Hearth's APIs, calling on_token(time) per token."""
+    messages = [{"role": "user", "content": prompt}]
+    if api == "ollama":
+        body = {"model": "bench", "messages": messages, "stream": True, "options": {"temperature": 0, "num_predict": n}}
+        for obj in ndjson(port, "/api/chat", body):
+            if not obj.get("done") and obj.get("message", {}).get("content"):
+                on_token(time.perf_counter())
+    elif api == "openai":
+        body = {"model": "bench", "messages": messages, "stream": True, "temperature": 0, "max_tokens": n}
+        for obj in sse(port, "/v1/chat/completions", body):
+            if obj["choices"] and obj["choices"][0]["delta"].get("content"):
+                on_token(time.perf_counter())
+    else:
+        body = {"model": "bench", "messages": messages, "stream": True, "temperature": 0, "max_tokens": n}
+        for obj in sse(port, "/v1/messages", body):
+            if obj.get("type") == "content_block_delta" and obj["delta"].get("text"):
+                on_token(time.perf_counter())
+
+
+def scenario_apis(server, a, seed):
+    """The same chat through /api/chat, /v1/chat/completions and /v1/messages (Hearth only):
+    one client's decode t/s and TTFT, CLIENTS clients' aggregate decode t/s per API, and the
+    latency of GET /metrics while the clients stream."""
+    if not isinstance(server, Hearth):
+        return {}
+    out = {}
+    apis = ["ollama", "openai", "anthropic"]
+    apis = apis[seed % 3:] + apis[:seed % 3]  # rounds rotate the order (the machine drifts)
+    for api in apis:
+        # Prompts of their own per API and round: none is a cached prefix of another's.
+        base = (seed * 3 + ["ollama", "openai", "anthropic"].index(api)) * 1000 + 17
+        prompt = text_of(words_for(a.prompt), base)
+        stamps, t0 = [], time.perf_counter()
+        api_stream(server.port, api, prompt, a.gen, stamps.append)
+        itl = [y - x for x, y in zip(stamps, stamps[1:])]
+        out[f"apis: {api} one client decode t/s"] = 1.0 / statistics.mean(itl)
+        out[f"apis: {api} one client TTFT ms"] = (stamps[0] - t0) * 1e3
+        all_stamps = [[] for _ in range(a.clients)]
+        threads = [threading.Thread(target=api_stream, args=(server.port, api, text_of(words_for(a.prompt), base + 1 + i),
+                                                               a.gen, all_stamps[i].append)) for i in range(a.clients)]
+        scrapes = []
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        while any(t.is_alive() for t in threads) and len(scrapes) < 50:
+            t1 = time.perf_counter()
+            c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            c.request("GET", "/metrics")
+            c.getresponse().read()
+            scrapes.append(time.perf_counter() - t1)
+            time.sleep(0.05)
+        for t in threads:
+            t.join(timeout=1800)
+        first = min(st[0] for st in all_stamps if st)
+        last = max(st[-1] for st in all_stamps if st)
+        out[f"apis: {api} {a.clients} clients aggregate decode t/s"] = sum(len(st) - 1 for st in all_stamps) / (last - first)
+        if scrapes:
+            out[f"apis: GET /metrics during {api} streams p50 ms"] = pct(scrapes, 50) * 1e3
+            out[f"apis: GET /metrics during {api} streams max ms"] = max(scrapes) * 1e3
+    return out
 
 
 def scenario_parallel(server, a, seed, tag="parallel"):
@@ -337,6 +403,8 @@ def main():
                     record(name, scenario_chat(s, a, rnd))
                 if "schema" in scen:
                     record(name, scenario_schema(s, a, rnd))
+                if "apis" in scen:
+                    record(name, scenario_apis(s, a, rnd))
             finally:
                 s.stop()
             if name == "llama-server" and "parallel" in scen:  # Ollama's default: one sequence at a time

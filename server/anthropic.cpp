@@ -36,9 +36,58 @@ Result<std::string> text_of(element content, const char* what) {
   return out;
 }
 
+// What one message's blocks add up to: its text, reasoning, images and tool calls (tool
+// results are written as tool messages of their own as they come).
+struct Blocks {
+  std::string text, thinking;
+  std::vector<std::string> images;
+  JsonWriter calls;
+  bool any_call = false;
+  Blocks() { calls.begin_array(); }
+  bool empty() const { return text.empty() && thinking.empty() && images.empty() && !any_call; }
+};
+
+// One content block into `into`; a tool_result straight into `w`. `names` maps tool_use ids
+// to tool names.
+Status block_of(element b, Blocks& into, JsonWriter& w, std::map<std::string, std::string>& names) {
+  std::string_view type, t;
+  if (b["type"].get_string().get(type)) return Error{"messages: each content block needs a type"};
+  if (type == "text") {
+    if (b["text"].get_string().get(t)) return Error{"messages: a text block needs text"};
+    into.text += t;
+  } else if (type == "thinking") {
+    if (!b["thinking"].get_string().get(t)) into.thinking += t;
+  } else if (type == "image") {
+    if (b["source"]["data"].get_string().get(t)) return Error{"messages: only base64 image sources are supported"};
+    into.images.emplace_back(t);
+  } else if (type == "tool_use") {
+    std::string_view id;
+    element input;
+    if (b["name"].get_string().get(t) || b["input"].get(input)) return Error{"messages: a tool_use block needs a name and an input"};
+    if (!b["id"].get_string().get(id)) names[std::string(id)] = std::string(t);
+    into.calls.begin_object().key("function").begin_object().key("name").str(t).key("arguments").raw(simdjson::minify(input));
+    into.calls.end_object().end_object();
+    into.any_call = true;
+  } else if (type == "tool_result") {
+    element result;
+    std::string out;
+    if (!b["content"].get(result)) {
+      auto r = text_of(result, "messages: tool_result content");
+      if (!r) return r.error();
+      out = r.value();
+    }
+    w.begin_object().key("role").str("tool").key("content").str(out);
+    if (!b["tool_use_id"].get_string().get(t))
+      if (auto it = names.find(std::string(t)); it != names.end()) w.key("tool_name").str(it->second);
+    w.end_object();
+  } else {
+    return Error{"messages: unsupported content block type \"" + std::string(type) + "\""};
+  }
+  return {};
+}
+
 // One Anthropic message as Ollama messages: text, thinking and tool_use blocks of an
-// assistant become one message; each tool_result becomes a tool message. `names` maps
-// tool_use ids to tool names.
+// assistant become one message; each tool_result becomes a tool message.
 Status messages_of(element m, JsonWriter& w, std::map<std::string, std::string>& names) {
   std::string_view role;
   if (m["role"].get_string().get(role) || (role != "user" && role != "assistant"))
@@ -50,60 +99,20 @@ Status messages_of(element m, JsonWriter& w, std::map<std::string, std::string>&
     w.begin_object().key("role").str(role).key("content").str(s).end_object();
     return {};
   }
-  simdjson::dom::array blocks;
-  if (content.get_array().get(blocks)) return Error{"messages: content must be a string or an array of blocks"};
-  std::string text, thinking;
-  std::vector<std::string> images;
-  JsonWriter calls;
-  bool any_call = false;
-  calls.begin_array();
-  for (element b : blocks) {
-    std::string_view type, t;
-    if (b["type"].get_string().get(type)) return Error{"messages: each content block needs a type"};
-    if (type == "text") {
-      if (b["text"].get_string().get(t)) return Error{"messages: a text block needs text"};
-      text += t;
-    } else if (type == "thinking") {
-      if (!b["thinking"].get_string().get(t)) thinking += t;
-    } else if (type == "image") {
-      std::string_view data;
-      if (b["source"]["data"].get_string().get(data)) return Error{"messages: only base64 image sources are supported"};
-      images.emplace_back(data);
-    } else if (type == "tool_use") {
-      std::string_view id, name;
-      element input;
-      if (b["name"].get_string().get(name) || b["input"].get(input)) return Error{"messages: a tool_use block needs a name and an input"};
-      if (!b["id"].get_string().get(id)) names[std::string(id)] = std::string(name);
-      calls.begin_object().key("function").begin_object().key("name").str(name).key("arguments").raw(simdjson::minify(input));
-      calls.end_object().end_object();
-      any_call = true;
-    } else if (type == "tool_result") {
-      std::string_view id;
-      element result;
-      std::string out;
-      if (!b["content"].get(result)) {
-        auto r = text_of(result, "messages: tool_result content");
-        if (!r) return r.error();
-        out = r.value();
-      }
-      w.begin_object().key("role").str("tool").key("content").str(out);
-      if (!b["tool_use_id"].get_string().get(id))
-        if (auto it = names.find(std::string(id)); it != names.end()) w.key("tool_name").str(it->second);
-      w.end_object();
-    } else {
-      return Error{"messages: unsupported content block type \"" + std::string(type) + "\""};
-    }
-  }
-  calls.end_array();
-  if (text.empty() && thinking.empty() && images.empty() && !any_call) return {};
-  w.begin_object().key("role").str(role).key("content").str(text);
-  if (!thinking.empty()) w.key("thinking").str(thinking);
-  if (!images.empty()) {
+  simdjson::dom::array list;
+  if (content.get_array().get(list)) return Error{"messages: content must be a string or an array of blocks"};
+  Blocks blocks;
+  for (element b : list)
+    if (Status st = block_of(b, blocks, w, names); !st) return st;
+  if (blocks.empty()) return {};
+  w.begin_object().key("role").str(role).key("content").str(blocks.text);
+  if (!blocks.thinking.empty()) w.key("thinking").str(blocks.thinking);
+  if (!blocks.images.empty()) {
     w.key("images").begin_array();
-    for (const std::string& i : images) w.str(i);
+    for (const std::string& i : blocks.images) w.str(i);
     w.end_array();
   }
-  if (any_call) w.key("tool_calls").raw(calls.text());
+  if (blocks.any_call) w.key("tool_calls").raw(blocks.calls.end_array().text());
   w.end_object();
   return {};
 }
@@ -111,8 +120,13 @@ Status messages_of(element m, JsonWriter& w, std::map<std::string, std::string>&
 }  // namespace
 
 std::string anthropic_error(int status, const std::string& message) {
-  const char* type = status == 400 ? "invalid_request_error" : status == 401 ? "authentication_error" : status == 403 ? "permission_error"
-                     : status == 404 ? "not_found_error" : status == 429 ? "rate_limit_error" : status == 503 ? "overloaded_error" : "api_error";
+  // Anthropic's error types by HTTP status; any other status is an api_error.
+  static constexpr std::pair<int, const char*> kTypes[] = {{400, "invalid_request_error"}, {401, "authentication_error"},
+                                                           {403, "permission_error"},      {404, "not_found_error"},
+                                                           {429, "rate_limit_error"},      {503, "overloaded_error"}};
+  const char* type = "api_error";
+  for (const auto& [code, name] : kTypes)
+    if (code == status) type = name;
   return JsonWriter().begin_object().key("type").str("error").key("error").begin_object().key("type").str(type).key("message").str(message)
       .end_object().key("request_id").str("req_" + random_hex(24)).end_object().text();
 }

@@ -28,6 +28,56 @@ Result<std::string> think_of(std::string_view effort) {
   return Error{"invalid reasoning value: '" + std::string(effort) + "' (must be \"none\", \"minimal\", \"low\", \"medium\", \"high\", \"xhigh\", \"max\" or \"ultra\")"};
 }
 
+// A message's content: a string, null, or parts (text; image_url with base64 data).
+Status content_of(simdjson::dom::object obj, std::vector<std::string>& texts, std::vector<std::string>& images) {
+  element content;
+  std::string_view text;
+  simdjson::dom::array parts;
+  if (obj["content"].get(content) || content.is_null()) return {};
+  if (!content.get_string().get(text)) {
+    texts.emplace_back(text);
+    return {};
+  }
+  if (content.get_array().get(parts)) return Error{"invalid message content type"};
+  for (element part : parts) {
+    std::string_view type, t, url;
+    if (part["type"].get_string().get(type)) return Error{"invalid message content: each part needs a \"type\""};
+    if (type == "text") {
+      if (part["text"].get_string().get(t)) return Error{"invalid message content: a text part needs \"text\""};
+      texts.emplace_back(t);
+    } else if (type == "image_url") {
+      if (part["image_url"]["url"].get_string().get(url) && part["image_url"].get_string().get(url))
+        return Error{"invalid message content: an image_url part needs a url"};
+      if (url.rfind("data:", 0) != 0) return Error{"image URLs are not currently supported, please use base64 encoded data instead"};
+      const size_t comma = url.find(";base64,");
+      if (comma == std::string_view::npos) return Error{"invalid image input"};
+      images.emplace_back(url.substr(comma + 8));
+    } else {
+      return Error{"invalid message part type: " + std::string(type)};
+    }
+  }
+  return {};
+}
+
+// An assistant's tool_calls (arguments a JSON string of an object) as Ollama's; `calls`
+// learns their ids.
+Status tool_calls_of(simdjson::dom::array tcs, JsonWriter& w, std::map<std::string, std::string>& calls) {
+  w.key("tool_calls").begin_array();
+  for (element tc : tcs) {
+    std::string_view name, args, id;
+    if (tc["function"]["name"].get_string().get(name)) return Error{"invalid tool call: no function name"};
+    if (tc["function"]["arguments"].get_string().get(args)) args = "{}";
+    simdjson::dom::parser p;
+    simdjson::dom::object parsed;
+    if (p.parse(args.data(), args.size()).get_object().get(parsed)) return Error{"invalid tool call arguments"};
+    if (!tc["id"].get_string().get(id)) calls[std::string(id)] = std::string(name);
+    w.begin_object().key("function").begin_object().key("name").str(name).key("arguments").raw(simdjson::minify(parsed));
+    w.end_object().end_object();
+  }
+  w.end_array();
+  return {};
+}
+
 // One OpenAI message as Ollama messages (a content array gives one message per part).
 // `calls` maps the tool-call ids seen so far to their function names.
 Status messages_of(element m, JsonWriter& w, std::map<std::string, std::string>& calls) {
@@ -43,59 +93,23 @@ Status messages_of(element m, JsonWriter& w, std::map<std::string, std::string>&
       if (auto it = calls.find(std::string(id)); it != calls.end()) tool_name = it->second;
   }
   std::vector<std::string> texts, images;
-  element content;
-  std::string_view text;
-  simdjson::dom::array parts;
-  if (obj["content"].get(content) || content.is_null()) texts.emplace_back();
-  else if (!content.get_string().get(text)) texts.emplace_back(text);
-  else if (!content.get_array().get(parts)) {
-    for (element part : parts) {
-      std::string_view type, t, url;
-      if (part["type"].get_string().get(type)) return Error{"invalid message content: each part needs a \"type\""};
-      if (type == "text") {
-        if (part["text"].get_string().get(t)) return Error{"invalid message content: a text part needs \"text\""};
-        texts.emplace_back(t);
-      } else if (type == "image_url") {
-        if (part["image_url"]["url"].get_string().get(url) && part["image_url"].get_string().get(url))
-          return Error{"invalid message content: an image_url part needs a url"};
-        if (url.rfind("data:", 0) != 0) return Error{"image URLs are not currently supported, please use base64 encoded data instead"};
-        const size_t comma = url.find(";base64,");
-        if (comma == std::string_view::npos) return Error{"invalid image input"};
-        images.emplace_back(url.substr(comma + 8));
-      } else {
-        return Error{"invalid message part type: " + std::string(type)};
-      }
-    }
-  } else {
-    return Error{"invalid message content type"};
-  }
+  if (Status s = content_of(obj, texts, images); !s) return s;
   if (texts.empty()) texts.emplace_back();
   std::string_view reasoning;
   const bool has_reasoning = !obj["reasoning"].get_string().get(reasoning) || !obj["reasoning_content"].get_string().get(reasoning);
   for (size_t i = 0; i < texts.size(); ++i) {
     w.begin_object().key("role").str(role).key("content").str(texts[i]);
-    if (i == 0 && has_reasoning) w.key("thinking").str(reasoning);
     if (!tool_name.empty()) w.key("tool_name").str(tool_name);
-    if (i == 0 && !images.empty()) {
-      w.key("images").begin_array();
-      for (const std::string& img : images) w.str(img);
-      w.end_array();
-    }
     simdjson::dom::array tcs;
-    if (i == 0 && !obj["tool_calls"].get_array().get(tcs)) {
-      w.key("tool_calls").begin_array();
-      for (element tc : tcs) {
-        std::string_view name, args, id;
-        if (tc["function"]["name"].get_string().get(name)) return Error{"invalid tool call: no function name"};
-        if (tc["function"]["arguments"].get_string().get(args)) args = "{}";
-        simdjson::dom::parser p;
-        simdjson::dom::object parsed;
-        if (p.parse(args.data(), args.size()).get_object().get(parsed)) return Error{"invalid tool call arguments"};
-        if (!tc["id"].get_string().get(id)) calls[std::string(id)] = std::string(name);
-        w.begin_object().key("function").begin_object().key("name").str(name).key("arguments").raw(simdjson::minify(parsed));
-        w.end_object().end_object();
+    if (i == 0) {  // the reasoning, images and calls go with the first part
+      if (has_reasoning) w.key("thinking").str(reasoning);
+      if (!images.empty()) {
+        w.key("images").begin_array();
+        for (const std::string& img : images) w.str(img);
+        w.end_array();
       }
-      w.end_array();
+      if (!obj["tool_calls"].get_array().get(tcs))
+        if (Status s = tool_calls_of(tcs, w, calls); !s) return s;
     }
     w.end_object();
   }
@@ -177,7 +191,12 @@ Result<std::string> call_schema(simdjson::dom::object req) {
 }  // namespace
 
 std::string openai_error(int status, const std::string& message) {
-  const char* type = status == 400 ? "invalid_request_error" : status == 404 ? "not_found_error" : status == 401 ? "authentication_error" : "api_error";
+  // OpenAI's error types by HTTP status; any other status is an api_error.
+  static constexpr std::pair<int, const char*> kTypes[] = {
+      {400, "invalid_request_error"}, {401, "authentication_error"}, {404, "not_found_error"}};
+  const char* type = "api_error";
+  for (const auto& [code, name] : kTypes)
+    if (code == status) type = name;
   return JsonWriter().begin_object().key("error").begin_object().key("message").str(message).key("type").str(type)
       .key("param").raw("null").key("code").raw("null").end_object().end_object().text();
 }

@@ -170,6 +170,25 @@ TEST(Cli, RunTokenizeEval) {
   CliRun t = run_hearth("tokenize " + data("models/stories260K.gguf") + " --json 'Once upon a time'");
   ASSERT_EQ(t.status, 0) << t.err;
   EXPECT_EQ(t.out, "[1,403,407,261,378]\n");
+  {
+    // --file: the same text from a file; from standard input, NUL bytes and 256 KiB included.
+    test::TempDir ft;
+    const auto small = ft.path() / "t.txt", big = ft.path() / "big.txt", out = ft.path() / "out";
+    std::ofstream(small, std::ios::binary) << "Once upon a time";
+    CliRun tf = run_hearth("tokenize " + data("models/stories260K.gguf") + " --json --file '" + small.string() + "'");
+    ASSERT_EQ(tf.status, 0) << tf.err;
+    EXPECT_EQ(tf.out, "[1,403,407,261,378]\n");
+    std::ofstream(big, std::ios::binary) << "Once upon a time" << '\0' << std::string(256 << 10, 'a');
+    const std::string cmd = std::string("'") + HEARTH_BIN + "' tokenize " + data("models/stories260K.gguf") + " --json --file - <'" +
+                            big.string() + "' >'" + out.string() + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    const std::string ids = test::read_text(out);
+    EXPECT_EQ(ids.rfind("[1,403,407,261,378,", 0), 0u) << ids.substr(0, 80);
+    EXPECT_GT(std::count(ids.begin(), ids.end(), ','), 1000);
+    CliRun missing = run_hearth("tokenize " + data("models/stories260K.gguf") + " --file /nonexistent/t.txt");
+    EXPECT_EQ(missing.status, 1);
+    EXPECT_NE(missing.err.find("hearth tokenize: cannot read '/nonexistent/t.txt': No such file or directory"), std::string::npos) << missing.err;
+  }
   test::TempDir tmp;
   auto bin = tmp.path() / "l.bin";
   CliRun e = run_hearth("eval " + data("models/stories260K.gguf") + " --prompt 'Once upon a time' --kv-type f32 --logits '" + bin.string() + "'");

@@ -1,7 +1,9 @@
 // hearth run / eval / tokenize: the engine from the command line.
 #include <chrono>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -198,22 +200,44 @@ int cmd_run(const Args& args) {
   return 0;
 }
 
+// All of a file's bytes ("-": standard input), NULs and all; false with errno set.
+static bool read_all(const std::string& path, std::string& out) {
+  FILE* f = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  char buf[1 << 16];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+  const bool ok = !std::ferror(f);
+  if (f != stdin) std::fclose(f);
+  return ok;
+}
+
 int cmd_tokenize(const Args& args) {
   bool bos = true, special = true, json = false;
+  std::string file;
   std::vector<std::string> pos;
-  for (const std::string& a : args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     if (a == "--no-bos") bos = false;
     else if (a == "--no-special") special = false;
     else if (a == "--json") json = true;
+    else if (a == "--file" && i + 1 < args.size()) file = args[++i];
     else if (a.size() > 1 && a[0] == '-') {
       std::fprintf(stderr, "hearth tokenize: unknown option '%s'\n", a.c_str());
       return 2;
     } else pos.push_back(a);
   }
-  if (pos.size() != 2) {
-    std::fputs("usage: hearth tokenize MODEL.gguf [--no-bos] [--no-special] [--json] TEXT\n", pos.empty() ? stdout : stderr);
-    return pos.empty() ? 0 : 2;
+  if (pos.size() != (file.empty() ? 2u : 1u)) {
+    std::fputs("usage: hearth tokenize MODEL.gguf [--no-bos] [--no-special] [--json] (TEXT | --file F)\n"
+               "--file reads the text from F (\"-\": standard input), whatever its size or bytes.\n",
+               pos.empty() && file.empty() ? stdout : stderr);
+    return pos.empty() && file.empty() ? 0 : 2;
   }
+  std::string text;
+  if (!file.empty() && !read_all(file, text)) {
+    std::fprintf(stderr, "hearth tokenize: cannot read '%s': %s\n", file.c_str(), std::strerror(errno));
+    return 1;
+  }
+  if (file.empty()) text = pos[1];
   auto f = gguf::GgufFile::open(pos[0]);
   if (!f) {
     std::fprintf(stderr, "hearth tokenize: %s\n", f.message().c_str());
@@ -224,7 +248,7 @@ int cmd_tokenize(const Args& args) {
     std::fprintf(stderr, "hearth tokenize: %s\n", v.message().c_str());
     return 1;
   }
-  auto ids = v.value().tokenize(pos[1], bos, special);
+  auto ids = v.value().tokenize(text, bos, special);
   if (!ids) {
     std::fprintf(stderr, "hearth tokenize: %s\n", ids.message().c_str());
     return 1;

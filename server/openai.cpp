@@ -116,6 +116,12 @@ Status messages_of(element m, JsonWriter& w, std::map<std::string, std::string>&
   return {};
 }
 
+// OpenAI's usage object.
+void usage(JsonWriter& w, const Summary& s) {
+  w.key("usage").begin_object().key("prompt_tokens").num(int64_t{s.prompt_tokens}).key("completion_tokens").num(int64_t{s.eval_count});
+  w.key("total_tokens").num(int64_t{s.prompt_tokens} + s.eval_count).end_object();
+}
+
 // The sampling fields both endpoints share, as Ollama's options: OpenAI's defaults
 // (temperature and top_p 1) override the model's, as Ollama does.
 Status sampling_options(simdjson::dom::object req, JsonWriter& w) {
@@ -426,10 +432,6 @@ class OpenAIChatWriter : public AnswerWriter {
     }
     w.end_array().end_object();
   }
-  static void usage(JsonWriter& w, const Summary& s) {
-    w.key("usage").begin_object().key("prompt_tokens").num(int64_t{s.prompt_tokens}).key("completion_tokens").num(int64_t{s.eval_count});
-    w.key("total_tokens").num(int64_t{s.prompt_tokens} + s.eval_count).end_object();
-  }
   std::string model_, id_;
   bool stream_, include_usage_;
   int64_t created_;
@@ -512,10 +514,6 @@ class OpenAICompletionWriter : public AnswerWriter {
       offset_ += static_cast<int64_t>(t.token.size());
     }
     w.end_array().end_object();
-  }
-  static void usage(JsonWriter& w, const Summary& s) {
-    w.key("usage").begin_object().key("prompt_tokens").num(int64_t{s.prompt_tokens}).key("completion_tokens").num(int64_t{s.eval_count});
-    w.key("total_tokens").num(int64_t{s.prompt_tokens} + s.eval_count).end_object();
   }
   std::string model_, id_;
   bool stream_, include_usage_, logprobs_;

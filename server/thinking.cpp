@@ -1,25 +1,8 @@
 #include "server/thinking.h"
 
-#include <cctype>
+#include "server/text_scan.h"
 
 namespace hearth::server {
-
-namespace {
-
-size_t skip_space(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return i;
-}
-
-// The length of the longest suffix of s that is a proper prefix of tag.
-size_t partial_suffix(std::string_view s, std::string_view tag) {
-  for (size_t n = std::min(s.size(), tag.size() - 1); n > 0; --n)
-    if (s.substr(s.size() - n) == tag.substr(0, n)) return n;
-  return 0;
-}
-
-}  // namespace
 
 ThinkingParser::ThinkingParser(std::string open, std::string close, bool inside)
     : state_(inside ? State::Thinking : State::Start), open_(std::move(open)), close_(std::move(close)) {}

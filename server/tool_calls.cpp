@@ -2,25 +2,14 @@
 
 #include <simdjson.h>
 
-#include <cctype>
 #include <optional>
 #include <random>
+
+#include "server/text_scan.h"
 
 namespace hearth::server {
 
 namespace {
-
-size_t skip_space(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return i;
-}
-
-size_t partial_suffix(std::string_view s, std::string_view tag) {
-  for (size_t n = std::min(s.size(), tag.size() - 1); n > 0; --n)
-    if (s.substr(s.size() - n) == tag.substr(0, n)) return n;
-  return 0;
-}
 
 // One past the '}' that closes the object opening at s[open] (strings and escapes
 // respected), or npos while it is not closed yet.

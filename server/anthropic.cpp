@@ -332,14 +332,14 @@ bool model_can_think(Inference& inference, const std::string& body) {
 
 }  // namespace
 
-void anthropic_count_tokens(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+void anthropic_count_tokens(Inference& inference, const http::Request& req, http::Response& res) {
   auto r = anthropic_request(req.body, model_can_think(inference, req.body), true);
   if (!r) {
     res.status = 400;
     res.set_content(anthropic_error(400, r.message()), "application/json");
     return;
   }
-  httplib::Request inner = req;
+  http::Request inner = req;
   inner.body = r.value().ollama_body;
   int count = 0;
   if (auto refused = inference.count_chat_tokens(inner, count)) {
@@ -350,14 +350,14 @@ void anthropic_count_tokens(Inference& inference, const httplib::Request& req, h
   res.set_content(JsonWriter().begin_object().key("input_tokens").num(int64_t{count}).end_object().text(), "application/json");
 }
 
-void anthropic_messages(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+void anthropic_messages(Inference& inference, const http::Request& req, http::Response& res) {
   auto r = anthropic_request(req.body, model_can_think(inference, req.body));
   if (!r) {
     res.status = 400;
     res.set_content(anthropic_error(400, r.message()), "application/json");
     return;
   }
-  httplib::Request inner = req;
+  http::Request inner = req;
   inner.body = r.value().ollama_body;
   const std::string model = r.value().model;
   inference.chat(inner, res, [model](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {

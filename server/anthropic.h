@@ -5,7 +5,7 @@
 // Anthropic's shape.
 #pragma once
 
-#include <httplib.h>
+#include "server/http.h"
 
 #include <string>
 #include <string_view>
@@ -34,9 +34,9 @@ Result<AnthropicRequest> anthropic_request(std::string_view body, bool can_think
 std::unique_ptr<AnswerWriter> anthropic_writer(std::string model, bool stream);
 
 // POST /v1/messages/count_tokens: {"input_tokens": N}, the prompt the request would evaluate.
-void anthropic_count_tokens(Inference& inference, const httplib::Request& req, httplib::Response& res);
+void anthropic_count_tokens(Inference& inference, const http::Request& req, http::Response& res);
 
 // POST /v1/messages.
-void anthropic_messages(Inference& inference, const httplib::Request& req, httplib::Response& res);
+void anthropic_messages(Inference& inference, const http::Request& req, http::Response& res);
 
 }  // namespace hearth::server

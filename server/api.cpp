@@ -1,6 +1,6 @@
 #include "server/api.h"
 
-#include <httplib.h>
+#include "server/http.h"
 #include <simdjson.h>
 
 #include <charconv>
@@ -34,11 +34,11 @@ namespace fs = std::filesystem;
 // A JSON string as Go's encoding/json writes it (HTML-safe escapes included).
 std::string q(std::string_view s) { return tmpl::json_quote(s); }
 
-void json(httplib::Response& res, int status, const std::string& body) {
+void json(http::Response& res, int status, const std::string& body) {
   res.status = status;
   res.set_content(body, "application/json; charset=utf-8");
 }
-void error(httplib::Response& res, int status, const std::string& message) {
+void error(http::Response& res, int status, const std::string& message) {
   json(res, status, "{\"error\":" + q(message) + "}");
 }
 
@@ -79,7 +79,7 @@ int64_t unix_seconds(fs::file_time_type t) {
 // case-insensitively, the last duplicate wins, unknown keys are ignored.
 class Body {
  public:
-  bool parse(const httplib::Request& req, httplib::Response& res) {
+  bool parse(const http::Request& req, http::Response& res) {
     if (req.body.empty()) {
       error(res, 400, "missing request body");
       return false;
@@ -268,10 +268,15 @@ Result<ServeOptions> serve_options_from_env() {
   return o;
 }
 
-// JSON request bodies above this are refused unread (images in chat requests are base64).
-constexpr size_t kMaxJsonBody = size_t{64} << 20;
-// Connections served at once (see the thread pool in Impl).
-constexpr size_t kMaxHttpThreads = 1024;
+// The HTTP limits as configured, with the worker count filled in: enough for every request
+// the runners may hold (the streams and OLLAMA_MAX_QUEUE waiting ones) and management
+// calls beside them; idle and slow connections hold none (http.h).
+http::Limits limits(const ServeOptions& opt) {
+  http::Limits l = opt.http;
+  if (l.workers == 0)
+    l.workers = std::min<size_t>(1024, opt.inference.max_queue + static_cast<size_t>(opt.inference.parallel) + 64);
+  return l;
+}
 
 InferenceOptions shared(InferenceOptions o, quant::ComputeTurns* turns, Metrics* metrics) {
   o.turns = turns;
@@ -299,10 +304,11 @@ struct ApiServer::Impl {
   quant::ComputeTurns turns;  // one team of kernel threads at a time: runners and quantization
   Metrics metrics;
   Inference inference;  // before http: its models outlive every request
-  httplib::Server http;
+  http::Server http;
   Origins origins;  // allowed browser origins
 
-  explicit Impl(ServeOptions o) : opt(std::move(o)), store(opt.models), inference(store, shared(opt.inference, &turns, &metrics)), origins(opt.origins) {
+  explicit Impl(ServeOptions o)
+      : opt(std::move(o)), store(opt.models), inference(store, shared(opt.inference, &turns, &metrics)), http(limits(opt)), origins(opt.origins) {
     if (opt.prune) {
       const size_t n = store.prune(opt.prune_grace_seconds);
       if (n && !opt.quiet) std::fprintf(stderr, "[hearth] pruned %zu unreferenced blob file(s)\n", n);
@@ -312,7 +318,7 @@ struct ApiServer::Impl {
 
   // POST /api/create: validated first (4xx, nothing written), then built with progress
   // streamed as NDJSON (or one final object with "stream": false).
-  void create(const httplib::Request& req, httplib::Response& res) {
+  void create(const http::Request& req, http::Response& res) {
     if (req.body.empty()) return error(res, 400, "missing request body");
     auto parsed = parse_create_request(req.body);
     if (!parsed) return error(res, 400, parsed.message());
@@ -326,7 +332,7 @@ struct ApiServer::Impl {
       return json(res, 200, last);
     }
     res.status = 200;
-    res.set_chunked_content_provider("application/x-ndjson", [r, creator](size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("application/x-ndjson", [r, creator](http::Sink& sink) {
       std::atomic<bool> gone{false};
       Status st = creator->run(
           *r,
@@ -395,7 +401,7 @@ struct ApiServer::Impl {
   }
 
   // GET /api/ps: the loaded models, longest remaining keep-alive first.
-  void ps(httplib::Response& res) const {
+  void ps(http::Response& res) const {
     JsonWriter w;
     w.begin_object().key("models").begin_array();
     for (const runner::LoadedInfo& l : inference.cache().loaded()) {
@@ -410,7 +416,7 @@ struct ApiServer::Impl {
     json(res, 200, w.end_array().end_object().text());
   }
 
-  void list(httplib::Response& res) const {
+  void list(http::Response& res) const {
     std::vector<Manifest> ms = store.list();
     std::stable_sort(ms.begin(), ms.end(),
                      [](const Manifest& a, const Manifest& b) { return unix_seconds(a.mtime) > unix_seconds(b.mtime); });
@@ -426,7 +432,7 @@ struct ApiServer::Impl {
     json(res, 200, out + "]}");
   }
 
-  void openai_models(httplib::Response& res) const {
+  void openai_models(http::Response& res) const {
     std::string out = "{\"object\":\"list\",\"data\":[";
     const std::vector<Manifest> ms = store.list();
     for (size_t i = 0; i < ms.size(); ++i) {
@@ -439,7 +445,7 @@ struct ApiServer::Impl {
 
   // POST /api/show: the model's Modelfile, parameters, template, system prompt, license,
   // details, GGUF metadata (model_info) and tensors.
-  void show(const Manifest& m, bool verbose, httplib::Response& res) const {
+  void show(const Manifest& m, bool verbose, http::Response& res) const {
     auto text_of = [&](const char* media) { return store.layer_text(m, media); };
     const std::string tmpl = text_of("application/vnd.ollama.image.template"),
                       system = text_of("application/vnd.ollama.image.system"),
@@ -528,8 +534,8 @@ struct ApiServer::Impl {
   }
 
   void routes() {
-    using Req = const httplib::Request&;
-    using Res = httplib::Response&;
+    using Req = const http::Request&;
+    using Res = http::Response&;
     http.Get("/", [](Req, Res res) { res.set_content("Ollama is running", "text/plain; charset=utf-8"); });
     http.Get("/api/version", [](Req, Res res) { json(res, 200, std::string("{\"version\":\"") + kOllamaApiVersion + "\"}"); });
     http.Get("/api/tags", [this](Req, Res res) { list(res); });
@@ -548,7 +554,7 @@ struct ApiServer::Impl {
     http.Get("/api/status", [](Req, Res res) { json(res, 200, R"({"cloud":{"disabled":true,"source":"none"}})"); });
     http.Post("/api/detokenize", [this](Req req, Res res) { detokenize(inference, req, res); });
     http.Get("/v1/models", [this](Req, Res res) { openai_models(res); });
-    http.Get(R"(/v1/models/(.+))", [this](Req req, Res res) {
+    http.Get("/v1/models/{model...}", [this](Req req, Res res) {
       const std::string want = req.matches[1];
       auto m = store.find(ModelName::parse(want));
       if (!m) {
@@ -559,8 +565,8 @@ struct ApiServer::Impl {
       json(res, 200, "{\"id\":" + q(want) + ",\"object\":\"model\",\"created\":" +
                          std::to_string(unix_seconds(m.value().mtime)) + ",\"owned_by\":" + q(m.value().name.ns) + "}");
     });
-    // HEAD /api/blobs/:digest (httplib serves HEAD through GET handlers); GET is not an Ollama route.
-    http.Get(R"(/api/blobs/([^/]+))", [this](Req req, Res res) {
+    // HEAD /api/blobs/:digest (HEAD is served by GET routes); GET is not an Ollama route.
+    http.Get("/api/blobs/{digest}", [this](Req req, Res res) {
       if (req.method != "HEAD") {
         res.status = 405;
         res.set_content("405 method not allowed", "text/plain");
@@ -571,7 +577,7 @@ struct ApiServer::Impl {
       if (!store.has_blob(digest)) return error(res, 404, "blob \"" + digest + "\" not found");
       res.status = 200;
     });
-    http.Post(R"(/api/blobs/([^/]+))", [this](Req req, Res res, const httplib::ContentReader& read) {
+    http.Post("/api/blobs/{digest}", [this](Req req, Res res, const http::BodyReader& read) {
       const std::string digest = req.matches[1];
       if (!Store::valid_digest(digest)) return error(res, 400, "invalid digest format");
       if (store.has_blob(digest)) {
@@ -639,7 +645,7 @@ struct ApiServer::Impl {
     const std::vector<std::pair<std::string, std::vector<std::string>>> known = {
         {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
         {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
-        {R"(/api/blobs/([^/]+))", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/completions", {"POST"}}, {"/v1/messages", {"POST"}},
+        {"/api/blobs/{digest}", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/completions", {"POST"}}, {"/v1/messages", {"POST"}},
         {"/v1/messages/count_tokens", {"POST"}}, {"/api/tokenize", {"POST"}}, {"/api/detokenize", {"POST"}},
         {"/metrics", {"GET"}}, {"/api/status", {"GET"}},
         {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
@@ -670,7 +676,7 @@ struct ApiServer::Impl {
       // The DNS-rebinding guard, only when listening on loopback.
       if (is_loopback_listen(opt.host) && req.has_header("Host") && !allowed_host(req.get_header_value("Host"))) {
         res.status = 403;
-        return httplib::Server::HandlerResponse::Handled;
+        return true;
       }
       // CORS: a request from a browser page whose origin is not allowed gets 403.
       if (req.has_header("Origin")) {
@@ -678,7 +684,7 @@ struct ApiServer::Impl {
         const bool same = origin == "http://" + req.get_header_value("Host") || origin == "https://" + req.get_header_value("Host");
         if (!same && !origins.allowed(origin)) {
           res.status = 403;
-          return httplib::Server::HandlerResponse::Handled;
+          return true;
         }
         res.set_header("Access-Control-Allow-Origin", origins.any() ? "*" : origin);
         if (!origins.any()) res.set_header("Vary", "Origin");
@@ -691,83 +697,47 @@ struct ApiServer::Impl {
                          "x-stainless-runtime,x-stainless-runtime-version,x-stainless-timeout");
           res.set_header("Access-Control-Max-Age", "43200");
           res.status = 204;
-          return httplib::Server::HandlerResponse::Handled;
+          return true;
         }
       }
-      // A Content-Length must be a plain decimal number (cpp-httplib would read "1e3" as 1
-      // and "abc" as 0, and the rest of the body as the next request).
-      if (req.has_header("Content-Length")) {
-        const std::string len = req.get_header_value("Content-Length");
-        if (len.empty() || len.size() > 19 || len.find_first_not_of("0123456789") != std::string::npos) {
-          error(res, 400, "invalid Content-Length '" + len.substr(0, 32) + "'");
-          res.set_header("Connection", "close");
-          return httplib::Server::HandlerResponse::Handled;
-        }
-      }
-      if (req.path.rfind("/api/blobs/", 0) != 0) {
-        const std::string len = req.get_header_value("Content-Length");
-        if ((!len.empty() && std::strtoull(len.c_str(), nullptr, 10) > kMaxJsonBody) ||
-            (len.empty() && req.has_header("Transfer-Encoding"))) {
-          error(res, 413, "request body too large (limit " + std::to_string(kMaxJsonBody >> 20) + " MiB)");
-          res.set_header("Connection", "close");
-          return httplib::Server::HandlerResponse::Handled;
-        }
-      }
-      if (opt.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
-      if (req.get_header_value("Authorization") == "Bearer " + opt.api_key) return httplib::Server::HandlerResponse::Unhandled;
+      if (opt.api_key.empty()) return false;
+      if (same_secret(req.get_header_value("Authorization"), "Bearer " + opt.api_key)) return false;
       if (req.path.rfind("/v1/messages", 0) == 0) {  // Anthropic's clients send x-api-key and read Anthropic's errors
-        if (req.get_header_value("x-api-key") == opt.api_key) return httplib::Server::HandlerResponse::Unhandled;
+        if (same_secret(req.get_header_value("x-api-key"), opt.api_key)) return false;
         res.status = 401;
         res.set_content(anthropic_error(401, "unauthorized"), "application/json");
-        return httplib::Server::HandlerResponse::Handled;
+        return true;
       }
       if (req.path.rfind("/v1/", 0) == 0) {  // OpenAI's clients read OpenAI's error shape
         res.status = 401;
         res.set_content(openai_error(401, "unauthorized"), "application/json");
-        return httplib::Server::HandlerResponse::Handled;
+        return true;
       }
       error(res, 401, "unauthorized");
-      return httplib::Server::HandlerResponse::Handled;
+      return true;
     });
-    http.set_logger([this](Req req, const httplib::Response& res) {
+    http.set_logger([this](Req req, const http::Response& res) {
       metrics.request(route_of(req.path), res.status);
       if (!opt.quiet) std::fprintf(stderr, "[hearth] %s %s %d\n", req.method.c_str(), req.path.c_str(), res.status);
     });
-    // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT let a second server bind the
-    // same port and take half of the connections.
-    http.set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    // Refusals made below the routes (malformed requests, limits) in each API's error shape.
+    http.set_error_body([](const std::string& path, int status, const std::string& message, http::Response& res) {
+      if (path.rfind("/v1/messages", 0) == 0)
+        res.set_content(anthropic_error(status, message), "application/json");
+      else if (path.rfind("/v1/", 0) == 0)
+        res.set_content(openai_error(status, message), "application/json");
+      else
+        error(res, status, message);
     });
-    // Blob uploads stream to disk whatever their size; JSON bodies are capped in the
-    // pre-routing handler (kMaxJsonBody) before they are read.
-    http.set_payload_max_length(std::numeric_limits<size_t>::max());
-    // cpp-httplib serves a connection on one pool thread from its first request to the
-    // end of its keep-alive. Its default pool of 8 let eight streaming clients, or eight
-    // idle keep-alive connections, hold every thread: a ninth request waited up to the
-    // 5 s keep-alive timeout. The pool covers every request the runners may hold (the
-    // streams and OLLAMA_MAX_QUEUE waiting ones) and management calls beside them; a
-    // connection past that waits for a thread (it is not refused).
-    const size_t threads = std::min<size_t>(kMaxHttpThreads, opt.inference.max_queue + static_cast<size_t>(opt.inference.parallel) + 64);
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   }
 };
 
 ApiServer::ApiServer(ServeOptions opt) : impl_(new Impl(std::move(opt))) {}
 ApiServer::~ApiServer() = default;
 
-Result<int> ApiServer::bind() {
-  int port = impl_->opt.port;
-  if (port == 0) {
-    port = impl_->http.bind_to_any_port(impl_->opt.host);
-    if (port <= 0) return Error{"cannot bind " + impl_->opt.host};
-  } else if (!impl_->http.bind_to_port(impl_->opt.host, port)) {
-    return Error{"cannot listen on " + impl_->opt.host + ":" + std::to_string(port) + " (in use?)"};
-  }
-  return port;
-}
+Result<int> ApiServer::bind() { return impl_->http.bind(impl_->opt.host, impl_->opt.port); }
 
-void ApiServer::run() { impl_->http.listen_after_bind(); }
+void ApiServer::run() { impl_->http.run(); }
 void ApiServer::stop() {
   impl_->inference.stop();  // streams end at their next step, so the HTTP threads can be joined
   impl_->http.stop();

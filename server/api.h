@@ -1,4 +1,4 @@
-// The Ollama HTTP API on cpp-httplib: the model-management endpoints: /, /api/version,
+// The Ollama HTTP API on Hearth's HTTP server (http.h): the model-management endpoints: /, /api/version,
 // /api/tags, /api/ps, /api/show, /api/create, HEAD|POST /api/blobs/:digest, /api/copy,
 // /api/delete, /v1/models, /v1/models/{model}. Errors are {"error": "..."} with Ollama's
 // status codes and messages; unknown paths 404, wrong methods 405; CORS and the
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gguf/result.h"
+#include "server/http_parse.h"
 #include "server/inference.h"
 
 namespace hearth::server {
@@ -29,6 +30,15 @@ struct ServeOptions {
   int64_t prune_grace_seconds = 3600;
   std::filesystem::path templates;  // HEARTH_TEMPLATES: Ollama's template/ directory, for detection
   InferenceOptions inference;       // OLLAMA_NUM_PARALLEL, OLLAMA_MAX_QUEUE, OLLAMA_KEEP_ALIVE, …
+  // Sizes, counts and timeouts of the HTTP layer (http_parse.h). max_body is for JSON
+  // bodies (blob uploads stream); workers 0: enough for every request the runners may hold.
+  http::Limits http = default_http_limits();
+  static http::Limits default_http_limits() {
+    http::Limits l;
+    l.max_body = size_t{64} << 20;  // images in chat requests are base64
+    l.workers = 0;
+    return l;
+  }
 };
 
 // From OLLAMA_HOST / HEARTH_HOST ("host", "host:port", "scheme://host:port", ":port"),

@@ -265,13 +265,18 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
   std::string base_params, chat_template;
   GgufFacts model_facts;
   bool have_model_facts = false;
+  // Every blob the manifest will reference is pinned before it is used, so deleting another
+  // model that shares it cannot remove it meanwhile (write_manifest checks them all again).
+  Store::Pins pins(store_);
 
   // 1. The base: an existing model's layers, or the uploaded GGUF files.
   if (!r.from.empty()) {
     auto b = store_.find(ModelName::parse(r.from));
     if (!b) return b.error();
     base = b.value();
+    pins.add(base->config.digest);
     for (Layer l : base->layers) {
+      pins.add(l.digest);
       if (l.media_type == kModel || l.media_type == kProjector || l.media_type == kAdapter) {
         if (l.from.empty()) l.from = base->name.shortest();
       }
@@ -291,6 +296,7 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
   for (const auto* list : {&r.files, &r.adapters})
     for (const auto& [file, digest] : *list) {
       progress(status_line("parsing GGUF"));
+      pins.add(digest);
       auto facts = inspect(store_.blob_path(digest), file);
       if (!facts) return facts.error();
       Layer l;
@@ -340,6 +346,8 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
       }
       auto digest = store_.adopt_file(tmp);
       if (!digest) return digest.error();
+      pins.add(digest.value());
+      if (!store_.has_blob(digest.value())) return Error{"quantized blob " + digest.value() + " vanished"};
       it->digest = digest.value();
       it->size = static_cast<int64_t>(fs::file_size(store_.blob_path(digest.value())));
       it->from.clear();
@@ -357,6 +365,7 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
       l.media_type = media;
       l.digest = "sha256:" + hex;
       l.size = static_cast<int64_t>(bytes.size());
+      pins.add(l.digest);
       if (!store_.has_blob(l.digest)) {
         auto d = store_.write_blob_bytes(bytes);
         if (!d) return d.error();
@@ -445,6 +454,7 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
   for (const auto& [k, v] : *config.map)
     if (!fixed.count(k)) cfg += "," + jstr(k) + ":" + tmpl::to_json(v);
   cfg += ",\"architecture\":\"amd64\",\"os\":\"linux\"}";
+  pins.add("sha256:" + sha256_hex(cfg));
   auto cfg_digest = store_.write_blob_bytes(cfg);
   if (!cfg_digest) return cfg_digest.error();
 
@@ -479,6 +489,7 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
     for (const Layer& l : existing.value().layers) old_blobs.push_back(l.digest);
   }
   if (Status s = store_.write_manifest(target, manifest); !s) return s;
+  pins.release();  // the manifest holds them now; the replaced one's may go
   store_.drop_unreferenced(old_blobs);
   progress(status_line("success"));
   return {};

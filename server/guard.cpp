@@ -1,6 +1,7 @@
 #include "server/guard.h"
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+
+#include "server/store.h"  // sha256_hex
 
 namespace hearth::server {
 namespace {
@@ -152,6 +155,11 @@ Origins::Origins(const std::vector<std::string>& extra) : patterns_(extra) {
 
 bool Origins::allowed(std::string_view origin) const {
   return std::any_of(patterns_.begin(), patterns_.end(), [&](const std::string& p) { return wildcard_match(p, origin); });
+}
+
+bool same_secret(std::string_view given, std::string_view key) {
+  const std::string a = sha256_hex(given), b = sha256_hex(key);
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace hearth::server

@@ -18,6 +18,11 @@ bool is_loopback_listen(std::string_view host);
 // name under .localhost, .local or .internal. Anything else is refused (403).
 bool allowed_host(std::string_view host_header);
 
+// Whether a request's credential equals the key, in time that depends on neither (both
+// are hashed first, then compared with CRYPTO_memcmp): the key cannot be guessed byte by
+// byte from response times.
+bool same_secret(std::string_view given, std::string_view key);
+
 // '*' matches any run of characters (gin-contrib/cors with AllowWildcard).
 bool wildcard_match(std::string_view pattern, std::string_view s);
 

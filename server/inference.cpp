@@ -25,17 +25,17 @@ namespace chrono = std::chrono;
 
 namespace {
 
-void answer(httplib::Response& res, int status, const std::string& body) {
+void answer(http::Response& res, int status, const std::string& body) {
   res.status = status;
   res.set_content(body, "application/json; charset=utf-8");
 }
-void refuse(httplib::Response& res, const Refusal& r) {
+void refuse(http::Response& res, const Refusal& r) {
   answer(res, r.status, JsonWriter().begin_object().key("error").str(r.message).end_object().text());
 }
 
 // The request body as a map with lower-case top-level keys (Ollama matches keys
 // case-insensitively; the last duplicate wins).
-Result<Value> request_body(const httplib::Request& req) {
+Result<Value> request_body(const http::Request& req) {
   if (req.body.empty()) return Error{"missing request body"};
   auto v = tmpl::from_json(req.body);
   if (!v) return Error{v.message()};
@@ -411,7 +411,7 @@ Result<model::HParams> Inference::hparams(const std::string& digest, const std::
   return hp.value();
 }
 
-void Inference::run(Call& call, httplib::Response& res) {
+void Inference::run(Call& call, http::Response& res) {
   runner::RunnerOptions ro;
   ro.n_ctx = call.options.num_ctx;
   ro.parallel = opt_.parallel;
@@ -463,7 +463,7 @@ void Inference::run(Call& call, httplib::Response& res) {
   if (!call.tool_names.empty()) a->tools.emplace(call.tool_tag, call.tool_names);
   res.status = 200;
   res.set_chunked_content_provider(a->writer->content_type(call.stream),
-                                   [a, this](size_t, httplib::DataSink& sink) {
+                                   [a, this](http::Sink& sink) {
                                      const model::Vocab& v = a->lease.runner().model().vocab();
                                      while (!a->ended) {
                                        // Gone, or the server stopping: ~Answer cancels the sequence.
@@ -501,7 +501,7 @@ std::optional<Refusal> Inference::vocab(const std::string& model_name, std::shar
   return std::nullopt;
 }
 
-std::optional<Refusal> Inference::count_chat_tokens(const httplib::Request& req, int& count) {
+std::optional<Refusal> Inference::count_chat_tokens(const http::Request& req, int& count) {
   Call call;
   if (auto r = chat_call(req, call)) return r;
   count = 0;
@@ -525,7 +525,7 @@ bool Inference::can_think(const std::string& model_name) const {
   return t.ok() && t.value().references("Think");
 }
 
-void Inference::generate(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer) {
+void Inference::generate(const http::Request& req, http::Response& res, const WriterFactory& writer) {
   Call call;
   call.writer = writer;
   auto body = request_body(req);
@@ -577,7 +577,7 @@ void Inference::generate(const httplib::Request& req, httplib::Response& res, co
   run(call, res);
 }
 
-std::optional<Refusal> Inference::chat_call(const httplib::Request& req, Call& call) {
+std::optional<Refusal> Inference::chat_call(const http::Request& req, Call& call) {
   call.chat = true;
   auto body = request_body(req);
   if (!body) return Refusal{400, body.message()};
@@ -650,7 +650,7 @@ std::optional<Refusal> Inference::chat_call(const httplib::Request& req, Call& c
   return std::nullopt;
 }
 
-void Inference::chat(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer) {
+void Inference::chat(const http::Request& req, http::Response& res, const WriterFactory& writer) {
   Call call;
   call.writer = writer;
   if (auto r = chat_call(req, call)) return refuse(res, *r);

@@ -5,7 +5,7 @@
 // kernels: they render, tokenize and wait.
 #pragma once
 
-#include <httplib.h>
+#include "server/http.h"
 
 #include <atomic>
 #include <functional>
@@ -46,13 +46,13 @@ class Inference {
   Inference(const Store& store, InferenceOptions opt) : store_(store), opt_(opt), cache_(opt.cache) {}
   // How an answer is written (server/answer.h); null: Ollama's NDJSON.
   using WriterFactory = std::function<std::unique_ptr<AnswerWriter>(const std::string& model, bool stream)>;
-  void generate(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer = nullptr);
-  void chat(const httplib::Request& req, httplib::Response& res, const WriterFactory& writer = nullptr);
+  void generate(const http::Request& req, http::Response& res, const WriterFactory& writer = nullptr);
+  void chat(const http::Request& req, http::Response& res, const WriterFactory& writer = nullptr);
   // The vocabulary of the model of that name (read from its GGUF once per blob), or the
   // refusal: 400 for an invalid name, 404 for an unknown model.
   std::optional<Refusal> vocab(const std::string& model_name, std::shared_ptr<const model::Vocab>& out);
   // The prompt tokens a chat request (an /api/chat body) would evaluate, or the refusal.
-  std::optional<Refusal> count_chat_tokens(const httplib::Request& req, int& count);
+  std::optional<Refusal> count_chat_tokens(const http::Request& req, int& count);
   // Whether the model of that name has a template that takes .Think (false when unknown).
   bool can_think(const std::string& model_name) const;
   // The server is stopping: every answer being streamed cancels its sequence and ends.
@@ -63,9 +63,9 @@ class Inference {
   struct Call;
 
  private:
-  void run(Call& call, httplib::Response& res);
+  void run(Call& call, http::Response& res);
   // Checks and renders a chat request into `call`; the refusal when it cannot run.
-  std::optional<Refusal> chat_call(const httplib::Request& req, Call& call);
+  std::optional<Refusal> chat_call(const http::Request& req, Call& call);
   // A model blob's hyperparameters, its GGUF header read once per digest (blobs never
   // change under their digest).
   Result<model::HParams> hparams(const std::string& digest, const std::string& path);

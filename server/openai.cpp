@@ -521,7 +521,7 @@ class OpenAICompletionWriter : public AnswerWriter {
 };
 
 // Ollama's refusal ({"error": "…"} before the answer started) in OpenAI's shape.
-void openai_refusal(httplib::Response& res) {
+void openai_refusal(http::Response& res) {
   if (res.status < 400) return;
   simdjson::dom::parser p;
   std::string_view message = res.body, m;
@@ -531,14 +531,14 @@ void openai_refusal(httplib::Response& res) {
 
 }  // namespace
 
-void openai_completions(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+void openai_completions(Inference& inference, const http::Request& req, http::Response& res) {
   auto r = openai_completion_request(req.body);
   if (!r) {
     res.status = 400;
     res.set_content(openai_error(400, r.message()), "application/json");
     return;
   }
-  httplib::Request inner = req;
+  http::Request inner = req;
   inner.body = r.value().ollama_body;
   const OpenAICompletionRequest c = r.value();
   inference.generate(inner, res, [c](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
@@ -551,14 +551,14 @@ std::unique_ptr<AnswerWriter> openai_chat_writer(std::string model, bool stream,
   return std::make_unique<OpenAIChatWriter>(std::move(model), stream, include_usage);
 }
 
-void openai_chat(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+void openai_chat(Inference& inference, const http::Request& req, http::Response& res) {
   auto r = openai_chat_request(req.body);
   if (!r) {
     res.status = 400;
     res.set_content(openai_error(400, r.message()), "application/json");
     return;
   }
-  httplib::Request inner = req;
+  http::Request inner = req;
   inner.body = r.value().ollama_body;
   const std::string model = r.value().model;
   const bool include_usage = r.value().include_usage;

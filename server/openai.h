@@ -5,7 +5,7 @@
 // Errors use OpenAI's shape.
 #pragma once
 
-#include <httplib.h>
+#include "server/http.h"
 
 #include <string>
 #include <string_view>
@@ -43,9 +43,9 @@ struct OpenAICompletionRequest {
 Result<OpenAICompletionRequest> openai_completion_request(std::string_view body);
 
 // POST /v1/completions.
-void openai_completions(Inference& inference, const httplib::Request& req, httplib::Response& res);
+void openai_completions(Inference& inference, const http::Request& req, http::Response& res);
 
 // POST /v1/chat/completions.
-void openai_chat(Inference& inference, const httplib::Request& req, httplib::Response& res);
+void openai_chat(Inference& inference, const http::Request& req, http::Response& res);
 
 }  // namespace hearth::server

@@ -238,7 +238,28 @@ Status Store::write_atomic(const fs::path& path, std::string_view bytes) const {
 }
 
 Status Store::write_manifest(const ModelName& name, const std::string& json) {
+  auto m = parse_manifest(json);
+  if (!m) return Error{"manifest for " + name.shortest() + ": " + m.message()};
+  std::lock_guard lock(refs_->mu);
+  std::vector<std::string> digests{m.value().config.digest};
+  for (const Layer& l : m.value().layers) digests.push_back(l.digest);
+  for (const std::string& d : digests)
+    if (!has_blob(d)) return Error{"blob " + d + " of " + name.shortest() + " is missing (was a model sharing it deleted meanwhile?)"};
   return write_atomic(root_ / name.manifest_path(), json);
+}
+
+void Store::Pins::release() {
+  std::lock_guard lock(store_->refs_->mu);
+  for (const std::string& d : digests_) store_->refs_->pinned.erase(store_->refs_->pinned.find(d));
+  digests_.clear();
+}
+
+void Store::Pins::add(const std::string& digest) {
+  if (!valid_digest(digest)) return;
+  const std::string d = canonical_digest(digest);
+  std::lock_guard lock(store_->refs_->mu);
+  store_->refs_->pinned.insert(d);
+  digests_.push_back(d);
 }
 
 Status Store::remove(const Manifest& m) {
@@ -254,14 +275,15 @@ Status Store::remove(const Manifest& m) {
 }
 
 void Store::drop_unreferenced(const std::vector<std::string>& digests) const {
-  std::set<std::string> used;
+  std::lock_guard lock(refs_->mu);
+  std::set<std::string> used(refs_->pinned.begin(), refs_->pinned.end());
   for (const Manifest& o : list()) {
     used.insert(o.config.digest);
     for (const Layer& l : o.layers) used.insert(l.digest);
   }
   std::error_code ec;
   for (const std::string& d : digests)
-    if (!used.count(d) && valid_digest(d)) fs::remove(blob_path(d), ec);
+    if (valid_digest(d) && !used.count(canonical_digest(d))) fs::remove(blob_path(d), ec);
 }
 
 fs::path Store::temp_blob_path(std::string_view tag) const {
@@ -304,9 +326,11 @@ size_t Store::prune(int64_t grace_seconds) const {
       if (it->path().filename().string().rfind(".", 0) == 0) continue;  // our temporary files
       ++files;
     }
+  std::lock_guard lock(refs_->mu);
   const std::vector<Manifest> ms = list();
   if (ms.size() != files) return 0;
   std::set<std::string> used;
+  for (const std::string& d : refs_->pinned) used.insert(blob_path(d).filename().string());
   for (const Manifest& m : ms) {
     used.insert(blob_path(m.config.digest).filename().string());
     for (const Layer& l : m.layers) used.insert(blob_path(l.digest).filename().string());
@@ -334,7 +358,7 @@ size_t Store::prune(int64_t grace_seconds) const {
 
 Status Store::copy(const Manifest& m, const ModelName& to) {
   if (fs::exists(root_ / to.manifest_path()) && fs::equivalent(m.path, root_ / to.manifest_path())) return {};
-  return write_atomic(root_ / to.manifest_path(), m.raw);
+  return write_manifest(to, m.raw);  // the source may have been deleted since it was read
 }
 
 }  // namespace hearth::server

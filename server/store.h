@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,7 +52,7 @@ std::string sha256_hex(std::string_view data);
 
 class Store {
  public:
-  explicit Store(std::filesystem::path root) : root_(std::move(root)) {}
+  explicit Store(std::filesystem::path root) : root_(std::move(root)), refs_(std::make_shared<Refs>()) {}
   // $OLLAMA_MODELS, else ~/.ollama/models.
   static std::filesystem::path default_root();
   const std::filesystem::path& root() const { return root_; }
@@ -101,9 +103,29 @@ class Store {
   // leftovers after the grace period).
   std::filesystem::path temp_blob_path(std::string_view tag) const;
 
+  // Writes a manifest after checking, atomically with respect to blob removal, that every
+  // blob it references exists: a manifest never points at nothing (Error naming the blob).
   Status write_manifest(const ModelName& name, const std::string& json);
-  // Removes those of `digests` that no manifest references.
+  // Removes those of `digests` that no manifest references and nobody has pinned.
   void drop_unreferenced(const std::vector<std::string>& digests) const;
+
+  // Keeps blobs from removal while a manifest that will reference them is being built
+  // (create, copy): pin a digest before checking that its blob exists, and the check stays
+  // true until the manifest is written. Released when destroyed. Copies of a Store share
+  // pins (one server, one set).
+  class Pins {
+   public:
+    explicit Pins(const Store& s) : store_(&s) {}
+    ~Pins() { release(); }
+    Pins(const Pins&) = delete;
+    Pins& operator=(const Pins&) = delete;
+    void add(const std::string& digest);
+    void release();  // unpins everything now (e.g. once the manifest is written)
+
+   private:
+    const Store* store_;
+    std::vector<std::string> digests_;
+  };
   // Start-up pruning as Ollama does it: when every manifest parses, blob files older than
   // `grace_seconds` that no manifest references (or whose names are not digests: leftovers
   // of interrupted uploads) are deleted, then empty manifest directories. Returns how many
@@ -116,7 +138,14 @@ class Store {
 
  private:
   Status write_atomic(const std::filesystem::path& path, std::string_view bytes) const;
+  // Manifest writes, blob removal and pins are serialised by one mutex, so "exists and is
+  // referenced or pinned" cannot change between a check and the act that relies on it.
+  struct Refs {
+    std::mutex mu;
+    std::multiset<std::string> pinned;  // canonical digests
+  };
   std::filesystem::path root_;
+  std::shared_ptr<Refs> refs_;
 };
 
 Result<Manifest> parse_manifest(const std::string& raw);

@@ -8,16 +8,16 @@ namespace hearth::server {
 
 namespace {
 
-void reply(httplib::Response& res, int status, const std::string& body) {
+void reply(http::Response& res, int status, const std::string& body) {
   res.status = status;
   res.set_content(body, "application/json; charset=utf-8");
 }
-void fail(httplib::Response& res, int status, const std::string& message) {
+void fail(http::Response& res, int status, const std::string& message) {
   reply(res, status, JsonWriter().begin_object().key("error").str(message).end_object().text());
 }
 
 // The request object and its model's vocabulary; false after answering an error.
-bool open(Inference& inference, const httplib::Request& req, httplib::Response& res, simdjson::dom::parser& parser,
+bool open(Inference& inference, const http::Request& req, http::Response& res, simdjson::dom::parser& parser,
           simdjson::dom::object& body, std::shared_ptr<const model::Vocab>& vocab) {
   if (parser.parse(req.body).get_object().get(body)) {
     fail(res, 400, "the request body must be a JSON object");
@@ -39,7 +39,7 @@ bool flag(simdjson::dom::object body, const char* key, bool fallback) {
 
 }  // namespace
 
-void tokenize(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+void tokenize(Inference& inference, const http::Request& req, http::Response& res) {
   simdjson::dom::parser parser;
   simdjson::dom::object body;
   std::shared_ptr<const model::Vocab> vocab;
@@ -61,7 +61,7 @@ void tokenize(Inference& inference, const httplib::Request& req, httplib::Respon
   reply(res, 200, w.end_array().end_object().text());
 }
 
-void detokenize(Inference& inference, const httplib::Request& req, httplib::Response& res) {
+void detokenize(Inference& inference, const http::Request& req, http::Response& res) {
   simdjson::dom::parser parser;
   simdjson::dom::object body;
   std::shared_ptr<const model::Vocab> vocab;

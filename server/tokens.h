@@ -9,13 +9,13 @@
 // Field names follow llama.cpp's server; errors are Ollama's {"error": "…"} with 400/404.
 #pragma once
 
-#include <httplib.h>
+#include "server/http.h"
 
 #include "server/inference.h"
 
 namespace hearth::server {
 
-void tokenize(Inference& inference, const httplib::Request& req, httplib::Response& res);
-void detokenize(Inference& inference, const httplib::Request& req, httplib::Response& res);
+void tokenize(Inference& inference, const http::Request& req, http::Response& res);
+void detokenize(Inference& inference, const http::Request& req, http::Response& res);
 
 }  // namespace hearth::server

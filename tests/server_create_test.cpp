@@ -1,5 +1,7 @@
 // /api/create, CORS, the Host guard and start-up pruning over real HTTP on loopback.
 #include <gtest/gtest.h>
+
+#include <thread>
 #include <httplib.h>
 
 #include <arpa/inet.h>
@@ -385,6 +387,46 @@ TEST(Prune, UnreferencedBlobsGoAfterTheGracePeriodReferencedOnesStay) {
   std::ofstream(dir.path() / "manifests/registry.ollama.ai/library/kept/broken") << "{not json";
   EXPECT_EQ(store.prune(3600), 0u);
   EXPECT_TRUE(store.has_blob(fresh.value()));
+}
+
+// Found by probing: creating a model from a blob while the only other model using it was
+// deleted answered success for a manifest whose blob was gone (21 of 40 tries). Now each
+// try either makes a complete model or fails with a named error; never a dangling one.
+TEST_F(Server, CreateRacingADeleteOfASharedBlobNeverDangles) {
+  Store store(dir_.path());
+  int made = 0;
+  for (int i = 0; i < 40; ++i) {
+    add_model(store, "a", test::testdata_dir() / "models" / "stories260K.gguf");
+    const std::string digest = store.find(ModelName::parse("a")).value().layers.front().digest;
+    int created = 0, deleted = 0;
+    std::string created_body;
+    std::thread creator([&] {
+      httplib::Client c("127.0.0.1", port_);
+      auto r = c.Post("/api/create", R"({"model":"b","stream":false,"files":{"m.gguf":")" + digest + R"("}})", "application/json");
+      if (r) created = r->status, created_body = r->body;
+    });
+    std::thread deleter([&] {
+      httplib::Client c("127.0.0.1", port_);
+      auto r = c.Delete("/api/delete", R"({"model":"a"})", "application/json");
+      if (r) deleted = r->status;
+    });
+    creator.join();
+    deleter.join();
+    EXPECT_EQ(deleted, 200) << i;
+    auto b = store.find(ModelName::parse("b"));
+    if (created == 200) {
+      ++made;
+      ASSERT_TRUE(b.ok()) << i;
+      EXPECT_TRUE(store.has_blob(b.value().config.digest)) << i;
+      for (const Layer& l : b.value().layers) EXPECT_TRUE(store.has_blob(l.digest)) << i << " " << l.digest;
+      ASSERT_TRUE(store.remove(b.value()).ok());
+    } else {
+      EXPECT_GE(created, 400) << i;
+      EXPECT_NE(created_body.find("\"error\""), std::string::npos) << created_body;
+      EXPECT_FALSE(b.ok()) << i << " a failed create left a manifest";
+    }
+  }
+  EXPECT_GT(made, 0);
 }
 
 TEST(HumanNumber, AsOllamaFormatsParameterCounts) {

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 
 #include <memory>
@@ -69,6 +71,50 @@ inline std::string raw_exchange(int port, const std::string& bytes, bool half_cl
   return out;
 }
 
+// A client connection driven byte by byte, for what ordinary clients never send.
+class RawConn {
+ public:
+  explicit RawConn(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+  ~RawConn() { ::close(fd_); }
+  RawConn(const RawConn&) = delete;
+  RawConn& operator=(const RawConn&) = delete;
+  bool connected() const { return connected_; }
+  bool send(const std::string& bytes) { return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()); }
+  // Everything the server sends until it closes the connection or `seconds` pass.
+  std::string read_until_close(double seconds = 10) {
+    std::string out;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    char buf[65536];
+    while (std::chrono::steady_clock::now() < end) {
+      timeval tv{0, 100000};
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n == 0) {
+        closed_ = true;
+        break;
+      }
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        closed_ = true;  // reset
+        break;
+      }
+      if (n > 0) out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+  bool closed() const { return closed_; }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+  bool closed_ = false;
+};
+
 class Server : public ::testing::Test {
  public:
   // Options a derived fixture may change before SetUp.
@@ -88,6 +134,9 @@ class Server : public ::testing::Test {
     port_ = port.value();
     thread_ = std::thread([this] { srv_->run(); });
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    // Generous: on a loaded 2-core CI machine a model load and a generation can pass
+    // cpp-httplib's default 5 s; tests about timing use their own clients.
+    client_->set_read_timeout(60, 0);
   }
   void TearDown() override {
     srv_->stop();

@@ -99,7 +99,8 @@ std::vector<Manifest> Store::list() const {
     for (const auto& n : fs::directory_iterator(h.path(), ec))
       for (const auto& mo : fs::directory_iterator(n.path(), ec))
         for (const auto& t : fs::directory_iterator(mo.path(), ec)) {
-          if (!t.is_regular_file()) continue;
+          // Dot files are write_atomic's temporaries, never models (nor valid tags).
+          if (!t.is_regular_file() || t.path().filename().string().front() == '.') continue;
           std::ifstream in(t.path(), std::ios::binary);
           std::stringstream ss;
           ss << in.rdbuf();
@@ -317,6 +318,15 @@ Result<std::string> Store::adopt_file(const fs::path& tmp) const {
 size_t Store::prune(int64_t grace_seconds) const {
   std::error_code ec;
   const fs::path base = root_ / "manifests";
+  // Leftovers of manifest writes a crash interrupted (write_atomic's ".NAME.tmp-XXXXXX"):
+  // at start-up nothing is writing them.
+  std::vector<fs::path> temps;
+  if (fs::is_directory(base, ec))
+    for (auto it = fs::recursive_directory_iterator(base, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (it->is_regular_file(ec) && name.front() == '.' && name.find(".tmp-") != std::string::npos) temps.push_back(it->path());
+    }
+  for (const fs::path& t : temps) fs::remove(t, ec);
   // Every manifest file must parse, or nothing is deleted: a blob is only garbage when
   // we know every model that could use it.
   size_t files = 0;

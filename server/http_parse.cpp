@@ -28,12 +28,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
-
 // Whether a comma-separated header value lists `token` (case-insensitive).
 bool lists(std::string_view value, std::string_view token) {
   while (!value.empty()) {
@@ -46,7 +40,12 @@ bool lists(std::string_view value, std::string_view token) {
 }
 
 // Quotes at most 64 bytes of what the client sent, for messages.
-std::string shown(std::string_view s) { return "'" + std::string(s.substr(0, 64)) + (s.size() > 64 ? "…'" : "'"); }
+std::string shown(std::string_view s) {
+  std::string out = "'";
+  out.append(s.substr(0, 64));
+  out += s.size() > 64 ? "…'" : "'";
+  return out;
+}
 
 std::optional<HeadError> parse_request_line(std::string_view line, const Limits& limits, RequestHead& out) {
   if (line.size() > limits.max_request_line)

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -75,7 +76,11 @@ void Server::Impl::refuse_quickly(int fd, int status, const std::string& message
 void Server::Impl::accept_all(int ep, std::unordered_map<int, std::unique_ptr<Conn>>& idle) {
   for (;;) {
     const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN, or out of descriptors (the backlog waits)
+    if (fd < 0) {
+      // Out of descriptors: the backlog waits, and the poller must not spin on it.
+      if (errno == EMFILE || errno == ENFILE) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      return;
+    }
     const std::string peer = peer_address(fd);
     {
       std::lock_guard lock(counts.mu);
@@ -311,6 +316,15 @@ Result<int> Server::bind(const std::string& host, int port) {
 void Server::run() {
   Impl& s = *impl_;
   if (s.listen_fd < 0) return;
+  // Descriptors: as many as the hard limit allows; connections stay below what is left
+  // after the models, logs and workers' files.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY && nofile.rlim_cur > 256)
+    s.limits.max_connections = std::min<size_t>(s.limits.max_connections, nofile.rlim_cur - 128);
   std::vector<std::thread> workers;
   for (size_t i = 0; i < std::max<size_t>(s.limits.workers, 1); ++i) workers.emplace_back([&s] { s.worker_loop(); });
   s.poll_loop();

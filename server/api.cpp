@@ -584,14 +584,25 @@ struct ApiServer::Impl {
         res.status = 200;
         return;
       }
+      // Never fill the disk: a declared size must fit beside a reserve, and the space left
+      // is checked again every 256 MiB while the bytes arrive (chunked uploads).
+      const std::string len = req.get_header_value("Content-Length");
+      const uint64_t declared = len.empty() ? 0 : std::stoull(len);
+      if (auto full = store.lacks_space(declared)) return error(res, 507, *full);
       // Streamed to the store while hashing: an upload is never held in memory.
       auto w = store.blob_writer();
       if (!w) return error(res, 500, w.message());
       Status st;
+      std::optional<std::string> full;
+      uint64_t written = 0;
       const bool complete = read([&](const char* data, size_t n) {
         st = w.value().write(data, n);
-        return st.ok();
+        const uint64_t before = written;
+        written += n;
+        if (st && (before >> 28) != (written >> 28)) full = store.lacks_space(0);
+        return st.ok() && !full;
       });
+      if (full) return error(res, 507, *full);
       if (!st) return error(res, 500, st.message());
       // A truncated upload (the client went away mid-body) stores nothing.
       if (!complete) return error(res, 400, "upload of " + digest + " was incomplete");

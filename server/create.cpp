@@ -323,6 +323,8 @@ Status ModelCreator::run(const CreateRequest& r, const CreateProgress& progress,
     if (target != model_facts.file_type) {
       const std::string what = "quantizing " + model_facts.file_type + " model to " + target;
       progress(status_line(what));
+      // The output is at most the source's size: it must fit beside the disk reserve.
+      if (auto full = store_.lacks_space(fs::file_size(store_.blob_path(it->digest)))) return Error{*full};
       const fs::path tmp = store_.temp_blob_path("quantize");
       quant::QuantizeOptions opt;
       opt.ftype = ft.ftype;

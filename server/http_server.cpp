@@ -32,7 +32,7 @@ const char* reason(int status) {
       {414, "URI Too Long"}, {415, "Unsupported Media Type"}, {417, "Expectation Failed"},
       {429, "Too Many Requests"}, {431, "Request Header Fields Too Large"}, {499, "Client Closed Request"},
       {500, "Internal Server Error"}, {501, "Not Implemented"}, {503, "Service Unavailable"},
-      {505, "HTTP Version Not Supported"}};
+      {505, "HTTP Version Not Supported"}, {507, "Insufficient Storage"}};
   auto it = kReasons.find(status);
   return it == kReasons.end() ? "Status" : it->second;
 }

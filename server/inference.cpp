@@ -260,11 +260,17 @@ std::optional<Refusal> common_fields(Fields& f, std::string_view body, const tmp
 
 // Images need a vision projector, which no model here has yet.
 constexpr const char* kNoVision = "does not support images (it has no vision projector)";
+// Counts a chat request may carry (the README's limits table); each past its limit is a
+// 400 naming it. The body cap (64 MiB) and the template's step limit bound the rest.
+constexpr size_t kMaxMessages = 10000;
+constexpr size_t kMaxTools = 1000;
 
 Result<std::vector<ChatMessage>> parse_messages(const Value& list) {
   std::vector<ChatMessage> out;
   if (list.kind == Value::Kind::Nil) return out;
   if (list.kind != Value::Kind::List) return Error{"json: cannot unmarshal " + std::string(json_kind(list)) + " into Go struct field ChatRequest.messages of type []api.Message"};
+  if (list.list->size() > kMaxMessages)
+    return Error{"too many messages: " + std::to_string(list.list->size()) + " (limit " + std::to_string(kMaxMessages) + ")"};
   for (const Value& m : *list.list) {
     if (m.kind != Value::Kind::Map) return Error{"json: cannot unmarshal " + std::string(json_kind(m)) + " into Go struct field ChatRequest.messages of type api.Message"};
     ChatMessage c;
@@ -595,6 +601,8 @@ std::optional<Refusal> Inference::chat_call(const http::Request& req, Call& call
     return Refusal{400, msgs.message()};
   }
   const Value& tools = f.get("tools");
+  if (tools.kind == Value::Kind::List && tools.list->size() > kMaxTools)
+    return Refusal{400, "too many tools: " + std::to_string(tools.list->size()) + " (limit " + std::to_string(kMaxTools) + ")"};
   if (tools.kind == Value::Kind::List && !tools.list->empty() && !t.value().references("Tools"))
     return Refusal{400, call.model.full + " does not support tools"};
   if (tools.kind == Value::Kind::List && !tools.list->empty()) {

@@ -249,6 +249,16 @@ Status Store::write_manifest(const ModelName& name, const std::string& json) {
   return write_atomic(root_ / name.manifest_path(), json);
 }
 
+std::optional<std::string> Store::lacks_space(uint64_t bytes) const {
+  std::error_code ec;
+  const auto space = fs::space(root_, ec);
+  if (ec) return std::nullopt;  // unknown: the write itself fails by name
+  const uint64_t usable = space.available > kDiskReserve ? space.available - kDiskReserve : 0;
+  if (bytes <= usable && usable > 0) return std::nullopt;
+  return "not enough disk space: " + std::to_string(bytes >> 20) + " MiB needed, " + std::to_string(usable >> 20) +
+         " MiB free beside a reserve of " + std::to_string(kDiskReserve >> 20) + " MiB";
+}
+
 void Store::Pins::release() {
   std::lock_guard lock(store_->refs_->mu);
   for (const std::string& d : digests_) store_->refs_->pinned.erase(store_->refs_->pinned.find(d));

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -106,6 +107,10 @@ class Store {
   // Writes a manifest after checking, atomically with respect to blob removal, that every
   // blob it references exists: a manifest never points at nothing (Error naming the blob).
   Status write_manifest(const ModelName& name, const std::string& json);
+  // Why `bytes` more cannot be stored — the free space minus kDiskReserve, which uploads and
+  // quantizations never take — or nothing when they fit (or the space cannot be read).
+  std::optional<std::string> lacks_space(uint64_t bytes) const;
+  static constexpr uint64_t kDiskReserve = uint64_t{512} << 20;
   // Removes those of `digests` that no manifest references and nobody has pinned.
   void drop_unreferenced(const std::vector<std::string>& digests) const;
 

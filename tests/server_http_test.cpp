@@ -67,6 +67,14 @@ TEST_F(HttpLimits, BodiesAreCappedAndNeverInflated) {
   r = stray.read_until_close(5);
   EXPECT_EQ(r.rfind("HTTP/1.1 404", 0), 0u) << r;
   EXPECT_TRUE(stray.closed());
+  // An upload larger than the free disk is refused before a byte is stored.
+  RawConn huge(port_);
+  ASSERT_TRUE(huge.send("POST /api/blobs/sha256:" + std::string(64, 'a') + " HTTP/1.1\r\n" + host +
+                        "Content-Length: 999999999999999999\r\n\r\n"));
+  r = huge.read_until_close(5);
+  EXPECT_EQ(r.rfind("HTTP/1.1 507", 0), 0u) << r;
+  EXPECT_NE(r.find("not enough disk space"), std::string::npos) << r;
+  EXPECT_TRUE(huge.closed());
   // A body that trickles in slower than the minimum rate is cut off.
   RawConn slow(port_);
   ASSERT_TRUE(slow.send("POST /api/show HTTP/1.1\r\n" + host + "Content-Length: 100\r\n\r\n{"));

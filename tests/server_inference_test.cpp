@@ -361,7 +361,7 @@ TEST_F(Serving, ErrorsAsOllamaAnswersThem) {
     int status;
     std::string error;
   };
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {"/api/generate", "", 400, "missing request body"},
       {"/api/generate", "{\"model\":", 400, "invalid JSON"},
       {"/api/generate", R"({"prompt":"x"})", 404, "model '' not found"},
@@ -399,6 +399,14 @@ TEST_F(Serving, ErrorsAsOllamaAnswersThem) {
        "the prompt has"},
       {"/api/chat", R"({"model":"stories","messages":{"role":"user"}})", 400, "json: cannot unmarshal object"},
   };
+  // The count and depth limits (README's limits table).
+  std::string messages, tools, deep;
+  for (int i = 0; i < 10001; ++i) messages += std::string(i ? "," : "") + R"({"role":"user","content":"x"})";
+  for (int i = 0; i < 1001; ++i) tools += std::string(i ? "," : "") + R"({"type":"function"})";
+  deep = std::string(1100, '[') + std::string(1100, ']');  // well-formed, only too deep
+  cases.push_back({"/api/chat", R"({"model":"stories","messages":[)" + messages + "]}", 400, "too many messages: 10001 (limit 10000)"});
+  cases.push_back({"/api/chat", R"({"model":"stories","messages":[],"tools":[)" + tools + "]}", 400, "too many tools: 1001 (limit 1000)"});
+  cases.push_back({"/api/chat", R"({"model":"stories","options":)" + deep + "}", 400, "invalid JSON: The JSON document was too deep"});
   for (const Case& c : cases) {
     auto r = post(c.path, c.body);
     ASSERT_TRUE(r) << c.body;

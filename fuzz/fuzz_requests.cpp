@@ -10,6 +10,9 @@
 //   6 a manifest           -> parse_manifest
 //   7 "options"            -> apply_options
 //   8 an imatrix file      -> quant::load_imatrix (legacy and GGUF)
+//   9 text to tokenize     -> the next byte picks a tokenizer (SentencePiece, byte-level BPE,
+//                             WordPiece) and the specials mode; every id in range, every
+//                             piece printable back
 // The store holds one real model (stories260K with a template that takes tools), set up
 // once from HEARTH_TESTDATA. Every refusal must be a 4xx with a message; nothing may crash.
 #include <sys/mman.h>
@@ -23,6 +26,8 @@
 #include <sstream>
 #include <string>
 
+#include "gguf/gguf.h"
+#include "model/vocab.h"
 #include "quant/imatrix.h"
 #include "server/anthropic.h"
 #include "server/create.h"
@@ -49,6 +54,7 @@ struct World {
   fs::path root;
   std::unique_ptr<Store> store;
   std::unique_ptr<Inference> inference;
+  std::vector<hearth::model::Vocab> vocabs;
   World() {
     const char* td = std::getenv("HEARTH_TESTDATA");
     if (!td) {
@@ -72,6 +78,14 @@ struct World {
       std::abort();
     }
     inference = std::make_unique<Inference>(*store, InferenceOptions{});
+    for (const char* v : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-bert-bge.gguf",
+                          "ggml-vocab-deepseek-llm.gguf"}) {
+      auto g = hearth::gguf::GgufFile::open((fs::path(td) / "vocab" / v).string());
+      if (!g) std::abort();
+      auto vocab = hearth::model::Vocab::from_gguf(g.value());
+      if (!vocab) std::abort();
+      vocabs.push_back(std::move(vocab.value()));
+    }
   }
   ~World() {
     std::error_code ec;
@@ -124,12 +138,28 @@ void imatrix(std::string_view bytes) {
   ::close(fd);
 }
 
+void tokenize(std::string_view in) {
+  if (in.empty()) return;
+  const auto& vocabs = world().vocabs;
+  const uint8_t pick = static_cast<uint8_t>(in[0]);
+  const hearth::model::Vocab& v = vocabs[pick % vocabs.size()];
+  auto ids = v.tokenize(in.substr(1), pick & 0x10, pick & 0x20);
+  if (!ids) {
+    if (ids.message().empty()) __builtin_trap();
+    return;
+  }
+  for (auto id : ids.value()) {
+    if (id < 0 || static_cast<size_t>(id) >= v.size()) __builtin_trap();
+    (void)v.piece(id, pick & 0x40);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 9) {
+  switch (data[0] % 10) {
     case 0: chat(in); break;
     case 1:
       if (auto r = openai_chat_request(in)) chat(r.value().ollama_body);
@@ -156,7 +186,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)apply_options(v.value(), o);
       }
       break;
-    default: imatrix(in); break;
+    case 8: imatrix(in); break;
+    default: tokenize(in); break;
   }
   return 0;
 }

@@ -41,6 +41,9 @@ manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distributio
 seeds = [(0, json.dumps(chat)), (1, json.dumps(openai)), (2, json.dumps(anthropic)), (3, json.dumps(completion)),
          (4, json.dumps(create)), (5, "registry.ollama.ai/library/llama3:8b"), (5, "http://localhost:5000/a/b:c"),
          (6, json.dumps(manifest)), (7, json.dumps(chat["options"]))]
+# Tokenizers: the selector byte after the family picks the vocabulary and the specials mode.
+for pick in range(4):
+    seeds.append((9, chr(pick | 0x30) + "Hello <s> world!\n\t  ünïcödé 🦙 [CLS] <|endoftext|> 123,456"))
 for i, (family, text) in enumerate(seeds):
     with open(os.path.join(out, f"seed{i:02d}"), "wb") as f:
         f.write(bytes([family]) + text.encode())

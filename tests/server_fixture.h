@@ -126,7 +126,7 @@ class Server : public ::testing::Test {
     o.host = "127.0.0.1";
     o.port = 0;
     o.models = dir_.path();
-    o.quiet = true;
+    o.quiet = quiet_;
     o.api_key = api_key_;
     srv_ = std::make_unique<ApiServer>(o);
     auto port = srv_->bind();
@@ -139,11 +139,12 @@ class Server : public ::testing::Test {
     client_->set_read_timeout(60, 0);
   }
   void TearDown() override {
-    srv_->stop();
-    thread_.join();
+    if (srv_) srv_->stop();
+    if (thread_.joinable()) thread_.join();
   }
   test::TempDir dir_;
   std::string api_key_;
+  bool quiet_ = true;  // false: the access log goes to stderr
   std::unique_ptr<ApiServer> srv_;
   std::thread thread_;
   int port_ = 0;

@@ -291,5 +291,33 @@ TEST_F(KeyedHttp, EveryRouteAndMethodNeedsTheKey) {
   EXPECT_NE(r.find("Access-Control-Allow-Origin: http://localhost:3000"), std::string::npos) << r;
 }
 
+class LoggedKeyedHttp : public Server {
+ protected:
+  void SetUp() override {
+    api_key_ = "sekrit-key-7";
+    quiet_ = false;
+    Server::SetUp();
+  }
+};
+
+// The access log names method, path and status; never a credential, right or wrong.
+TEST_F(LoggedKeyedHttp, TheKeyNeverReachesTheLog) {
+  testing::internal::CaptureStderr();
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"Authorization", "Bearer sekrit-key-7"}, {"Authorization", "Bearer wrong-guess-1"},
+           {"x-api-key", "sekrit-key-7"}, {"x-api-key", "wrong-guess-2"}})
+    for (const char* path : {"/api/tags", "/v1/models", "/v1/messages/count_tokens"}) {
+      auto r = client_->Get(path, {{name, value}});
+      ASSERT_TRUE(r);
+    }
+  srv_->stop();
+  thread_.join();
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("GET /api/tags 200"), std::string::npos) << log;  // the log was captured
+  EXPECT_NE(log.find("GET /api/tags 401"), std::string::npos) << log;
+  for (const char* secret : {"sekrit", "wrong-guess"}) EXPECT_EQ(log.find(secret), std::string::npos) << log;
+  srv_ = nullptr;
+}
+
 }  // namespace
 }  // namespace hearth::server

@@ -102,6 +102,12 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
     h.n_vocab = static_cast<uint32_t>(toks.value()->count);
   }
   h.tied_embeddings = f.find_tensor("output.weight") == nullptr;
+  if (f.metadata.contains(a + "pooling_type")) {
+    auto v = need(f, a + "pooling_type");
+    if (!v) return v.error();
+    if (v.value() > 4) return Error{f.name() + ": " + a + "pooling_type " + std::to_string(v.value()) + " is not 0-4"};
+    h.pooling = static_cast<Pooling>(v.value());
+  }
   return h;
 }
 

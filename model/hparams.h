@@ -13,6 +13,10 @@ namespace hearth::model {
 // the rope_freqs.weight tensor (bound by the model).
 enum class RopeScaling { None, Linear, Yarn };
 
+// How a sequence's per-token hidden states become one embedding (<arch>.pooling_type, as
+// llama.cpp numbers it). Unspecified: the file names none.
+enum class Pooling { Unspecified = -1, None = 0, Mean = 1, Cls = 2, Last = 3, Rank = 4 };
+
 struct HParams {
   std::string arch;            // "llama", "qwen2", "qwen3"
   uint32_t n_vocab = 0;
@@ -32,6 +36,7 @@ struct HParams {
   float rms_eps = 1e-5f;
   bool neox_rope = false;      // qwen2/qwen3 rotate dim i with i + d/2; llama pairs neighbours
   bool tied_embeddings = false;  // no output.weight: token_embd is reused
+  Pooling pooling = Pooling::Unspecified;  // <arch>.pooling_type
 
   uint32_t n_gqa() const { return n_head_kv ? n_head / n_head_kv : 1; }
 };

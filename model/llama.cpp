@@ -369,8 +369,10 @@ void Context::run(std::span<const BatchRow> rows, const std::function<void(size_
   }
 }
 
-Status Context::decode(std::span<const BatchRow> rows, std::vector<float>* out) {
+Status Context::decode(std::span<const BatchRow> rows, std::vector<float>* out, std::vector<float>* embd) {
   if (Status s = check(rows); !s) return s;
+  if (embd) embd->clear();
+  embd_out_ = embd;
   const size_t V = m_.hparams().n_vocab;
   size_t n = 0;
   for (const BatchRow& r : rows) n += r.logits;
@@ -380,6 +382,7 @@ Status Context::decode(std::span<const BatchRow> rows, std::vector<float>* out) 
     std::copy(logits, logits + static_cast<size_t>(wanted) * V, out->begin() + static_cast<std::ptrdiff_t>(done * V));
     done += static_cast<size_t>(wanted);
   });
+  embd_out_ = nullptr;
   return {};
 }
 
@@ -554,6 +557,14 @@ void Context::forward(const BatchRow* rows, int B, float* out) {
     int& n = length_[static_cast<size_t>(rows[j].seq)];
     n = std::max(n, rows[j].pos + 1);
   }
+  // Embeddings: the final-norm hidden states of the rows that want them, appended.
+  if (embd_out_)
+    for (int j = 0; j < B; ++j)
+      if (rows[j].embd) {
+        const size_t at = embd_out_->size();
+        embd_out_->resize(at + static_cast<size_t>(E));
+        kernels::rms_norm(&x_[j * E], f32(m_.output_norm), embd_out_->data() + at, E, eps);
+      }
   // Final norm and the output projection of the rows that want logits, gathered.
   int wanted = 0;
   for (int j = 0; j < B; ++j)

@@ -78,6 +78,7 @@ struct BatchRow {
   int pos = 0;
   int seq = 0;
   bool logits = false;
+  bool embd = false;  // its hidden state after the final norm is wanted (embeddings)
 };
 
 // The KV cache with `slots` sequences of n_ctx positions each, and the scratch buffers of
@@ -104,8 +105,10 @@ class Context {
   // Runs the rows in order, in micro-batches of kUbatch. Each sequence's rows must have
   // consecutive positions starting at its length(seq) and end before n_ctx; every row is
   // checked before any is evaluated. For the rows with `logits`, in order, the next-token
-  // logits are written to `out` (resized to that many rows of n_vocab).
-  Status decode(std::span<const BatchRow> rows, std::vector<float>* out);
+  // logits are written to `out` (resized to that many rows of n_vocab); for the rows with
+  // `embd`, in order, the final-norm hidden states to `embd` (that many rows of n_embd),
+  // when given.
+  Status decode(std::span<const BatchRow> rows, std::vector<float>* out, std::vector<float>* embd = nullptr);
 
   // Slot 0: runs one token at position n_past() and appends it to the cache; the
   // next-token logits are in logits(). Error when the context is full.
@@ -174,6 +177,7 @@ class Context {
   // [kUbatch][dim] scratch; scores_ is [threads][n_ctx + head_dim]; out_ is [rows][n_vocab].
   // rope_cs_: [kUbatch][rope_dim] cos/sin of each micro-batch row's angles.
   std::vector<float> rope_cs_, x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, out_, logits_;
+  std::vector<float>* embd_out_ = nullptr;  // during decode(): where rows with `embd` go
   std::vector<uint8_t> act_;  // activations quantized for the current matmul
   std::vector<uint8_t> prepared_;  // and rearranged for a repacked GEMM that wants it
 };

@@ -39,7 +39,18 @@ struct Runner::Active {
   std::optional<TokenId> pending;  // sampled, not yet in the cache
   std::vector<TokenId> generated;
   std::optional<model::GrammarMatcher> grammar;  // with req.grammar, made on the first token
+  std::vector<double> pooled;  // embedding requests: the sum (mean) or the chosen row so far
   Clock::time_point start, prompt_done;
+  bool embedding() const { return req.pooling != model::Pooling::None; }
+  // Whether the prompt row at `pos` contributes to the pooled embedding.
+  bool pools(size_t pos) const {
+    switch (req.pooling) {
+      case model::Pooling::Mean: return true;
+      case model::Pooling::Cls: return pos == 0;
+      case model::Pooling::Last: return pos + 1 == req.prompt.size();
+      default: return false;
+    }
+  }
 
   Active(Waiting w, const model::Vocab& vocab)
       : seq(std::move(w.seq)), req(std::move(w.req)), truncated(w.truncated), sampler(req.options.sampling),
@@ -130,7 +141,8 @@ void Runner::admit() {
     auto a = std::make_unique<Active>(std::move(waiting_.front()), model_->vocab());
     waiting_.pop_front();
     if (a->seq->cancelled()) continue;
-    const size_t reuse = std::min(best_len, a->req.prompt.size() - 1);
+    // An embedding pools the hidden states of its rows: they must all be computed.
+    const size_t reuse = a->embedding() ? 0 : std::min(best_len, a->req.prompt.size() - 1);
     ctx_.truncate(static_cast<int>(best), static_cast<int>(reuse));
     cached_[best].resize(reuse);
     a->next = reuse;
@@ -333,7 +345,8 @@ bool Runner::step() {
     Active& a = *active_[s];
     for (size_t k = 0; k < take[i]; ++k) {
       const size_t at = a.next + k;
-      rows.push_back({a.req.prompt[at], static_cast<int>(at), static_cast<int>(s), at + 1 == a.req.prompt.size()});
+      const bool last = at + 1 == a.req.prompt.size();
+      rows.push_back({a.req.prompt[at], static_cast<int>(at), static_cast<int>(s), last && !a.embedding(), a.pools(at)});
       owner.push_back(s);
     }
   }
@@ -341,7 +354,7 @@ bool Runner::step() {
   Status st;
   {
     const quant::ComputeTurns::Turn turn(opt_.turns);
-    st = ctx_.decode(rows, &logits_);
+    st = ctx_.decode(rows, &logits_, &embd_);
   }
   if (!st) {
     // Rows are built to be valid; a failure here is a bug: every sequence in the step ends with it.
@@ -360,11 +373,39 @@ bool Runner::step() {
     for (size_t r = 0; r < rows.size(); ++r)
       if (owner[r] == s) a.next = static_cast<size_t>(rows[r].pos) + 1;
   }
+  pool(rows, owner);
   const size_t V = model_->hparams().n_vocab;
   size_t out = 0;
   for (size_t r = 0; r < rows.size(); ++r)
     if (rows[r].logits) advance(owner[r], logits_.data() + (out++) * V);
   return true;
+}
+
+// Adds the step's hidden states to their embedding requests, and ends those whose
+// prompt is complete with the pooled vector.
+void Runner::pool(const std::vector<model::BatchRow>& rows, const std::vector<size_t>& owner) {
+  const size_t E = model_->hparams().n_embd;
+  size_t k = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (!rows[r].embd) continue;
+    Active& a = *active_[owner[r]];
+    const float* v = embd_.data() + (k++) * E;
+    if (a.pooled.empty()) a.pooled.assign(E, 0.0);
+    for (size_t i = 0; i < E; ++i) a.pooled[i] = a.req.pooling == model::Pooling::Mean ? a.pooled[i] + v[i] : v[i];
+  }
+  for (size_t s = 0; s < active_.size(); ++s) {
+    Active* a = active_[s].get();
+    if (!a || !a->embedding() || a->prompting()) continue;
+    Event e;
+    e.kind = Event::Kind::Done;
+    e.done_reason = "stop";
+    e.prompt_eval_count = a->evaluated;
+    e.prompt_tokens = static_cast<int>(a->req.prompt.size());
+    e.prompt_eval_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - a->start).count();
+    const double n = a->req.pooling == model::Pooling::Mean ? static_cast<double>(a->req.prompt.size()) : 1.0;
+    for (double x : a->pooled) e.embedding.push_back(static_cast<float>(x / n));
+    finish(s, std::move(e));
+  }
 }
 
 }  // namespace hearth::runner

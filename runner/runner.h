@@ -67,6 +67,8 @@ class Runner {
   void finish(size_t slot, Event e);
   // The token after a sequence's last row: sample, stream, maybe finish.
   void advance(size_t slot, const float* logits);
+  // Embedding requests: pools the step's hidden states, ends those with the whole prompt.
+  void pool(const std::vector<model::BatchRow>& rows, const std::vector<size_t>& owner);
 
   std::shared_ptr<const model::Model> model_;
   RunnerOptions opt_;
@@ -85,6 +87,7 @@ class Runner {
   std::vector<std::vector<TokenId>> cached_;      // per slot: the tokens in its cache
   std::vector<std::unique_ptr<Active>> active_;   // per slot: the sequence using it, or null
   std::vector<float> logits_;
+  std::vector<float> embd_;  // the step's hidden states of rows with `embd`
   // Structured output: the vocabulary's byte trie and its end-of-generation tokens, made
   // the first time a sequence has a grammar.
   std::shared_ptr<const model::TokenTrie> trie_;

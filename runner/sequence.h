@@ -26,6 +26,10 @@ struct SeqRequest {
   // Structured output: when set, every sampled token keeps the text a prefix of a
   // document of this grammar, and generation stops when the document is complete.
   std::shared_ptr<const model::Grammar> grammar;
+  // Embedding: not None makes this an embedding request. The prompt is evaluated (every
+  // row, no cached prefix reused) and its final-norm hidden states pooled into the Done
+  // event's `embedding`, raw (not normalised); nothing is generated.
+  model::Pooling pooling = model::Pooling::None;
 };
 
 // One token's log probability and the most likely alternatives at its position.
@@ -47,6 +51,7 @@ struct Event {
   int eval_count = 0;                      // tokens generated
   int64_t prompt_eval_ns = 0, eval_ns = 0;
   std::vector<TokenId> context;            // the prompt as evaluated and the generated tokens
+  std::vector<float> embedding;            // an embedding request's pooled vector
   std::string error;                       // Error: what went wrong
 };
 

@@ -18,6 +18,7 @@
 #include "gguf/gguf.h"
 #include "server/anthropic.h"
 #include "server/create.h"
+#include "server/embed.h"
 #include "server/gotemplate.h"
 #include "server/guard.h"
 #include "server/json_writer.h"
@@ -291,7 +292,7 @@ std::string route_of(const std::string& path) {
       "/", "/api/version", "/api/tags", "/api/ps", "/api/generate", "/api/chat", "/api/show", "/api/create", "/api/copy",
       "/api/delete", "/api/pull", "/api/push", "/api/embed", "/api/embeddings", "/api/tokenize", "/api/detokenize",
       "/api/status", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/messages",
-      "/v1/messages/count_tokens"};
+      "/v1/messages/count_tokens", "/v1/embeddings"};
   if (kExact.count(path)) return path;
   if (path.rfind("/api/blobs/", 0) == 0) return "/api/blobs/:digest";
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/:model";
@@ -657,7 +658,7 @@ struct ApiServer::Impl {
         {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
         {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
         {"/api/blobs/{digest}", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/completions", {"POST"}}, {"/v1/messages", {"POST"}},
-        {"/v1/messages/count_tokens", {"POST"}}, {"/api/tokenize", {"POST"}}, {"/api/detokenize", {"POST"}},
+        {"/v1/messages/count_tokens", {"POST"}}, {"/v1/embeddings", {"POST"}}, {"/api/tokenize", {"POST"}}, {"/api/detokenize", {"POST"}},
         {"/metrics", {"GET"}}, {"/api/status", {"GET"}},
         {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
         {"/api/pull", {"POST"}}, {"/api/push", {"POST"}}, {"/api/embed", {"POST"}}, {"/api/embeddings", {"POST"}}};
@@ -677,7 +678,10 @@ struct ApiServer::Impl {
     }
     http.Post("/api/create", [this](Req req, Res res) { create(req, res); });
     // Inference endpoints come with the next part of the server.
-    for (const char* path : {"/api/pull", "/api/push", "/api/embed", "/api/embeddings"})
+    http.Post("/api/embed", [this](Req req, Res res) { embed(inference, req, res); });
+    http.Post("/api/embeddings", [this](Req req, Res res) { embeddings_legacy(inference, req, res); });
+    http.Post("/v1/embeddings", [this](Req req, Res res) { openai_embeddings(inference, req, res); });
+    for (const char* path : {"/api/pull", "/api/push"})
       http.Post(path, [path](Req, Res res) { error(res, 501, std::string(path) + " is not implemented by Hearth yet"); });
 
     http.set_error_handler([](Req, Res res) {

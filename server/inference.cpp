@@ -211,11 +211,8 @@ Result<std::shared_ptr<const model::Grammar>> format_grammar(const Value& format
 }
 
 // Fields both endpoints share: stream, keep_alive, options, format, think, logprobs.
-std::optional<Refusal> common_fields(Fields& f, std::string_view body, const tmpl::Template& t, int default_num_ctx, Inference::Call& call) {
-  const StoredModel& m = call.model;
-  ModelOptions& opt = call.options;
-  std::optional<runner::Nanos>& keep_alive = call.keep_alive;
-  call.stream = f.flag("stream", true);
+// keep_alive: a duration string or a number of seconds; absent leaves `keep_alive` unset.
+std::optional<Refusal> keep_alive_field(Fields& f, std::optional<runner::Nanos>& keep_alive) {
   const Value& ka = f.get("keep_alive");
   if (ka.kind == Value::Kind::Int || ka.kind == Value::Kind::Float) {
     auto d = runner::parse_keep_alive(ka.kind == Value::Kind::Int ? static_cast<double>(ka.i) : ka.f);
@@ -228,6 +225,25 @@ std::optional<Refusal> common_fields(Fields& f, std::string_view body, const tmp
   } else if (ka.kind != Value::Kind::Nil) {
     return Refusal{400, "json: cannot unmarshal " + std::string(json_kind(ka)) + " into Go value of type api.Duration"};
   }
+  return std::nullopt;
+}
+
+// The model's parameters, then the request's options, clamped to what the model allows.
+std::optional<Refusal> model_options(Fields& f, const StoredModel& m, int default_num_ctx, ModelOptions& opt) {
+  opt = default_model_options();
+  opt.num_ctx = default_num_ctx;
+  if (Status s = apply_options(m.params, opt); !s) return Refusal{500, "model parameters: " + s.message()};
+  if (Status s = apply_options(f.get("options"), opt); !s) return Refusal{400, s.message()};
+  if (opt.num_ctx < 4) opt.num_ctx = 4;
+  if (m.hp.n_ctx_train > 0 && static_cast<uint32_t>(opt.num_ctx) > m.hp.n_ctx_train) opt.num_ctx = static_cast<int>(m.hp.n_ctx_train);
+  if (opt.gen.sampling.repeat_last_n < 0) opt.gen.sampling.repeat_last_n = opt.num_ctx;
+  return std::nullopt;
+}
+
+std::optional<Refusal> common_fields(Fields& f, std::string_view body, const tmpl::Template& t, int default_num_ctx, Inference::Call& call) {
+  const StoredModel& m = call.model;
+  call.stream = f.flag("stream", true);
+  if (auto r = keep_alive_field(f, call.keep_alive)) return r;
   auto g = format_grammar(f.get("format"), body, call.grammar_with_room);
   if (!g) return Refusal{400, g.message()};
   call.grammar = g.value();
@@ -246,16 +262,9 @@ std::optional<Refusal> common_fields(Fields& f, std::string_view body, const tmp
   const int64_t top = f.integer("top_logprobs", 0);
   if (top < 0 || top > 20) return Refusal{400, "top_logprobs must be between 0 and 20"};
   call.logprobs = want ? static_cast<int>(top) : -1;
-  opt = default_model_options();
-  opt.num_ctx = default_num_ctx;
-  if (Status s = apply_options(m.params, opt); !s) return Refusal{500, "model parameters: " + s.message()};
-  if (Status s = apply_options(f.get("options"), opt); !s) return Refusal{400, s.message()};
-  opt.gen.shift = f.flag("shift", true);
-  if (f.bad) return f.bad;
-  if (opt.num_ctx < 4) opt.num_ctx = 4;
-  if (m.hp.n_ctx_train > 0 && static_cast<uint32_t>(opt.num_ctx) > m.hp.n_ctx_train) opt.num_ctx = static_cast<int>(m.hp.n_ctx_train);
-  if (opt.gen.sampling.repeat_last_n < 0) opt.gen.sampling.repeat_last_n = opt.num_ctx;
-  return std::nullopt;
+  if (auto r = model_options(f, m, default_num_ctx, call.options)) return r;
+  call.options.gen.shift = f.flag("shift", true);
+  return f.bad;
 }
 
 // Images need a vision projector, which no model here has yet.
@@ -417,14 +426,79 @@ Result<model::HParams> Inference::hparams(const std::string& digest, const std::
   return hp.value();
 }
 
-void Inference::run(Call& call, http::Response& res) {
+runner::RunnerOptions Inference::runner_options(const ModelOptions& o) const {
   runner::RunnerOptions ro;
-  ro.n_ctx = call.options.num_ctx;
+  ro.n_ctx = o.num_ctx;
   ro.parallel = opt_.parallel;
-  ro.threads = call.options.num_thread > 0 ? call.options.num_thread : opt_.threads;
+  ro.threads = o.num_thread > 0 ? o.num_thread : opt_.threads;
   ro.kv = opt_.kv;
   ro.max_queue = opt_.max_queue;
   ro.turns = opt_.turns;
+  return ro;
+}
+
+std::optional<Refusal> Inference::embed(const http::Request& req, const std::vector<std::string>& inputs, bool truncate,
+                                        EmbedResult& out) {
+  const auto start = Clock::now();
+  auto body = request_body(req);
+  if (!body) return Refusal{400, body.message()};
+  Fields f{body.value(), "EmbedRequest", std::nullopt};
+  std::string name;
+  StoredModel m;
+  if (auto r = find_model(store_, f, true, name, m)) {
+    if (r->status == 404) r->message = "model \"" + name + "\" not found, try pulling it first";
+    return r;
+  }
+  auto hp = hparams(m.digest, m.path);
+  if (!hp) return Refusal{500, hp.message()};
+  m.hp = hp.value();
+  if (m.hp.pooling == model::Pooling::Rank) return Refusal{400, "\"" + name + "\" is a reranking model (pooling rank): it has no embeddings"};
+  const model::Pooling pooling = m.hp.pooling == model::Pooling::Cls || m.hp.pooling == model::Pooling::Last ? m.hp.pooling : model::Pooling::Mean;
+  std::optional<runner::Nanos> keep_alive;
+  if (auto r = keep_alive_field(f, keep_alive)) return r;
+  ModelOptions options;
+  if (auto r = model_options(f, m, opt_.default_num_ctx, options)) return r;
+  if (f.bad) return f.bad;
+  auto lease = cache_.acquire({m.digest, m.path, runner_options(options)}, m.full, keep_alive);
+  if (!lease) return Refusal{lease.message().rfind("server busy", 0) == 0 ? 503 : 500, lease.message()};
+  out.load_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+  runner::Runner& runner = lease.value().runner();
+  const model::Vocab& vocab = runner.model().vocab();
+  std::vector<std::shared_ptr<runner::Sequence>> seqs;
+  // A refusal after some inputs were submitted cancels them: nobody will read their vectors.
+  auto refuse_all = [&](Refusal r) {
+    for (auto& seq : seqs) seq->cancel();
+    return std::optional<Refusal>(std::move(r));
+  };
+  for (const std::string& text : inputs) {
+    auto ids = vocab.tokenize(text, true, true);
+    if (!ids) return refuse_all({400, ids.message()});
+    if (ids.value().size() > static_cast<size_t>(options.num_ctx)) {
+      if (!truncate) return refuse_all({400, "the input length exceeds the context length"});
+      ids.value().resize(static_cast<size_t>(options.num_ctx));
+    }
+    runner::SeqRequest r;
+    r.prompt = std::move(ids.value());
+    r.pooling = pooling;
+    auto seq = runner.submit(std::move(r));
+    if (!seq) return refuse_all({seq.message() == runner::kServerBusy ? 503 : 400, seq.message()});
+    seqs.push_back(seq.value());
+  }
+  // Each sequence ends with one Done (or Error) event; a stopping server cancels them.
+  for (auto& seq : seqs) {
+    runner::Event e;
+    while (!seq->next(&e, std::chrono::milliseconds(100)))
+      if (stopping_) return refuse_all({503, "the server is stopping"});
+    if (e.kind == runner::Event::Kind::Error) return refuse_all({500, e.error});
+    out.prompt_tokens += e.prompt_eval_count;
+    out.vectors.push_back(std::move(e.embedding));
+  }
+  out.total_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+  return std::nullopt;
+}
+
+void Inference::run(Call& call, http::Response& res) {
+  const runner::RunnerOptions ro = runner_options(call.options);
   std::unique_ptr<AnswerWriter> writer = call.writer ? call.writer(call.model_name, call.stream) : ollama_writer(call.model_name, call.chat, call.stream);
   if (call.empty && call.keep_alive && *call.keep_alive == runner::Nanos::zero()) {
     cache_.expire(call.model.digest);

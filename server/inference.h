@@ -16,6 +16,7 @@
 #include "runner/model_cache.h"
 #include "server/answer.h"
 #include "server/metrics.h"
+#include "server/options.h"
 #include "server/store.h"
 
 namespace hearth::server {
@@ -41,6 +42,13 @@ struct Refusal {
   std::string message;
 };
 
+// What Inference::embed gives back: one raw (pooled, not normalised) vector per input.
+struct EmbedResult {
+  std::vector<std::vector<float>> vectors;
+  int prompt_tokens = 0;           // tokens evaluated, all inputs
+  int64_t total_ns = 0, load_ns = 0;
+};
+
 class Inference {
  public:
   Inference(const Store& store, InferenceOptions opt) : store_(store), opt_(opt), cache_(opt.cache) {}
@@ -53,6 +61,13 @@ class Inference {
   std::optional<Refusal> vocab(const std::string& model_name, std::shared_ptr<const model::Vocab>& out);
   // The prompt tokens a chat request (an /api/chat body) would evaluate, or the refusal.
   std::optional<Refusal> count_chat_tokens(const http::Request& req, int& count);
+  // Embeds `inputs` with the model the body (an /api/embed-style request: model, options,
+  // keep_alive) names, all of them submitted at once to the model's runner, which batches
+  // them with whatever else it runs. Pooling from <arch>.pooling_type; mean when the file
+  // names none (a generative model), as Ollama answers those too. An input longer than
+  // the context is cut to it with `truncate`, else refused. No inputs: the model is loaded.
+  std::optional<Refusal> embed(const http::Request& req, const std::vector<std::string>& inputs, bool truncate,
+                               EmbedResult& out);
   // Whether the model of that name has a template that takes .Think (false when unknown).
   bool can_think(const std::string& model_name) const;
   // The server is stopping: every answer being streamed cancels its sequence and ends.
@@ -64,6 +79,7 @@ class Inference {
 
  private:
   void run(Call& call, http::Response& res);
+  runner::RunnerOptions runner_options(const ModelOptions& o) const;
   // Checks and renders a chat request into `call`; the refusal when it cannot run.
   std::optional<Refusal> chat_call(const http::Request& req, Call& call);
   // A model blob's hyperparameters, its GGUF header read once per digest (blobs never

@@ -35,6 +35,13 @@ class JsonWriter {
     auto r = std::to_chars(buf, buf + sizeof buf, v);
     return raw(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
   }
+  // A float32 in its shortest form (as Go encodes a float32), e.g. 0.2972847.
+  JsonWriter& num(float v) {
+    if (!std::isfinite(v)) return raw("null");
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return raw(std::string_view(buf, static_cast<size_t>(r.ptr - buf)));
+  }
   JsonWriter& boolean(bool v) { return raw(v ? "true" : "false"); }
   // Already-encoded JSON text as one value.
   JsonWriter& raw(std::string_view json) {

@@ -9,13 +9,12 @@
 #include <sstream>
 
 #include "runner/runner.h"
+#include "server/embed.h"
 #include "server/gotemplate.h"
+#include "server_fixture.h"
 #include "testdata.h"
 
 namespace hearth::runner {
-namespace {
-
-using namespace std::chrono_literals;
 
 std::vector<std::string> lines_of(const test::fs::path& p) {
   std::ifstream in(p);
@@ -35,6 +34,10 @@ std::vector<std::vector<double>> reference(const std::string& pooling) {
   }
   return out;
 }
+
+namespace {
+
+using namespace std::chrono_literals;
 
 double cosine_distance(const std::vector<float>& a, const std::vector<double>& b) {
   double dot = 0, na = 0, nb = 0;
@@ -87,3 +90,120 @@ TEST(Embeddings, PooledHiddenStatesMatchLlamaEmbedding) {
 
 }  // namespace
 }  // namespace hearth::runner
+
+// Through the server: /api/embed, /api/embeddings and /v1/embeddings against the same
+// references (the server's cache is F16, so vectors agree by cosine distance).
+
+namespace hearth::server {
+namespace {
+
+using tmpl::Value;
+
+class EmbedServing : public Server {
+ protected:
+  void SetUp() override {
+    options_.inference.parallel = 4;
+    options_.inference.threads = 2;
+    Server::SetUp();
+    Store store(dir_.path());
+    add_model(store, "stories", test::testdata_dir() / "models/stories260K.gguf");
+  }
+  httplib::Result post(const std::string& path, const std::string& body) {
+    return client_->Post(path.c_str(), body, "application/json");
+  }
+};
+
+std::vector<double> as_doubles(const Value& list) {
+  std::vector<double> out;
+  for (const Value& x : *list.list) out.push_back(x.kind == Value::Kind::Int ? static_cast<double>(x.i) : x.f);
+  return out;
+}
+
+double cosine(const std::vector<double>& a, const std::vector<double>& b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size(); ++i) dot += a[i] * b[i], na += a[i] * a[i], nb += b[i] * b[i];
+  return dot / std::sqrt(na * nb);
+}
+
+TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
+  const auto inputs = runner::lines_of(test::fs::path(HEARTH_SOURCE_DIR) / "tests/data/embeddings/inputs.txt");
+  const auto want = runner::reference("mean");
+  std::string list;
+  for (const std::string& in : inputs) list += (list.empty() ? "" : ",") + tmpl::json_quote(in);
+  auto r = post("/api/embed", R"({"model":"stories","input":[)" + list + "]}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto v = tmpl::from_json(r->body);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v.value().field("model").s, "stories");
+  const Value& embeddings = v.value().field("embeddings");
+  ASSERT_EQ(embeddings.list->size(), inputs.size());
+  int tokens = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::vector<double> got = as_doubles((*embeddings.list)[i]);
+    double norm = 0;
+    for (double x : got) norm += x * x;
+    EXPECT_NEAR(norm, 1.0, 1e-5) << i;  // L2-normalised
+    EXPECT_GT(cosine(got, want[i]), 1 - 1e-5) << i;
+    tokens += static_cast<int>(model::Model::load((test::testdata_dir() / "models/stories260K.gguf").string()).value()->vocab().tokenize(inputs[i], true, true).value().size());
+  }
+  EXPECT_EQ(v.value().field("prompt_eval_count").i, tokens);
+  EXPECT_GT(v.value().field("total_duration").i, 0);
+  // The legacy endpoint: one raw vector.
+  r = post("/api/embeddings", R"({"model":"stories","prompt":)" + tmpl::json_quote(inputs[3]) + "}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const std::vector<double> raw = as_doubles(tmpl::from_json(r->body).value().field("embedding"));
+  ASSERT_EQ(raw.size(), want[3].size());
+  EXPECT_GT(cosine(raw, want[3]), 1 - 1e-5);
+  for (size_t d = 0; d < raw.size(); ++d) EXPECT_NEAR(raw[d], want[3][d], 2e-2 * (1 + std::fabs(want[3][d]))) << d;
+  // dimensions: cut, then normalised again.
+  r = post("/api/embed", R"({"model":"stories","input":"Hello","dimensions":8})");
+  ASSERT_TRUE(r);
+  const std::vector<double> cut = as_doubles((*tmpl::from_json(r->body).value().field("embeddings").list)[0]);
+  ASSERT_EQ(cut.size(), 8u);
+  double norm = 0;
+  for (double x : cut) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+}
+
+TEST_F(EmbedServing, EmbedErrorsAsOllamaAnswersThem) {
+  struct Case {
+    std::string path, body;
+    int status;
+    std::string body_has;
+  };
+  std::string long_input;
+  for (int i = 0; i < 300; ++i) long_input += "word ";
+  const std::vector<Case> cases = {
+      {"/api/embed", R"({"model":"nosuch","input":"x"})", 404, R"({"error":"model \"nosuch\" not found, try pulling it first"})"},
+      {"/api/embeddings", R"({"model":"nosuch","prompt":"x"})", 404, "try pulling it first"},
+      {"/api/embed", R"({"model":"stories","input":[1,2]})", 400, R"({"error":"invalid input type"})"},
+      {"/api/embed", R"({"model":"stories","input":"x","dimensions":65})", 400, "more than the model's embedding length 64"},
+      {"/api/embed", R"({"model":"stories","input":")" + long_input + R"(","truncate":false,"options":{"num_ctx":64}})", 400,
+       "the input length exceeds the context length"},
+      {"/api/embed", R"({"model":"stories","input":")" + long_input + R"(","options":{"num_ctx":64}})", 200, "\"prompt_eval_count\":64"},
+      {"/api/embed", R"({"model":"stories","input":""})", 200, "\"embeddings\":[]"},
+      {"/api/embed", R"({"model":"stories"})", 200, "\"embeddings\":[]"},
+      {"/api/embeddings", R"({"model":"stories","prompt":""})", 200, R"({"embedding":[]})"},
+      {"/v1/embeddings", R"({"model":"stories","input":[]})", 400, R"("message":"invalid input")"},
+      {"/v1/embeddings", R"({"model":"stories","input":"x","encoding_format":"hex"})", 400, "invalid encoding_format"},
+      {"/v1/embeddings", R"({"model":"nosuch","input":"x"})", 404, R"("type":"not_found_error")"},
+  };
+  for (const Case& c : cases) {
+    auto r = post(c.path, c.body);
+    ASSERT_TRUE(r) << c.body;
+    EXPECT_EQ(r->status, c.status) << c.path << " " << c.body.substr(0, 80) << " -> " << r->body.substr(0, 300);
+    EXPECT_NE(r->body.find(c.body_has), std::string::npos) << c.path << " " << c.body.substr(0, 80) << " -> " << r->body.substr(0, 300);
+  }
+}
+
+TEST(Base64, Rfc4648Vectors) {
+  const std::vector<std::pair<std::string, std::string>> v = {
+      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [in, out] : v) EXPECT_EQ(base64(in), out) << in;
+  EXPECT_EQ(base64(std::string("\xff\xfe\x00", 3)), "//4A");
+}
+
+}  // namespace
+}  // namespace hearth::server

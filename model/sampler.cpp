@@ -26,6 +26,8 @@ void Sampler::accept(TokenId t) {
 }
 
 TokenId Sampler::sample(std::vector<float>& logits) {
+  for (const auto& [t, bias] : opt_.logit_bias)
+    if (t >= 0 && static_cast<size_t>(t) < logits.size()) logits[static_cast<size_t>(t)] += bias;
   // Repetition penalties over the recent window (llama.cpp's penalties sampler).
   if (!recent_.empty() && (opt_.repeat_penalty != 1.0f || opt_.presence_penalty != 0.0f || opt_.frequency_penalty != 0.0f)) {
     std::unordered_map<TokenId, int> count;

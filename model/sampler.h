@@ -23,6 +23,9 @@ struct SamplingOptions {
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
   int64_t seed = -1;            // < 0: from the clock
+  // Added to the logits of these tokens before anything else (OpenAI's logit_bias: -100
+  // bans a token, +100 all but forces it). Ids outside the vocabulary are skipped.
+  std::vector<std::pair<TokenId, float>> logit_bias;
 };
 
 class Sampler {

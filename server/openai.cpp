@@ -133,6 +133,18 @@ Status sampling_options(simdjson::dom::object req, JsonWriter& w) {
     if (int64_t v; !req[from].get_int64().get(v)) w.key(to).num(v);
   for (const char* k : {"frequency_penalty", "presence_penalty"})
     if (!req[k].get_double().get(d)) w.key(k).num(d);
+  simdjson::dom::object bias;
+  if (!req["logit_bias"].get_object().get(bias) && bias.size() > 0) {
+    w.key("logit_bias").begin_object();
+    for (auto [id, v] : bias) {
+      if (id.empty() || id.size() > 9 || id.find_first_not_of("0123456789") != std::string_view::npos)
+        return Error{"Invalid key in 'logit_bias': " + std::string(id) + " (keys are token ids)"};
+      if (v.get_double().get(d) || d < -100 || d > 100)
+        return Error{"Invalid value in 'logit_bias' for " + std::string(id) + ": a number from -100 to 100"};
+      w.key(id).num(d);
+    }
+    w.end_object();
+  }
   element stop;
   std::string_view one;
   if (!req["stop"].get(stop) && !stop.is_null()) {
@@ -222,8 +234,6 @@ Result<OpenAIChatRequest> openai_chat_request(std::string_view body) {
   if (!req["stream_options"]["include_usage"].get_bool().get(flag)) out.include_usage = flag;
   int64_t n;
   if (!req["n"].get_int64().get(n) && n != 1) return Error{"n other than 1 is not supported yet"};
-  simdjson::dom::object bias;
-  if (!req["logit_bias"].get_object().get(bias) && bias.size() > 0) return Error{"logit_bias is not supported yet"};
 
   JsonWriter w;
   w.begin_object().key("model").str(model).key("stream").boolean(out.stream);

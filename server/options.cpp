@@ -27,7 +27,7 @@ ModelOptions default_model_options() {
 
 namespace {
 
-enum class Kind { Int, Float, Bool, List };
+enum class Kind { Int, Float, Bool, List, Bias };
 
 struct Setter {
   Kind kind;
@@ -75,6 +75,12 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"repeat_penalty", sampling_float(&S::repeat_penalty)},
       {"presence_penalty", sampling_float(&S::presence_penalty)},
       {"frequency_penalty", sampling_float(&S::frequency_penalty)},
+      // Beyond Ollama: {"<token id>": bias in [-100, 100]} (what OpenAI's logit_bias becomes).
+      {"logit_bias", {Kind::Bias, [](const Value& v, ModelOptions& o) {
+                        o.gen.sampling.logit_bias.clear();
+                        for (const auto& [id, b] : *v.map)
+                          o.gen.sampling.logit_bias.emplace_back(std::stoi(id), static_cast<float>(number_of(b)));
+                      }}},
       {"stop", {Kind::List, [](const Value& v, ModelOptions& o) {
                   o.gen.stop.clear();
                   for (const Value& s : *v.list) o.gen.stop.push_back(s.s);
@@ -92,6 +98,14 @@ bool fits(Kind k, const Value& v) {
       for (const Value& e : *v.list)
         if (e.kind != Value::Kind::String) return false;
       return true;
+    case Kind::Bias:
+      if (v.kind != Value::Kind::Map) return false;
+      for (const auto& [id, b] : *v.map) {
+        if (id.empty() || id.size() > 9 || id.find_first_not_of("0123456789") != std::string::npos) return false;
+        if (b.kind != Value::Kind::Int && b.kind != Value::Kind::Float) return false;
+        if (number_of(b) < -100 || number_of(b) > 100) return false;
+      }
+      return true;
   }
   return false;
 }
@@ -102,6 +116,7 @@ const char* type_name(Kind k) {
     case Kind::Float: return "float";
     case Kind::Bool: return "bool";
     case Kind::List: return "array";
+    case Kind::Bias: return "object of token ids to numbers in [-100, 100]";
   }
   return "";
 }

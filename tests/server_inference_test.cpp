@@ -524,3 +524,45 @@ TEST_F(Serving, TokenizeAndDetokenize) {
 
 }  // namespace
 }  // namespace hearth::server
+
+namespace hearth::server {
+namespace {
+
+// OpenAI's logit_bias (an Ollama option "logit_bias" underneath): +100 all but forces a
+// token, -100 bans the one greedy decoding would pick; bad keys and values are 400s.
+TEST_F(Serving, LogitBiasForcesAndBansTokens) {
+  auto m = model::Model::load(kStories().string());
+  ASSERT_TRUE(m.ok());
+  const model::Vocab& vocab = m.value()->vocab();
+  const auto ids = vocab.tokenize(" the", false, false).value();
+  ASSERT_FALSE(ids.empty());
+  const std::string cat = std::to_string(ids.back());
+  const std::string piece = vocab.piece(ids.back(), false);
+  auto forced = post("/v1/completions", R"({"model":"stories","prompt":"Once upon a time","max_tokens":4,"temperature":0,"logit_bias":{")" +
+                                            cat + R"(":100}})");
+  ASSERT_TRUE(forced);
+  ASSERT_EQ(forced->status, 200) << forced->body;
+  EXPECT_EQ((*tmpl::from_json(forced->body).value().field("choices").list)[0].field("text").s, piece + piece + piece + piece);
+  // Banning greedy's first choice changes the first token (its id: the context's last).
+  const std::string one = R"({"model":"stories","prompt":"Once upon a time","stream":false,"options":{"temperature":0,"num_predict":1)";
+  auto plain = post("/api/generate", one + "}}");
+  ASSERT_TRUE(plain);
+  auto pv = tmpl::from_json(plain->body);
+  ASSERT_TRUE(pv.ok()) << plain->body;
+  ASSERT_EQ(pv.value().field("context").kind, tmpl::Value::Kind::List) << plain->body;
+  const auto& context = *pv.value().field("context").list;
+  ASSERT_FALSE(context.empty());
+  auto banned = post("/api/generate", one + R"(,"logit_bias":{")" + std::to_string(context.back().i) + R"(":-100}}})");
+  ASSERT_TRUE(banned);
+  ASSERT_EQ(banned->status, 200) << banned->body;
+  EXPECT_NE(tmpl::from_json(banned->body).value().field("response").s, pv.value().field("response").s);
+  for (const char* bad : {R"({"abc":1})", R"({"5":101})", R"({"5":"x"})"}) {
+    auto r = post("/v1/chat/completions", R"({"model":"stories","messages":[{"role":"user","content":"x"}],"logit_bias":)" + std::string(bad) + "}");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad << " -> " << r->body;
+    EXPECT_NE(r->body.find("logit_bias"), std::string::npos) << r->body;
+  }
+}
+
+}  // namespace
+}  // namespace hearth::server

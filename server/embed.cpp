@@ -24,19 +24,38 @@ void openai_fail(http::Response& res, const Refusal& r) {
   res.set_content(openai_error(r.status, r.message), "application/json");
 }
 
-// The inputs of /api/embed's `input` (or /v1's): a string, or an array of strings.
-// `empty_string_is_input`: /v1 embeds "" (as [""]); /api/embed only loads the model.
-Result<std::vector<std::string>> inputs_of(const Value& input, bool empty_string_is_input) {
-  std::vector<std::string> out;
+// Token ids from a JSON array of integers, or nothing when it is not one.
+std::optional<std::vector<model::TokenId>> token_array(const Value& v) {
+  if (v.kind != Value::Kind::List || v.list->empty()) return std::nullopt;
+  std::vector<model::TokenId> ids;
+  for (const Value& t : *v.list) {
+    if (t.kind != Value::Kind::Int || t.i < 0 || t.i > INT32_MAX) return std::nullopt;
+    ids.push_back(static_cast<model::TokenId>(t.i));
+  }
+  return ids;
+}
+
+// The inputs of /api/embed's `input` (or /v1's): a string, or an array of strings; with
+// `openai`, also one array of token ids or an array of them, and "" is an input (/api/embed
+// only loads the model for it).
+Result<std::vector<EmbedInput>> inputs_of(const Value& input, bool openai) {
+  std::vector<EmbedInput> out;
   if (input.kind == Value::Kind::Nil) return out;
   if (input.kind == Value::Kind::String) {
-    if (!input.s.empty() || empty_string_is_input) out.push_back(input.s);
+    if (!input.s.empty() || openai) out.push_back({input.s, std::nullopt});
     return out;
   }
   if (input.kind != Value::Kind::List) return Error{"invalid input type"};
+  if (openai)
+    if (auto ids = token_array(input)) return std::vector<EmbedInput>{{"", std::move(*ids)}};
   for (const Value& v : *input.list) {
-    if (v.kind != Value::Kind::String) return Error{"invalid input type"};
-    out.push_back(v.s);
+    if (v.kind == Value::Kind::String) {
+      out.push_back({v.s, std::nullopt});
+      continue;
+    }
+    auto ids = openai ? token_array(v) : std::nullopt;
+    if (!ids) return Error{"invalid input type"};
+    out.push_back({"", std::move(*ids)});
   }
   return out;
 }
@@ -122,8 +141,8 @@ void embeddings_legacy(Inference& inference, const http::Request& req, http::Res
   if (prompt.kind != Value::Kind::Nil && prompt.kind != Value::Kind::String)
     return fail(res, {400, "json: cannot unmarshal " + std::string(prompt.kind == Value::Kind::List ? "array" : "value") +
                                " into Go struct field EmbeddingRequest.prompt of type string"});
-  std::vector<std::string> inputs;
-  if (!prompt.s.empty()) inputs.push_back(prompt.s);
+  std::vector<EmbedInput> inputs;
+  if (!prompt.s.empty()) inputs.push_back({prompt.s, std::nullopt});
   EmbedResult r;
   if (auto refusal = inference.embed(req, inputs, true, r)) return fail(res, *refusal);
   // Raw, not normalised, as float64 (Ollama's legacy answer).

@@ -437,7 +437,7 @@ runner::RunnerOptions Inference::runner_options(const ModelOptions& o) const {
   return ro;
 }
 
-std::optional<Refusal> Inference::embed(const http::Request& req, const std::vector<std::string>& inputs, bool truncate,
+std::optional<Refusal> Inference::embed(const http::Request& req, const std::vector<EmbedInput>& inputs, bool truncate,
                                         EmbedResult& out) {
   const auto start = Clock::now();
   auto body = request_body(req);
@@ -470,9 +470,13 @@ std::optional<Refusal> Inference::embed(const http::Request& req, const std::vec
     for (auto& seq : seqs) seq->cancel();
     return std::optional<Refusal>(std::move(r));
   };
-  for (const std::string& text : inputs) {
-    auto ids = vocab.tokenize(text, true, true);
+  for (const EmbedInput& in : inputs) {
+    auto ids = in.tokens ? Result<std::vector<TokenId>>(*in.tokens) : vocab.tokenize(in.text, true, true);
     if (!ids) return refuse_all({400, ids.message()});
+    for (TokenId t : ids.value())
+      if (t < 0 || static_cast<size_t>(t) >= vocab.size())
+        return refuse_all({400, "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(vocab.size())});
+    if (ids.value().empty()) return refuse_all({400, "an input has no tokens"});
     if (ids.value().size() > static_cast<size_t>(options.num_ctx)) {
       if (!truncate) return refuse_all({400, "the input length exceeds the context length"});
       ids.value().resize(static_cast<size_t>(options.num_ctx));

@@ -42,6 +42,12 @@ struct Refusal {
   std::string message;
 };
 
+// One input of an embedding request: text, or (OpenAI's token arrays) token ids.
+struct EmbedInput {
+  std::string text;
+  std::optional<std::vector<model::TokenId>> tokens;
+};
+
 // What Inference::embed gives back: one raw (pooled, not normalised) vector per input.
 struct EmbedResult {
   std::vector<std::vector<float>> vectors;
@@ -66,7 +72,7 @@ class Inference {
   // them with whatever else it runs. Pooling from <arch>.pooling_type; mean when the file
   // names none (a generative model), as Ollama answers those too. An input longer than
   // the context is cut to it with `truncate`, else refused. No inputs: the model is loaded.
-  std::optional<Refusal> embed(const http::Request& req, const std::vector<std::string>& inputs, bool truncate,
+  std::optional<Refusal> embed(const http::Request& req, const std::vector<EmbedInput>& inputs, bool truncate,
                                EmbedResult& out);
   // Whether the model of that name has a template that takes .Think (false when unknown).
   bool can_think(const std::string& model_name) const;

@@ -157,6 +157,25 @@ TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
   ASSERT_EQ(raw.size(), want[3].size());
   EXPECT_GT(cosine(raw, want[3]), 1 - 1e-5);
   for (size_t d = 0; d < raw.size(); ++d) EXPECT_NEAR(raw[d], want[3][d], 2e-2 * (1 + std::fabs(want[3][d]))) << d;
+  // OpenAI's token arrays: the same vector as the text they tokenize from.
+  auto vocab_model = model::Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
+  ASSERT_TRUE(vocab_model.ok());
+  std::string ids;
+  const std::vector<model::TokenId> input_ids = vocab_model.value()->vocab().tokenize(inputs[5], true, true).value();
+  for (auto t : input_ids) ids += (ids.empty() ? "" : ",") + std::to_string(t);
+  for (const std::string& input : {"[" + ids + "]", "[[" + ids + "]]"}) {
+    r = post("/v1/embeddings", R"({"model":"stories","input":)" + input + "}");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << input << " -> " << r->body;
+    const Value answer = tmpl::from_json(r->body).value();
+    const auto& data = *answer.field("data").list;
+    ASSERT_EQ(data.size(), 1u);
+    EXPECT_GT(cosine(as_doubles(data[0].field("embedding")), want[5]), 1 - 1e-5);
+  }
+  r = post("/v1/embeddings", R"({"model":"stories","input":[[1,99999]]})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("outside the vocabulary"), std::string::npos) << r->body;
   // dimensions: cut, then normalised again.
   r = post("/api/embed", R"({"model":"stories","input":"Hello","dimensions":8})");
   ASSERT_TRUE(r);

@@ -19,7 +19,7 @@ must get. After the load it waits for the server to settle and checks:
     every blob they name present with its digest (scratch models were all deleted).
 
 Prints one table of counts and figures; exits 1 on any violation. The ctest `soak_short`
-runs it for 40 s with 8 clients; a longer soak is `--seconds 600`.
+runs it for 25 s with 8 clients; a longer soak is `--seconds 600`.
 """
 import argparse
 import hashlib

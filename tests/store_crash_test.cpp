@@ -1,5 +1,5 @@
 // Crash safety of the model store: a real `hearth serve` process is killed with SIGKILL at
-// random moments during create (with quantization), blob upload, copy and delete; after
+// 20 random moments during create (with quantization), blob upload, copy and delete; after
 // each kill the store on disk must be whole (every manifest parses, every blob it names
 // exists with its digest, no blob file holds bytes of another digest), a restarted server
 // must have cleaned its temporary manifest files, and the interrupted request, repeated,
@@ -137,7 +137,7 @@ TEST_F(StoreCrash, KilledAtRandomMomentsTheStoreStaysWhole) {
     return status(c.Delete("/api/delete", R"({"model":")" + b + "\"}", "application/json"));
   };
   start();
-  for (int i = 0; i < 30; ++i) {
+  for (int i = 0; i < 20; ++i) {
     const int kind = static_cast<int>(rng() % 4);
     std::thread t([&] {
       httplib::Client c("127.0.0.1", port_);
@@ -157,7 +157,7 @@ TEST_F(StoreCrash, KilledAtRandomMomentsTheStoreStaysWhole) {
         << "iteration " << i << ": repeating request kind " << kind << " gave " << status << " " << body;
   }
   kill9();
-  check_whole(30);
+  check_whole(20);
 }
 
 }  // namespace

@@ -49,15 +49,7 @@ struct Server::Impl {
   std::function<bool(const Request&, Response&)> pre_routing;
   std::function<void(const Request&, Response&)> error_handler;
   std::function<void(const Request&, const Response&)> logger;
-  std::function<void(const std::string&, int, const std::string&, Response&)> error_body =
-      [](const std::string&, int, const std::string& message, Response& res) {
-        std::string q = "\"";
-        for (char c : message) {
-          if (c == '"' || c == '\\') q += '\\';
-          if (static_cast<unsigned char>(c) >= 0x20) q += c;
-        }
-        res.set_content("{\"error\":" + q + "\"}", "application/json; charset=utf-8");
-      };
+  std::function<void(const std::string&, int, const std::string&, Response&)> error_body;  // set in Server()
 
   int listen_fd = -1;
   int wake_fd = -1;

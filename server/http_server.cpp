@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "server/gotemplate.h"  // json_quote
 #include "server/http_impl.h"
 
 namespace hearth::server::http {
@@ -284,6 +285,9 @@ namespace hearth::server::http {
 
 Server::Server(Limits limits) : impl_(std::make_unique<Impl>()) {
   impl_->limits = limits;
+  impl_->error_body = [](const std::string&, int, const std::string& message, Response& res) {
+    res.set_content("{\"error\":" + tmpl::json_quote(message) + "}", "application/json; charset=utf-8");
+  };
   impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }
 

@@ -16,6 +16,18 @@
 
 namespace hearth::runner {
 
+// cos(a, b) in double, whatever the element types.
+template <class A, class B>
+double cosine(const std::vector<A>& a, const std::vector<B>& b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    dot += static_cast<double>(a[i]) * b[i];
+    na += static_cast<double>(a[i]) * a[i];
+    nb += static_cast<double>(b[i]) * b[i];
+  }
+  return dot / std::sqrt(na * nb);
+}
+
 std::vector<std::string> lines_of(const test::fs::path& p) {
   std::ifstream in(p);
   std::vector<std::string> out;
@@ -38,16 +50,6 @@ std::vector<std::vector<double>> reference(const std::string& pooling) {
 namespace {
 
 using namespace std::chrono_literals;
-
-double cosine_distance(const std::vector<float>& a, const std::vector<double>& b) {
-  double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    dot += a[i] * b[i];
-    na += static_cast<double>(a[i]) * a[i];
-    nb += b[i] * b[i];
-  }
-  return 1 - dot / std::sqrt(na * nb);
-}
 
 TEST(Embeddings, PooledHiddenStatesMatchLlamaEmbedding) {
   auto loaded = model::Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
@@ -79,7 +81,7 @@ TEST(Embeddings, PooledHiddenStatesMatchLlamaEmbedding) {
       ASSERT_TRUE(seqs[i]->next(&e, 20s)) << name << " " << i;
       ASSERT_EQ(e.kind, Event::Kind::Done) << e.error;
       ASSERT_EQ(e.embedding.size(), want[i].size()) << name << " " << i;
-      EXPECT_LT(cosine_distance(e.embedding, want[i]), 1e-5) << name << " input " << i << ": " << inputs[i];
+      EXPECT_LT(1 - cosine(e.embedding, want[i]), 1e-5) << name << " input " << i << ": " << inputs[i];
       // Element by element too, within float summation noise.
       for (size_t d = 0; d < want[i].size(); ++d)
         EXPECT_NEAR(e.embedding[d], want[i][d], 1e-4 * (1 + std::fabs(want[i][d]))) << name << " input " << i << " dim " << d;
@@ -119,15 +121,12 @@ std::vector<double> as_doubles(const Value& list) {
   return out;
 }
 
-double cosine(const std::vector<double>& a, const std::vector<double>& b) {
-  double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < a.size(); ++i) dot += a[i] * b[i], na += a[i] * a[i], nb += b[i] * b[i];
-  return dot / std::sqrt(na * nb);
-}
-
 TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
   const auto inputs = runner::lines_of(test::fs::path(HEARTH_SOURCE_DIR) / "tests/data/embeddings/inputs.txt");
   const auto want = runner::reference("mean");
+  auto loaded = model::Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
+  ASSERT_TRUE(loaded.ok());
+  const model::Vocab& vocab = loaded.value()->vocab();
   std::string list;
   for (const std::string& in : inputs) list += (list.empty() ? "" : ",") + tmpl::json_quote(in);
   auto r = post("/api/embed", R"({"model":"stories","input":[)" + list + "]}");
@@ -144,8 +143,8 @@ TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
     double norm = 0;
     for (double x : got) norm += x * x;
     EXPECT_NEAR(norm, 1.0, 1e-5) << i;  // L2-normalised
-    EXPECT_GT(cosine(got, want[i]), 1 - 1e-5) << i;
-    tokens += static_cast<int>(model::Model::load((test::testdata_dir() / "models/stories260K.gguf").string()).value()->vocab().tokenize(inputs[i], true, true).value().size());
+    EXPECT_GT(runner::cosine(got, want[i]), 1 - 1e-5) << i;
+    tokens += static_cast<int>(vocab.tokenize(inputs[i], true, true).value().size());
   }
   EXPECT_EQ(v.value().field("prompt_eval_count").i, tokens);
   EXPECT_GT(v.value().field("total_duration").i, 0);
@@ -155,13 +154,11 @@ TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
   ASSERT_EQ(r->status, 200) << r->body;
   const std::vector<double> raw = as_doubles(tmpl::from_json(r->body).value().field("embedding"));
   ASSERT_EQ(raw.size(), want[3].size());
-  EXPECT_GT(cosine(raw, want[3]), 1 - 1e-5);
+  EXPECT_GT(runner::cosine(raw, want[3]), 1 - 1e-5);
   for (size_t d = 0; d < raw.size(); ++d) EXPECT_NEAR(raw[d], want[3][d], 2e-2 * (1 + std::fabs(want[3][d]))) << d;
   // OpenAI's token arrays: the same vector as the text they tokenize from.
-  auto vocab_model = model::Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
-  ASSERT_TRUE(vocab_model.ok());
   std::string ids;
-  const std::vector<model::TokenId> input_ids = vocab_model.value()->vocab().tokenize(inputs[5], true, true).value();
+  const std::vector<model::TokenId> input_ids = vocab.tokenize(inputs[5], true, true).value();
   for (auto t : input_ids) ids += (ids.empty() ? "" : ",") + std::to_string(t);
   for (const std::string& input : {"[" + ids + "]", "[[" + ids + "]]"}) {
     r = post("/v1/embeddings", R"({"model":"stories","input":)" + input + "}");
@@ -170,7 +167,7 @@ TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
     const Value answer = tmpl::from_json(r->body).value();
     const auto& data = *answer.field("data").list;
     ASSERT_EQ(data.size(), 1u);
-    EXPECT_GT(cosine(as_doubles(data[0].field("embedding")), want[5]), 1 - 1e-5);
+    EXPECT_GT(runner::cosine(as_doubles(data[0].field("embedding")), want[5]), 1 - 1e-5);
   }
   r = post("/v1/embeddings", R"({"model":"stories","input":[[1,99999]]})");
   ASSERT_TRUE(r);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <random>
 
 #include "server/json_writer.h"
 
@@ -14,6 +15,14 @@ void Piece::append(Piece&& p) {
   thinking += p.thinking;
   for (ToolCall& c : p.calls) calls.push_back(std::move(c));
   for (TokenLogprobText& l : p.logprobs) logprobs.push_back(std::move(l));
+}
+
+std::string random_hex(size_t n) {
+  static thread_local std::mt19937 rng(std::random_device{}());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += kHex[rng() % 16];
+  return s;
 }
 
 std::string utc_now() {

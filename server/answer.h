@@ -22,6 +22,7 @@ struct TokenLogprobText {
 };
 
 struct Piece {
+  int choice = 0;  // which answer of several (OpenAI's n) this belongs to
   std::string content, thinking;
   std::vector<ToolCall> calls;
   std::vector<TokenLogprobText> logprobs;
@@ -30,6 +31,7 @@ struct Piece {
 };
 
 struct Summary {
+  int choice = 0;                      // which answer of several ended
   std::string done_reason;             // "stop" or "length"
   int prompt_eval_count = 0;           // prompt tokens evaluated (a reused prefix is not)
   int prompt_tokens = 0, eval_count = 0;  // prompt tokens in all; tokens generated
@@ -44,6 +46,8 @@ class AnswerWriter {
   // Streaming: the bytes for one piece ("" when there is nothing to send).
   virtual std::string chunk(const Piece& p) = 0;
   // The end. Streamed: the trailer (`total` empty); not streamed: the whole answer.
+  // With several choices (a writer made for OpenAI's n), once per choice as each ends:
+  // the writer answers for all of them at the last.
   virtual std::string done(const Piece& total, const Summary& s) = 0;
   // An error after the answer started (streamed), or instead of it (not streamed).
   virtual std::string error(const std::string& message) = 0;
@@ -53,6 +57,9 @@ class AnswerWriter {
 
 // Ollama's /api/generate (chat false) and /api/chat (chat true): NDJSON lines, or one object.
 std::unique_ptr<AnswerWriter> ollama_writer(std::string model, bool chat, bool stream);
+
+// `n` random lower-case hex digits, for the ids the compatible APIs give answers.
+std::string random_hex(size_t n);
 
 // Now as Go marshals a UTC time.Time: RFC 3339 with nanoseconds, trailing zeros trimmed.
 std::string utc_now();

@@ -12,14 +12,6 @@ namespace {
 
 using simdjson::dom::element;
 
-std::string random_hex(size_t n) {
-  static thread_local std::mt19937 rng(std::random_device{}());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) s += kHex[rng() % 16];
-  return s;
-}
-
 // Text blocks (or a string) as one string.
 Result<std::string> text_of(element content, const char* what) {
   std::string_view s;

@@ -2,8 +2,10 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
+#include <random>
 
 #include "gguf/gguf.h"
 #include "model/hparams.h"
@@ -171,6 +173,7 @@ struct Inference::Call {
   std::string tool_tag;                           // chat with tools: where calls start (Template::tool_call_tag)
   std::vector<std::string> tool_names;
   Inference::WriterFactory writer;                // null: Ollama's
+  int choices = 1;                                // answers decoded from the one prompt (OpenAI's n)
   Clock::time_point start = Clock::now();
 };
 
@@ -315,21 +318,17 @@ std::vector<TokenLogprobText> logprob_texts(const model::Vocab& vocab, const std
   return out;
 }
 
-// A sequence being answered: the model held while it runs, cancelled if the response
-// goes away before it ends.
-struct Answer {
-  runner::ModelCache::Lease lease;
+// One choice of an answer (OpenAI's n: several, decoded as parallel sequences): its
+// sequence, cancelled if the response goes away before it ends, and its output parsers.
+struct Choice {
   std::shared_ptr<runner::Sequence> seq;
-  std::unique_ptr<AnswerWriter> writer;
-  bool stream = true, want_context = false, logprobs = false;
-  Clock::time_point start, last_token;
-  Metrics* metrics = nullptr;
-  int tokens = 0;  // text events seen
   bool ended = false;
   Piece all;                                         // non-streamed: everything so far
   std::optional<ThinkingParser> thinking;            // think on and the template's tags known
   std::optional<ToolCallParser> tools;               // chat with tools
-  ~Answer() {
+  Choice() = default;
+  Choice(Choice&&) = default;
+  ~Choice() {
     if (seq) seq->cancel();
   }
   // Generated text through the parsers: reasoning split off first, then tool calls.
@@ -368,12 +367,23 @@ struct Answer {
   }
 };
 
-// The next bytes to send, or "" while nothing is ready.
-std::string next_bytes(Answer& a, const model::Vocab& vocab) {
-  runner::Event e;
-  if (!a.seq->next(&e, std::chrono::milliseconds(100))) return "";
+// An answer being written: the model held while its choices run.
+struct Answer {
+  runner::ModelCache::Lease lease;
+  std::vector<Choice> choices;
+  std::unique_ptr<AnswerWriter> writer;
+  bool stream = true, want_context = false, logprobs = false;
+  Clock::time_point start, last_token;
+  Metrics* metrics = nullptr;
+  int tokens = 0;  // text events seen
+  bool ended = false;
+};
+
+// The bytes for one event of choice `i`.
+std::string on_event(Answer& a, size_t i, runner::Event& e, const model::Vocab& vocab) {
+  Choice& c = a.choices[i];
   if (e.kind == runner::Event::Kind::Error) {
-    a.ended = true;
+    a.ended = true;  // one failed choice fails the answer; ~Choice cancels the rest
     return a.writer->error(e.error);
   }
   if (e.kind == runner::Event::Kind::Text) {
@@ -383,21 +393,24 @@ std::string next_bytes(Answer& a, const model::Vocab& vocab) {
       else a.metrics->inter_token(chrono::duration<double>(now - a.last_token).count());
       a.last_token = now;
     }
-    Piece p = a.parse(e.text);
+    Piece p = c.parse(e.text);
+    p.choice = static_cast<int>(i);
     if (a.logprobs) p.logprobs = logprob_texts(vocab, e.logprobs);
     if (!a.stream) {
-      a.all.append(std::move(p));
+      c.all.append(std::move(p));
       return "";
     }
     return a.writer->chunk(p);
   }
-  a.ended = true;
+  c.ended = true;
   if (a.metrics) a.metrics->generation(e.prompt_tokens, e.prompt_tokens - e.prompt_eval_count, e.eval_count);
-  Piece rest = a.finish();
+  Piece rest = c.finish();
+  rest.choice = static_cast<int>(i);
   std::string before;  // streamed: what the parsers held back, as one more chunk
   if (a.stream) before = a.writer->chunk(rest);
-  else a.all.append(std::move(rest));
+  else c.all.append(std::move(rest));
   Summary s;
+  s.choice = static_cast<int>(i);
   s.done_reason = e.done_reason;
   s.prompt_eval_count = e.prompt_eval_count;
   s.prompt_tokens = e.prompt_tokens;
@@ -407,7 +420,29 @@ std::string next_bytes(Answer& a, const model::Vocab& vocab) {
   s.prompt_ns = e.prompt_eval_ns;
   s.eval_ns = e.eval_ns;
   if (a.want_context) s.context = &e.context;
-  return before + a.writer->done(a.stream ? Piece{} : a.all, s);
+  Piece total;
+  if (!a.stream) {
+    total = std::move(c.all);
+    total.choice = static_cast<int>(i);
+  }
+  return before + a.writer->done(total, s);
+}
+
+// The next bytes to send, or "" while nothing is ready: waits for the first choice still
+// running, then takes what the others have ready (a batch step gives each its token at
+// the same time).
+std::string next_bytes(Answer& a, const model::Vocab& vocab) {
+  std::string out;
+  bool waited = false;
+  for (size_t i = 0; i < a.choices.size() && !a.ended; ++i) {
+    if (a.choices[i].ended) continue;
+    runner::Event e;
+    const bool got = a.choices[i].seq->next(&e, std::chrono::milliseconds(waited ? 0 : 100));
+    waited = true;
+    if (got) out += on_event(a, i, e, vocab);
+  }
+  if (std::all_of(a.choices.begin(), a.choices.end(), [](const Choice& c) { return c.ended; })) a.ended = true;
+  return out;
 }
 
 }  // namespace
@@ -532,19 +567,27 @@ void Inference::run(Call& call, http::Response& res) {
   // With a format, a thinking model reasons freely first and the document follows (Ollama
   // restarts the generation after the reasoning; one grammar does it here).
   if (call.grammar && split_thinking) call.grammar = call.grammar_with_room({open, close, inside});
-  auto seq = lease.value().runner().submit({ids.value(), call.options.gen, call.logprobs, call.grammar});
-  if (!seq) return refuse(res, {seq.message() == runner::kServerBusy ? 503 : 400, seq.message()});
   auto a = std::make_shared<Answer>();
+  // Choices past the first draw from their own seeds: the given seed plus their index, or
+  // fresh random ones.
+  std::random_device entropy;
+  for (int i = 0; i < call.choices; ++i) {
+    model::GenerateOptions gen = call.options.gen;
+    if (i > 0) gen.sampling.seed = gen.sampling.seed >= 0 ? gen.sampling.seed + i : static_cast<int64_t>(entropy() >> 1);
+    auto seq = lease.value().runner().submit({ids.value(), gen, call.logprobs, call.grammar});
+    if (!seq) return refuse(res, {seq.message() == runner::kServerBusy ? 503 : 400, seq.message()});  // ~Choice cancels the others
+    Choice& c = a->choices.emplace_back();
+    c.seq = seq.value();
+    if (split_thinking) c.thinking.emplace(open, close, inside);
+    if (!call.tool_names.empty()) c.tools.emplace(call.tool_tag, call.tool_names);
+  }
   a->lease = std::move(lease.value());
-  a->seq = seq.value();
   a->writer = std::move(writer);
   a->metrics = opt_.metrics;
   a->stream = call.stream;
   a->want_context = call.want_context;
   a->logprobs = call.logprobs >= 0;
   a->start = call.start;
-  if (split_thinking) a->thinking.emplace(open, close, inside);
-  if (!call.tool_names.empty()) a->tools.emplace(call.tool_tag, call.tool_names);
   res.status = 200;
   res.set_chunked_content_provider(a->writer->content_type(call.stream),
                                    [a, this](http::Sink& sink) {
@@ -609,9 +652,10 @@ bool Inference::can_think(const std::string& model_name) const {
   return t.ok() && t.value().references("Think");
 }
 
-void Inference::generate(const http::Request& req, http::Response& res, const WriterFactory& writer) {
+void Inference::generate(const http::Request& req, http::Response& res, const WriterFactory& writer, int choices) {
   Call call;
   call.writer = writer;
+  call.choices = choices;
   auto body = request_body(req);
   if (!body) return refuse(res, {400, body.message()});
   Fields f{body.value(), "GenerateRequest", std::nullopt};
@@ -736,9 +780,10 @@ std::optional<Refusal> Inference::chat_call(const http::Request& req, Call& call
   return std::nullopt;
 }
 
-void Inference::chat(const http::Request& req, http::Response& res, const WriterFactory& writer) {
+void Inference::chat(const http::Request& req, http::Response& res, const WriterFactory& writer, int choices) {
   Call call;
   call.writer = writer;
+  call.choices = choices;
   if (auto r = chat_call(req, call)) return refuse(res, *r);
   run(call, res);
 }

@@ -60,8 +60,10 @@ class Inference {
   Inference(const Store& store, InferenceOptions opt) : store_(store), opt_(opt), cache_(opt.cache) {}
   // How an answer is written (server/answer.h); null: Ollama's NDJSON.
   using WriterFactory = std::function<std::unique_ptr<AnswerWriter>(const std::string& model, bool stream)>;
-  void generate(const http::Request& req, http::Response& res, const WriterFactory& writer = nullptr);
-  void chat(const http::Request& req, http::Response& res, const WriterFactory& writer = nullptr);
+  // `choices` > 1 (OpenAI's n): that many answers to the one prompt, decoded as parallel
+  // sequences and written by a writer made for that many (server/answer.h).
+  void generate(const http::Request& req, http::Response& res, const WriterFactory& writer = nullptr, int choices = 1);
+  void chat(const http::Request& req, http::Response& res, const WriterFactory& writer = nullptr, int choices = 1);
   // The vocabulary of the model of that name (read from its GGUF once per blob), or the
   // refusal: 400 for an invalid name, 404 for an unknown model.
   std::optional<Refusal> vocab(const std::string& model_name, std::shared_ptr<const model::Vocab>& out);

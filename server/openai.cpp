@@ -163,6 +163,18 @@ Status sampling_options(simdjson::dom::object req, JsonWriter& w) {
   return {};
 }
 
+// `n`: how many choices to decode, 1 (absent or null) to kMaxChoices.
+constexpr int64_t kMaxChoices = 128;
+
+Result<int> choices_of(simdjson::dom::object req) {
+  element v;
+  if (req["n"].get(v) || v.is_null()) return 1;
+  int64_t n;
+  if (v.get_int64().get(n)) return Error{"invalid n: must be an integer"};
+  if (n < 1 || n > kMaxChoices) return Error{"invalid n: " + std::to_string(n) + " (must be from 1 to " + std::to_string(kMaxChoices) + ")"};
+  return static_cast<int>(n);
+}
+
 // What tool_choice asks: "auto" (or absent), "none", "required", or a named function.
 enum class Forced { Auto, None, Required, Named };
 
@@ -232,8 +244,9 @@ Result<OpenAIChatRequest> openai_chat_request(std::string_view body) {
   bool flag;
   if (!req["stream"].get_bool().get(flag)) out.stream = flag;
   if (!req["stream_options"]["include_usage"].get_bool().get(flag)) out.include_usage = flag;
-  int64_t n;
-  if (!req["n"].get_int64().get(n) && n != 1) return Error{"n other than 1 is not supported yet"};
+  auto n = choices_of(req);
+  if (!n) return n.error();
+  out.n = n.value();
 
   JsonWriter w;
   w.begin_object().key("model").str(model).key("stream").boolean(out.stream);
@@ -298,8 +311,11 @@ Result<OpenAICompletionRequest> openai_completion_request(std::string_view body)
   if (!req["stream"].get_bool().get(flag)) out.stream = flag;
   if (!req["stream_options"]["include_usage"].get_bool().get(flag)) out.include_usage = flag;
   if (!req["echo"].get_bool().get(flag) && flag) return Error{"echo is not supported yet"};
-  if (int64_t n; !req["n"].get_int64().get(n) && n != 1) return Error{"n other than 1 is not supported yet"};
-  if (int64_t b; !req["best_of"].get_int64().get(b) && b != 1) return Error{"best_of other than 1 is not supported yet"};
+  auto n = choices_of(req);
+  if (!n) return n.error();
+  out.n = n.value();
+  if (int64_t b; !req["best_of"].get_int64().get(b) && b != n.value())
+    return Error{"best_of other than n is not supported (every choice decoded is returned)"};
   JsonWriter w;
   w.begin_object().key("model").str(model).key("prompt").str(prompt).key("stream").boolean(out.stream);
   if (!req["suffix"].get_string().get(suffix) && !suffix.empty()) w.key("suffix").str(suffix);
@@ -315,11 +331,30 @@ Result<OpenAICompletionRequest> openai_completion_request(std::string_view body)
 
 namespace {
 
+// What a writer of several choices keeps until the last one ends.
+struct Choices {
+  explicit Choices(int n) : totals(static_cast<size_t>(n)), reasons(static_cast<size_t>(n)) {}
+  std::vector<Piece> totals;         // non-streamed: each choice's whole output
+  std::vector<std::string> reasons;  // each choice's finish_reason
+  Summary usage;                     // prompt tokens once, generated tokens of all choices
+  int ended = 0;
+  // Records choice s.choice's end; true when it was the last.
+  bool end(const Piece& total, const Summary& s, std::string reason) {
+    const size_t i = static_cast<size_t>(s.choice);
+    totals[i] = total;
+    reasons[i] = std::move(reason);
+    usage.prompt_tokens = s.prompt_tokens;
+    usage.eval_count += s.eval_count;
+    return ++ended == static_cast<int>(totals.size());
+  }
+};
+
 // OpenAI's chat.completion object, or its chunks as server-sent events.
 class OpenAIChatWriter : public AnswerWriter {
  public:
-  OpenAIChatWriter(std::string model, bool stream, bool include_usage)
-      : model_(std::move(model)), stream_(stream), include_usage_(include_usage), created_(unix_now()) {
+  OpenAIChatWriter(std::string model, bool stream, bool include_usage, int n)
+      : model_(std::move(model)), stream_(stream), include_usage_(include_usage), created_(unix_now()), choices_(n),
+        first_(static_cast<size_t>(n), true), called_(static_cast<size_t>(n), false) {
     static thread_local std::mt19937 rng(std::random_device{}());
     id_ = "chatcmpl-" + std::to_string(rng() % 1000000);
   }
@@ -331,37 +366,48 @@ class OpenAIChatWriter : public AnswerWriter {
     // Reasoning and the rest in separate chunks, as Ollama sends them.
     if (!p.thinking.empty()) {
       Piece t;
+      t.choice = p.choice;
       t.thinking = p.thinking;
       out += event(delta(t, nullptr));
     }
     Piece rest = p;
     rest.thinking.clear();
     if (!rest.empty() || out.empty()) out += event(delta(rest, nullptr));
-    if (!p.calls.empty()) called_ = true;
+    if (!p.calls.empty()) called_[static_cast<size_t>(p.choice)] = true;
     return out;
   }
 
   std::string done(const Piece& total, const Summary& s) override {
-    if (!total.calls.empty()) called_ = true;
-    const std::string reason = s.done_reason == "stop" && called_ ? "tool_calls" : s.done_reason;
+    const size_t i = static_cast<size_t>(s.choice);
+    if (!total.calls.empty()) called_[i] = true;
+    const std::string reason = s.done_reason == "stop" && called_[i] ? "tool_calls" : s.done_reason;
+    std::string out;
+    if (stream_) {  // each choice's finish as it comes
+      Piece finish;
+      finish.choice = s.choice;
+      out = event(delta(finish, &reason));
+    }
+    if (!choices_.end(total, s, reason)) return out;
     if (!stream_) {
       JsonWriter w;
-      w.begin_object().key("id").str(id_).key("object").str("chat.completion").key("created").num(created_).key("model").str(model_);
-      w.key("system_fingerprint").str("fp_ollama").key("choices").begin_array().begin_object().key("index").num(int64_t{0});
-      w.key("message");
-      message(w, total, false);
-      w.key("finish_reason").str(reason).key("logprobs");
-      logprobs(w, total);
-      w.end_object().end_array();
-      usage(w, s);
+      head(w, "chat.completion");
+      w.key("choices").begin_array();
+      for (size_t k = 0; k < choices_.totals.size(); ++k) {
+        w.begin_object().key("index").num(static_cast<int64_t>(k)).key("message");
+        message(w, choices_.totals[k], false);
+        w.key("finish_reason").str(choices_.reasons[k]).key("logprobs");
+        logprobs(w, choices_.totals[k]);
+        w.end_object();
+      }
+      w.end_array();
+      usage(w, choices_.usage);
       return w.end_object().text();
     }
-    std::string out = event(delta({}, &reason));
     if (include_usage_) {
       JsonWriter w;
       head(w, "chat.completion.chunk");
       w.key("choices").begin_array().end_array();
-      usage(w, s);
+      usage(w, choices_.usage);
       out += "data: " + w.end_object().text() + "\n\n";
     }
     return out + "data: [DONE]\n\n";
@@ -373,6 +419,7 @@ class OpenAIChatWriter : public AnswerWriter {
   }
 
   std::string loaded(const std::string& done_reason) override {
+    choices_ = Choices(1);
     Summary s;
     s.done_reason = done_reason;
     return done({}, s);
@@ -383,13 +430,15 @@ class OpenAIChatWriter : public AnswerWriter {
     w.begin_object().key("id").str(id_).key("object").str(object).key("created").num(created_).key("model").str(model_);
     w.key("system_fingerprint").str("fp_ollama");
   }
-  // A chunk: the piece as a delta (role on the first), or the finish with an empty delta.
+  // A chunk: the piece as a delta (role on its choice's first), or the finish with an
+  // empty delta.
   std::string delta(const Piece& p, const std::string* finish) {
+    const size_t i = static_cast<size_t>(p.choice);
     JsonWriter w;
     head(w, "chat.completion.chunk");
-    w.key("choices").begin_array().begin_object().key("index").num(int64_t{0}).key("delta");
-    message(w, p, !finish && first_);
-    if (!finish) first_ = false;
+    w.key("choices").begin_array().begin_object().key("index").num(int64_t{p.choice}).key("delta");
+    message(w, p, !finish && first_[i]);
+    if (!finish) first_[i] = false;
     w.key("finish_reason");
     if (finish) w.str(*finish);
     else w.raw("null");
@@ -445,7 +494,8 @@ class OpenAIChatWriter : public AnswerWriter {
   std::string model_, id_;
   bool stream_, include_usage_;
   int64_t created_;
-  bool first_ = true, called_ = false;
+  Choices choices_;
+  std::vector<bool> first_, called_;  // per choice: no chunk sent yet; a tool call seen
 };
 
 }  // namespace
@@ -455,24 +505,49 @@ namespace {
 // OpenAI's text_completion object, or its chunks as server-sent events.
 class OpenAICompletionWriter : public AnswerWriter {
  public:
-  OpenAICompletionWriter(std::string model, bool stream, bool include_usage, bool logprobs)
-      : model_(std::move(model)), stream_(stream), include_usage_(include_usage), logprobs_(logprobs), created_(unix_now()) {
+  OpenAICompletionWriter(std::string model, bool stream, bool include_usage, bool logprobs, int n)
+      : model_(std::move(model)), stream_(stream), include_usage_(include_usage), logprobs_(logprobs), created_(unix_now()),
+        choices_(n), offset_(static_cast<size_t>(n), 0) {
     static thread_local std::mt19937 rng(std::random_device{}());
     id_ = "cmpl-" + std::to_string(rng() % 1000000);
   }
   const char* content_type(bool stream) const override { return stream ? "text/event-stream" : "application/json"; }
   std::string chunk(const Piece& p) override {
     if (p.content.empty() && p.logprobs.empty()) return "";  // reasoning is not part of a completion
-    return "data: " + object(p, nullptr, nullptr) + "\n\n";
+    JsonWriter w;
+    head(w);
+    w.key("choices").begin_array();
+    choice(w, p, nullptr);
+    w.end_array();
+    return "data: " + w.end_object().text() + "\n\n";
   }
   std::string done(const Piece& total, const Summary& s) override {
-    if (!stream_) return object(total, &s.done_reason, &s);
-    std::string out = "data: " + object({}, &s.done_reason, nullptr) + "\n\n";
+    std::string out;
+    if (stream_) {  // each choice's finish as it comes
+      Piece finish;
+      finish.choice = s.choice;
+      JsonWriter w;
+      head(w);
+      w.key("choices").begin_array();
+      choice(w, finish, &s.done_reason);
+      w.end_array();
+      out = "data: " + w.end_object().text() + "\n\n";
+    }
+    if (!choices_.end(total, s, s.done_reason)) return out;
+    if (!stream_) {
+      JsonWriter w;
+      head(w);
+      w.key("choices").begin_array();
+      for (size_t k = 0; k < choices_.totals.size(); ++k) choice(w, choices_.totals[k], &choices_.reasons[k]);
+      w.end_array();
+      usage(w, choices_.usage);
+      return w.end_object().text();
+    }
     if (include_usage_) {
       JsonWriter w;
       head(w);
       w.key("choices").begin_array().end_array();
-      usage(w, s);
+      usage(w, choices_.usage);
       out += "data: " + w.end_object().text() + "\n\n";
     }
     return out + "data: [DONE]\n\n";
@@ -482,6 +557,7 @@ class OpenAICompletionWriter : public AnswerWriter {
     return stream_ ? "data: " + e + "\n\n" : e;
   }
   std::string loaded(const std::string& done_reason) override {
+    choices_ = Choices(1);
     Summary s;
     s.done_reason = done_reason;
     return done({}, s);
@@ -492,22 +568,20 @@ class OpenAICompletionWriter : public AnswerWriter {
     w.begin_object().key("id").str(id_).key("object").str("text_completion").key("created").num(created_).key("model").str(model_);
     w.key("system_fingerprint").str("fp_ollama");
   }
-  std::string object(const Piece& p, const std::string* finish, const Summary* s) {
-    JsonWriter w;
-    head(w);
-    w.key("choices").begin_array().begin_object().key("text").str(p.content).key("index").num(int64_t{0});
+  // One element of `choices`: the piece's text, its logprobs and the finish, if any.
+  void choice(JsonWriter& w, const Piece& p, const std::string* finish) {
+    w.begin_object().key("text").str(p.content).key("index").num(int64_t{p.choice});
     w.key("logprobs");
     if (logprobs_ && !p.logprobs.empty()) legacy_logprobs(w, p);
     else w.raw("null");
     w.key("finish_reason");
     if (finish) w.str(*finish);
     else w.raw("null");
-    w.end_object().end_array();
-    if (s) usage(w, *s);
-    return w.end_object().text();
+    w.end_object();
   }
   // The completions API's own logprobs: parallel arrays and {token: logprob} maps.
   void legacy_logprobs(JsonWriter& w, const Piece& p) {
+    int64_t& offset = offset_[static_cast<size_t>(p.choice)];
     w.begin_object().key("tokens").begin_array();
     for (const TokenLogprobText& t : p.logprobs) w.str(t.token);
     w.end_array().key("token_logprobs").begin_array();
@@ -520,14 +594,16 @@ class OpenAICompletionWriter : public AnswerWriter {
     }
     w.end_array().key("text_offset").begin_array();
     for (const TokenLogprobText& t : p.logprobs) {
-      w.num(offset_);
-      offset_ += static_cast<int64_t>(t.token.size());
+      w.num(offset);
+      offset += static_cast<int64_t>(t.token.size());
     }
     w.end_array().end_object();
   }
   std::string model_, id_;
   bool stream_, include_usage_, logprobs_;
-  int64_t created_, offset_ = 0;
+  int64_t created_;
+  Choices choices_;
+  std::vector<int64_t> offset_;  // per choice: where the next token's text starts
 };
 
 // Ollama's refusal ({"error": "…"} before the answer started) in OpenAI's shape.
@@ -551,14 +627,17 @@ void openai_completions(Inference& inference, const http::Request& req, http::Re
   http::Request inner = req;
   inner.body = r.value().ollama_body;
   const OpenAICompletionRequest c = r.value();
-  inference.generate(inner, res, [c](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
-    return std::make_unique<OpenAICompletionWriter>(c.model, stream, c.include_usage, c.logprobs);
-  });
+  inference.generate(
+      inner, res,
+      [c](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
+        return std::make_unique<OpenAICompletionWriter>(c.model, stream, c.include_usage, c.logprobs, c.n);
+      },
+      c.n);
   openai_refusal(res);
 }
 
-std::unique_ptr<AnswerWriter> openai_chat_writer(std::string model, bool stream, bool include_usage) {
-  return std::make_unique<OpenAIChatWriter>(std::move(model), stream, include_usage);
+std::unique_ptr<AnswerWriter> openai_chat_writer(std::string model, bool stream, bool include_usage, int n) {
+  return std::make_unique<OpenAIChatWriter>(std::move(model), stream, include_usage, n);
 }
 
 void openai_chat(Inference& inference, const http::Request& req, http::Response& res) {
@@ -570,11 +649,11 @@ void openai_chat(Inference& inference, const http::Request& req, http::Response&
   }
   http::Request inner = req;
   inner.body = r.value().ollama_body;
-  const std::string model = r.value().model;
-  const bool include_usage = r.value().include_usage;
-  inference.chat(inner, res, [model, include_usage](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
-    return openai_chat_writer(model, stream, include_usage);
-  });
+  const OpenAIChatRequest c = r.value();
+  inference.chat(
+      inner, res,
+      [c](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> { return openai_chat_writer(c.model, stream, c.include_usage, c.n); },
+      c.n);
   openai_refusal(res);
 }
 

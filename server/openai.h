@@ -24,18 +24,20 @@ struct OpenAIChatRequest {
   std::string ollama_body;  // the /api/chat request
   std::string model;
   bool stream = false, include_usage = false;
+  int n = 1;  // choices
 };
 
 // A /v1/chat/completions body as an /api/chat one; errors are 400s with OpenAI's messages.
 Result<OpenAIChatRequest> openai_chat_request(std::string_view body);
 
-// The writer of /v1/chat/completions answers (for tests of the wire format).
-std::unique_ptr<AnswerWriter> openai_chat_writer(std::string model, bool stream, bool include_usage);
+// The writer of /v1/chat/completions answers with `n` choices (for tests of the wire format).
+std::unique_ptr<AnswerWriter> openai_chat_writer(std::string model, bool stream, bool include_usage, int n = 1);
 
 struct OpenAICompletionRequest {
   std::string ollama_body;  // the /api/generate request
   std::string model;
   bool stream = false, include_usage = false, logprobs = false;
+  int n = 1;  // choices
 };
 
 // A /v1/completions body as an /api/generate one (the model's template applies, as in

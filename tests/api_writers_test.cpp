@@ -126,5 +126,52 @@ TEST(OpenAIChatWriter, ChunksSplitReasoningAndCarryToolCallDeltas) {
   for (size_t i = 0; i < 5; ++i) EXPECT_EQ(ev[i].second.field("id").s, ev[0].second.field("id").s);
 }
 
+// Two choices: each chunk names its choice, each choice its finish (the first choice may
+// end last), and the usage and [DONE] follow only the last end, counting every choice's
+// tokens and the prompt once.
+TEST(OpenAIChatWriter, SeveralChoicesFinishApartAndShareOneTrailer) {
+  auto w = openai_chat_writer("m", true, true, 2);
+  Piece a = piece("A", ""), b = piece("B", "");
+  b.choice = 1;
+  std::string bytes = w->chunk(a) + w->chunk(b);
+  Summary s1;
+  s1.choice = 1;
+  s1.done_reason = "stop";
+  s1.prompt_tokens = 4;
+  s1.eval_count = 3;
+  const std::string first_end = w->done({}, s1);
+  EXPECT_EQ(first_end.find("[DONE]"), std::string::npos);
+  Summary s0 = s1;
+  s0.choice = 0;
+  s0.done_reason = "length";
+  s0.eval_count = 5;
+  bytes += first_end + w->done({}, s0);
+  const auto ev = events(bytes);
+  ASSERT_EQ(ev.size(), 6u);
+  auto choice = [&](size_t i) { return ev[i].second.field("choices").list->at(0); };
+  EXPECT_EQ(choice(0).field("index").i, 0);
+  EXPECT_EQ(choice(1).field("index").i, 1);
+  EXPECT_EQ(choice(1).field("delta").field("role").s, "assistant");  // each choice's first chunk has the role
+  EXPECT_EQ(choice(2).field("index").i, 1);
+  EXPECT_EQ(choice(2).field("finish_reason").s, "stop");
+  EXPECT_EQ(choice(3).field("index").i, 0);
+  EXPECT_EQ(choice(3).field("finish_reason").s, "length");
+  EXPECT_EQ(ev[4].second.field("usage").field("prompt_tokens").i, 4);
+  EXPECT_EQ(ev[4].second.field("usage").field("completion_tokens").i, 8);
+  EXPECT_EQ(ev[5].first, "[DONE]");
+  // Not streamed: one object with the choices in index order, whatever order they ended in.
+  auto whole = openai_chat_writer("m", false, false, 2);
+  Piece t1 = piece("second", "");
+  t1.choice = 1;
+  EXPECT_EQ(whole->done(t1, s1), "");
+  auto v = tmpl::from_json(whole->done(piece("first", ""), s0));
+  ASSERT_TRUE(v.ok());
+  const auto& choices = *v.value().field("choices").list;
+  ASSERT_EQ(choices.size(), 2u);
+  EXPECT_EQ(choices[0].field("message").field("content").s, "first");
+  EXPECT_EQ(choices[1].field("message").field("content").s, "second");
+  EXPECT_EQ(choices[1].field("finish_reason").s, "stop");
+}
+
 }  // namespace
 }  // namespace hearth::server

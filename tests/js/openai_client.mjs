@@ -158,10 +158,47 @@ test('errors as the SDK\'s typed classes', async () => {
   await assert.rejects(openai.chat.completions.create({ model: 'tiny', messages: [] }), (e) => e instanceof OpenAI.BadRequestError && /too short/.test(e.message));
   await assert.rejects(openai.chat.completions.create({ model: 'tiny', messages, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'array', uniqueItems: true } } } }),
     (e) => e instanceof OpenAI.BadRequestError && /uniqueItems/.test(e.message));
-  await assert.rejects(openai.chat.completions.create({ model: 'tiny', messages, n: 2 }), (e) => e instanceof OpenAI.BadRequestError && /n other than 1/.test(e.message));
+  for (const n of [0, 129, 1.5])
+    await assert.rejects(openai.chat.completions.create({ model: 'tiny', messages, n }), (e) => e instanceof OpenAI.BadRequestError && /invalid n/.test(e.message));
   await assert.rejects(openai.chat.completions.create({ model: 'tiny', messages, reasoning_effort: 'huge' }), (e) => e instanceof OpenAI.BadRequestError);
   await assert.rejects(openai.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }] }),
     (e) => e instanceof OpenAI.BadRequestError && /image URLs are not currently supported/.test(e.message));
+});
+
+test('n: several choices decoded in parallel, choice i drawn with seed + i, streamed and not', async () => {
+  const ask = (extra) => openai.chat.completions.create({ model: 'tiny', messages, max_tokens: 8, temperature: 1, seed: 7, ...extra });
+  const r = await ask({ n: 3 });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+  assert.equal(r.usage.completion_tokens, 24);  // every choice's tokens; the prompt once
+  const single = [await ask({}), await ask({ seed: 8 }), await ask({ seed: 9 })];
+  assert.equal(r.usage.prompt_tokens, single[0].usage.prompt_tokens);
+  for (let i = 0; i < 3; ++i) {
+    assert.equal(r.choices[i].message.content, single[i].choices[0].message.content, `choice ${i}`);
+    assert.equal(r.choices[i].finish_reason, 'length');
+  }
+  assert.equal(new Set(r.choices.map((c) => c.message.content)).size, 3);  // different seeds, different stories
+  const texts = ['', '', ''], roles = [0, 0, 0], finishes = [null, null, null];
+  let usage = null;
+  for await (const chunk of await ask({ n: 3, stream: true, stream_options: { include_usage: true } })) {
+    if (chunk.usage) usage = chunk.usage;
+    for (const c of chunk.choices) {
+      if (c.delta.role) roles[c.index]++;
+      texts[c.index] += c.delta.content ?? '';
+      if (c.finish_reason) finishes[c.index] = c.finish_reason;
+    }
+  }
+  assert.deepEqual(texts, r.choices.map((c) => c.message.content));
+  assert.deepEqual(roles, [1, 1, 1]);
+  assert.deepEqual(finishes, ['length', 'length', 'length']);
+  assert.equal(usage.completion_tokens, 24);
+  const c = await openai.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 6, temperature: 0, n: 2 });
+  assert.deepEqual(c.choices.map((x) => x.index), [0, 1]);
+  assert.equal(c.choices[0].text, c.choices[1].text);  // greedy: the same answer twice
+  assert.equal(c.usage.completion_tokens, 12);
+  const streamed = ['', ''];
+  for await (const x of await openai.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 6, temperature: 0, n: 2, stream: true }))
+    for (const ch of x.choices) streamed[ch.index] += ch.text;
+  assert.deepEqual(streamed, c.choices.map((x) => x.text));
 });
 
 test('completions: text, streamed and not, logprobs in the completions format, errors', async () => {

@@ -21,8 +21,8 @@ minutes of a noisy machine. Scenarios:
   interrupt  a 2000-token prompt, and a 64-token one sent 0.3 s later: the short one's TTFT
   chat       a 1500-token first turn, then the next turn (first turn + answer + 20 tokens):
              both TTFTs and their ratio (prompt-prefix reuse)
-  apis       (Hearth) the same greedy chat through /api/chat, /v1/chat/completions and
-             /v1/messages: one client's decode t/s and TTFT, CLIENTS clients' aggregate decode
+  apis       (Hearth) the same greedy chat through /api/chat, /v1/chat/completions,
+             /v1/responses and /v1/messages: one client's decode t/s and TTFT, CLIENTS clients' aggregate decode
              t/s, and GET /metrics latency while they stream
   schema     one client decoding GEN tokens freely, then constrained to a JSON schema (six
              typed fields and an array of objects; Hearth's `format`, llama-server's
@@ -272,6 +272,11 @@ def api_stream(port, api, prompt, n, on_token):
         for obj in sse(port, "/v1/chat/completions", body):
             if obj["choices"] and obj["choices"][0]["delta"].get("content"):
                 on_token(time.perf_counter())
+    elif api == "responses":
+        body = {"model": "bench", "input": prompt, "stream": True, "temperature": 0, "max_output_tokens": n}
+        for obj in sse(port, "/v1/responses", body):
+            if obj.get("type") == "response.output_text.delta" and obj.get("delta"):
+                on_token(time.perf_counter())
     else:
         body = {"model": "bench", "messages": messages, "stream": True, "temperature": 0, "max_tokens": n}
         for obj in sse(port, "/v1/messages", body):
@@ -280,17 +285,17 @@ def api_stream(port, api, prompt, n, on_token):
 
 
 def scenario_apis(server, a, seed):
-    """The same chat through /api/chat, /v1/chat/completions and /v1/messages (Hearth only):
+    """The same chat through /api/chat, /v1/chat/completions, /v1/responses and /v1/messages (Hearth only):
     one client's decode t/s and TTFT, CLIENTS clients' aggregate decode t/s per API, and the
     latency of GET /metrics while the clients stream."""
     if not isinstance(server, Hearth):
         return {}
     out = {}
-    apis = ["ollama", "openai", "anthropic"]
-    apis = apis[seed % 3:] + apis[:seed % 3]  # rounds rotate the order (the machine drifts)
+    names = ["ollama", "openai", "responses", "anthropic"]
+    apis = names[seed % 4:] + names[:seed % 4]  # rounds rotate the order (the machine drifts)
     for api in apis:
         # Prompts of their own per API and round: none is a cached prefix of another's.
-        base = (seed * 3 + ["ollama", "openai", "anthropic"].index(api)) * 1000 + 17
+        base = (seed * 4 + names.index(api)) * 1000 + 17
         prompt = text_of(words_for(a.prompt), base)
         stamps, t0 = [], time.perf_counter()
         api_stream(server.port, api, prompt, a.gen, stamps.append)

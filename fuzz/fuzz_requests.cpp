@@ -13,6 +13,7 @@
 //   9 text to tokenize     -> the next byte picks a tokenizer (SentencePiece, byte-level BPE,
 //                             WordPiece) and the specials mode; every id in range, every
 //                             piece printable back
+//  10 /v1/responses        -> responses_request, openai_chat_request, then the /api/chat path
 // The store holds one real model (stories260K with a template that takes tools), set up
 // once from HEARTH_TESTDATA. Every refusal must be a 4xx with a message; nothing may crash.
 #include <sys/mman.h>
@@ -36,6 +37,7 @@
 #include "server/name.h"
 #include "server/openai.h"
 #include "server/options.h"
+#include "server/responses.h"
 #include "server/store.h"
 
 namespace {
@@ -159,7 +161,7 @@ void tokenize(std::string_view in) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 10) {
+  switch (data[0] % 11) {
     case 0: chat(in); break;
     case 1:
       if (auto r = openai_chat_request(in)) chat(r.value().ollama_body);
@@ -187,7 +189,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       break;
     case 8: imatrix(in); break;
-    default: tokenize(in); break;
+    case 9: tokenize(in); break;
+    default:
+      if (auto r = responses_request(in)) {
+        if (auto c = openai_chat_request(r.value().chat_body)) chat(c.value().ollama_body);
+        else if (c.message().empty()) __builtin_trap();
+      } else if (r.message().empty()) {
+        __builtin_trap();
+      }
+      break;
   }
   return 0;
 }

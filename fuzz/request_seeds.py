@@ -30,6 +30,14 @@ anthropic = {"model": "m", "max_tokens": 16, "system": [{"type": "text", "text":
                           {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]}],
              "tools": [{"name": "get_weather", "input_schema": tool["function"]["parameters"]}], "stream": True}
 completion = {"model": "m", "prompt": "Once", "max_tokens": 5, "logprobs": 2, "suffix": "end", "stop": ["."]}
+responses = {"model": "m", "instructions": "Be brief.", "max_output_tokens": 9, "stream": True,
+             "input": [{"role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
+                       {"type": "reasoning", "summary": [{"type": "summary_text", "text": "hmm"}]},
+                       {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
+                       {"type": "function_call_output", "call_id": "c1", "output": "sunny"}],
+             "tools": [{"type": "function", "name": "get_weather", "parameters": tool["function"]["parameters"]}],
+             "tool_choice": {"type": "function", "name": "get_weather"}, "reasoning": {"effort": "low"},
+             "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object"}}}}
 create = {"model": "x", "from": "m", "system": "s", "template": "{{ .Prompt }}", "parameters": {"top_k": 5},
           "messages": [{"role": "user", "content": "q"}], "quantize": "q4_K_M",
           "files": {"a.gguf": "sha256:" + "0" * 64}, "license": ["MIT"]}
@@ -40,7 +48,7 @@ manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distributio
                         "from": "x"}]}
 seeds = [(0, json.dumps(chat)), (1, json.dumps(openai)), (2, json.dumps(anthropic)), (3, json.dumps(completion)),
          (4, json.dumps(create)), (5, "registry.ollama.ai/library/llama3:8b"), (5, "http://localhost:5000/a/b:c"),
-         (6, json.dumps(manifest)), (7, json.dumps(chat["options"]))]
+         (6, json.dumps(manifest)), (7, json.dumps(chat["options"])), (10, json.dumps(responses))]
 # Tokenizers: the selector byte after the family picks the vocabulary and the specials mode.
 for pick in range(4):
     seeds.append((9, chr(pick | 0x30) + "Hello <s> world!\n\t  ünïcödé 🦙 [CLS] <|endoftext|> 123,456"))

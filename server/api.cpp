@@ -23,6 +23,7 @@
 #include "server/guard.h"
 #include "server/json_writer.h"
 #include "server/openai.h"
+#include "server/responses.h"
 #include "server/prompt.h"
 #include "server/store.h"
 #include "server/tokens.h"
@@ -292,7 +293,7 @@ std::string route_of(const std::string& path) {
       "/", "/api/version", "/api/tags", "/api/ps", "/api/generate", "/api/chat", "/api/show", "/api/create", "/api/copy",
       "/api/delete", "/api/pull", "/api/push", "/api/embed", "/api/embeddings", "/api/tokenize", "/api/detokenize",
       "/api/status", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/messages",
-      "/v1/messages/count_tokens", "/v1/embeddings"};
+      "/v1/messages/count_tokens", "/v1/embeddings", "/v1/responses"};
   if (kExact.count(path)) return path;
   if (path.rfind("/api/blobs/", 0) == 0) return "/api/blobs/:digest";
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/:model";
@@ -545,6 +546,7 @@ struct ApiServer::Impl {
     http.Post("/api/chat", [this](Req req, Res res) { inference.chat(req, res); });
     http.Post("/v1/chat/completions", [this](Req req, Res res) { openai_chat(inference, req, res); });
     http.Post("/v1/completions", [this](Req req, Res res) { openai_completions(inference, req, res); });
+    http.Post("/v1/responses", [this](Req req, Res res) { openai_responses(inference, req, res); });
     http.Post("/v1/messages", [this](Req req, Res res) { anthropic_messages(inference, req, res); });
     http.Post("/v1/messages/count_tokens", [this](Req req, Res res) { anthropic_count_tokens(inference, req, res); });
     http.Post("/api/tokenize", [this](Req req, Res res) { tokenize(inference, req, res); });
@@ -658,7 +660,7 @@ struct ApiServer::Impl {
         {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
         {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
         {"/api/blobs/{digest}", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/completions", {"POST"}}, {"/v1/messages", {"POST"}},
-        {"/v1/messages/count_tokens", {"POST"}}, {"/v1/embeddings", {"POST"}}, {"/api/tokenize", {"POST"}}, {"/api/detokenize", {"POST"}},
+        {"/v1/messages/count_tokens", {"POST"}}, {"/v1/embeddings", {"POST"}}, {"/v1/responses", {"POST"}}, {"/api/tokenize", {"POST"}}, {"/api/detokenize", {"POST"}},
         {"/metrics", {"GET"}}, {"/api/status", {"GET"}},
         {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
         {"/api/pull", {"POST"}}, {"/api/push", {"POST"}}, {"/api/embed", {"POST"}}, {"/api/embeddings", {"POST"}}};

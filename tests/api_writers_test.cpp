@@ -1,11 +1,12 @@
 // The wire formats of the answer writers, on hand-made pieces: Anthropic's event sequence
 // with thinking, text and tool_use blocks; OpenAI's chunks with reasoning, content and
-// tool-call deltas; the whole objects of both.
+// tool-call deltas; the Responses API's typed events; the whole objects of each.
 #include <gtest/gtest.h>
 
 #include "server/anthropic.h"
 #include "server/gotemplate.h"
 #include "server/openai.h"
+#include "server/responses.h"
 
 namespace hearth::server {
 namespace {
@@ -133,7 +134,8 @@ TEST(OpenAIChatWriter, SeveralChoicesFinishApartAndShareOneTrailer) {
   auto w = openai_chat_writer("m", true, true, 2);
   Piece a = piece("A", ""), b = piece("B", "");
   b.choice = 1;
-  std::string bytes = w->chunk(a) + w->chunk(b);
+  std::string bytes = w->chunk(a);
+  bytes += w->chunk(b);
   Summary s1;
   s1.choice = 1;
   s1.done_reason = "stop";
@@ -171,6 +173,108 @@ TEST(OpenAIChatWriter, SeveralChoicesFinishApartAndShareOneTrailer) {
   EXPECT_EQ(choices[0].field("message").field("content").s, "first");
   EXPECT_EQ(choices[1].field("message").field("content").s, "second");
   EXPECT_EQ(choices[1].field("finish_reason").s, "stop");
+}
+
+// Reasoning, then text, then a call: three output items, each added, filled and done in
+// turn (the open one closed before the next opens), sequence numbers counting from 0, and
+// the completed response holding all three with the usage.
+TEST(ResponsesWriter, ItemsOpenAndCloseInTurn) {
+  auto w = responses_writer("m", true, ResponsesEcho{});
+  std::string bytes = w->chunk(piece("", "hmm"));  // one call per statement: the order of events is the order of calls
+  bytes += w->chunk(piece("", " so"));
+  bytes += w->chunk(piece("Hi"));
+  bytes += w->chunk(piece("", "", {{0, "call_abcdefgh", "f", R"({"a":1})"}}));
+  Summary s;
+  s.done_reason = "stop";
+  s.prompt_tokens = 5;
+  s.prompt_eval_count = 2;
+  s.eval_count = 4;
+  bytes += w->done({}, s);
+  const auto ev = events(bytes);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < ev.size(); ++i) {
+    EXPECT_EQ(ev[i].second.field("type").s, ev[i].first);
+    EXPECT_EQ(ev[i].second.field("sequence_number").i, static_cast<int64_t>(i));
+    names.push_back(ev[i].first);
+  }
+  const std::vector<std::string> want = {
+      "response.created", "response.in_progress",
+      "response.output_item.added", "response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
+      "response.reasoning_summary_text.delta", "response.reasoning_summary_text.done", "response.reasoning_summary_part.done",
+      "response.output_item.done",
+      "response.output_item.added", "response.content_part.added", "response.output_text.delta", "response.output_text.done",
+      "response.content_part.done", "response.output_item.done",
+      "response.output_item.added", "response.function_call_arguments.delta", "response.function_call_arguments.done",
+      "response.output_item.done", "response.completed"};
+  EXPECT_EQ(names, want);
+  EXPECT_EQ(ev[6].second.field("text").s, "hmm so");
+  EXPECT_EQ(ev[9].second.field("output_index").i, 1);
+  EXPECT_EQ(ev[15].second.field("output_index").i, 2);
+  const Value& r = ev.back().second.field("response");
+  EXPECT_EQ(r.field("status").s, "completed");
+  const auto& out = *r.field("output").list;
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].field("summary").list->at(0).field("text").s, "hmm so");
+  EXPECT_EQ(out[1].field("content").list->at(0).field("text").s, "Hi");
+  EXPECT_EQ(out[2].field("call_id").s, "call_abcdefgh");
+  EXPECT_EQ(out[2].field("arguments").s, R"({"a":1})");
+  EXPECT_EQ(r.field("usage").field("input_tokens_details").field("cached_tokens").i, 3);
+  EXPECT_EQ(r.field("usage").field("total_tokens").i, 9);
+  // Not streamed, the same items in one object; a budget reached makes it incomplete.
+  auto whole = responses_writer("m", false, ResponsesEcho{});
+  Piece total = piece("Hi", "hmm so", {{0, "call_abcdefgh", "f", R"({"a":1})"}});
+  s.done_reason = "length";
+  auto v = tmpl::from_json(whole->done(total, s));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v.value().field("status").s, "incomplete");
+  EXPECT_EQ(v.value().field("incomplete_details").field("reason").s, "max_output_tokens");
+  EXPECT_EQ(v.value().field("output").list->size(), 3u);
+}
+
+// The translation to a chat completions request, field by field.
+TEST(ResponsesRequest, BecomesAChatCompletionsRequest) {
+  auto r = responses_request(R"({"model":"m","instructions":"Be brief.","max_output_tokens":7,"stream":true,
+    "text":{"format":{"type":"json_schema","name":"p","schema":{"type":"object"}}},"reasoning":{"effort":"low"},
+    "tools":[{"type":"function","name":"f","parameters":{"type":"object"}}],"tool_choice":{"type":"function","name":"f"},
+    "input":[{"type":"reasoning","summary":[{"type":"summary_text","text":"think"}]},
+             {"type":"function_call","call_id":"c1","name":"f","arguments":""},
+             {"type":"function_call_output","call_id":"c1","output":"42"},
+             {"role":"developer","content":"Rule."}]})");
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_TRUE(r.value().stream);
+  EXPECT_EQ(r.value().echo.max_output_tokens, "7");
+  auto v = tmpl::from_json(r.value().chat_body);
+  ASSERT_TRUE(v.ok());
+  const Value& c = v.value();
+  EXPECT_EQ(c.field("max_tokens").i, 7);
+  EXPECT_EQ(c.field("reasoning_effort").s, "low");
+  EXPECT_EQ(c.field("response_format").field("json_schema").field("name").s, "p");
+  EXPECT_EQ(c.field("tools").list->at(0).field("function").field("name").s, "f");
+  EXPECT_EQ(c.field("tool_choice").field("function").field("name").s, "f");
+  const auto& m = *c.field("messages").list;
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0].field("role").s, "system");
+  EXPECT_EQ(m[1].field("role").s, "assistant");
+  EXPECT_EQ(m[1].field("reasoning").s, "think");  // the reasoning goes with the call after it
+  EXPECT_EQ(m[1].field("tool_calls").list->at(0).field("function").field("arguments").s, "{}");
+  EXPECT_EQ(m[2].field("tool_call_id").s, "c1");
+  EXPECT_EQ(m[3].field("role").s, "system");  // developer
+  // Refusals name what is wrong.
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"model":"m"})", "input is required"},
+      {R"({"model":"m","input":"x","conversation":"c"})", "conversation is not supported"},
+      {R"({"model":"m","input":"x","background":true})", "background"},
+      {R"({"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_id":"f"}]}]})", "input[0].content[0]: file inputs"},
+      {R"({"model":"m","input":[{"role":"robot","content":"x"}]})", "input[0]: invalid role"},
+      {R"({"model":"m","input":"x","tools":[{"type":"function"}]})", "tools[0]: a function tool needs a \"name\""},
+      {R"({"model":"m","input":"x","text":{"format":{"type":"yaml"}}})", "invalid text.format type"},
+      {R"({"model":"m","input":"x","max_output_tokens":0})", "max_output_tokens"},
+  };
+  for (const auto& [body, message] : bad) {
+    auto e = responses_request(body);
+    ASSERT_FALSE(e.ok()) << body;
+    EXPECT_NE(e.message().find(message), std::string::npos) << e.message();
+  }
 }
 
 }  // namespace

@@ -310,7 +310,11 @@ Result<OpenAICompletionRequest> openai_completion_request(std::string_view body)
   bool flag;
   if (!req["stream"].get_bool().get(flag)) out.stream = flag;
   if (!req["stream_options"]["include_usage"].get_bool().get(flag)) out.include_usage = flag;
-  if (!req["echo"].get_bool().get(flag) && flag) return Error{"echo is not supported yet"};
+  if (!req["echo"].get_bool().get(flag) && flag) {
+    if (element lp; !req["logprobs"].get(lp) && !lp.is_null())
+      return Error{"echo with logprobs is not supported (the prompt's own log probabilities are not computed)"};
+    out.echo = prompt;
+  }
   auto n = choices_of(req);
   if (!n) return n.error();
   out.n = n.value();
@@ -505,23 +509,59 @@ namespace {
 // OpenAI's text_completion object, or its chunks as server-sent events.
 class OpenAICompletionWriter : public AnswerWriter {
  public:
-  OpenAICompletionWriter(std::string model, bool stream, bool include_usage, bool logprobs, int n)
+  OpenAICompletionWriter(std::string model, bool stream, bool include_usage, bool logprobs, int n, std::string echo)
       : model_(std::move(model)), stream_(stream), include_usage_(include_usage), logprobs_(logprobs), created_(unix_now()),
-        choices_(n), offset_(static_cast<size_t>(n), 0) {
+        choices_(n), offset_(static_cast<size_t>(n), 0), echo_(std::move(echo)), echoed_(static_cast<size_t>(n), echo_.empty()) {
     static thread_local std::mt19937 rng(std::random_device{}());
     id_ = "cmpl-" + std::to_string(rng() % 1000000);
   }
   const char* content_type(bool stream) const override { return stream ? "text/event-stream" : "application/json"; }
   std::string chunk(const Piece& p) override {
     if (p.content.empty() && p.logprobs.empty()) return "";  // reasoning is not part of a completion
+    Piece q = p;
+    if (!echoed_[static_cast<size_t>(p.choice)]) {  // echo: the prompt starts each choice's text
+      echoed_[static_cast<size_t>(p.choice)] = true;
+      q.content = echo_ + q.content;
+    }
     JsonWriter w;
     head(w);
     w.key("choices").begin_array();
-    choice(w, p, nullptr);
+    choice(w, q, nullptr);
     w.end_array();
     return "data: " + w.end_object().text() + "\n\n";
   }
   std::string done(const Piece& total, const Summary& s) override {
+    std::string out;
+    if (stream_ && !echoed_[static_cast<size_t>(s.choice)]) {  // a choice that wrote nothing still echoes
+      Piece prompt;
+      prompt.choice = s.choice;
+      prompt.content = echo_;
+      out = chunk(prompt);
+    }
+    if (!stream_ && !echo_.empty()) {
+      Piece whole = total;
+      whole.content = echo_ + whole.content;
+      return done_whole(whole, s);
+    }
+    return out + done_whole(total, s);
+  }
+
+  std::string error(const std::string& message) override {
+    const std::string e = openai_error(500, message);
+    return stream_ ? "data: " + e + "\n\n" : e;
+  }
+  std::string loaded(const std::string& done_reason) override {
+    choices_ = Choices(1);
+    echo_.clear();
+    echoed_.assign(1, true);
+    Summary s;
+    s.done_reason = done_reason;
+    return done({}, s);
+  }
+
+ private:
+  // done() after the echo.
+  std::string done_whole(const Piece& total, const Summary& s) {
     std::string out;
     if (stream_) {  // each choice's finish as it comes
       Piece finish;
@@ -552,18 +592,6 @@ class OpenAICompletionWriter : public AnswerWriter {
     }
     return out + "data: [DONE]\n\n";
   }
-  std::string error(const std::string& message) override {
-    const std::string e = openai_error(500, message);
-    return stream_ ? "data: " + e + "\n\n" : e;
-  }
-  std::string loaded(const std::string& done_reason) override {
-    choices_ = Choices(1);
-    Summary s;
-    s.done_reason = done_reason;
-    return done({}, s);
-  }
-
- private:
   void head(JsonWriter& w) const {
     w.begin_object().key("id").str(id_).key("object").str("text_completion").key("created").num(created_).key("model").str(model_);
     w.key("system_fingerprint").str("fp_ollama");
@@ -604,6 +632,8 @@ class OpenAICompletionWriter : public AnswerWriter {
   int64_t created_;
   Choices choices_;
   std::vector<int64_t> offset_;  // per choice: where the next token's text starts
+  std::string echo_;             // echo: the prompt, written before each choice's text
+  std::vector<bool> echoed_;     // per choice: the echo is written (or there is none)
 };
 
 // Ollama's refusal ({"error": "…"} before the answer started) in OpenAI's shape.
@@ -630,7 +660,7 @@ void openai_completions(Inference& inference, const http::Request& req, http::Re
   inference.generate(
       inner, res,
       [c](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
-        return std::make_unique<OpenAICompletionWriter>(c.model, stream, c.include_usage, c.logprobs, c.n);
+        return std::make_unique<OpenAICompletionWriter>(c.model, stream, c.include_usage, c.logprobs, c.n, c.echo);
       },
       c.n);
   openai_refusal(res);

@@ -37,7 +37,8 @@ struct OpenAICompletionRequest {
   std::string ollama_body;  // the /api/generate request
   std::string model;
   bool stream = false, include_usage = false, logprobs = false;
-  int n = 1;  // choices
+  int n = 1;         // choices
+  std::string echo;  // echo: the prompt, to start each choice's text
 };
 
 // A /v1/completions body as an /api/generate one (the model's template applies, as in

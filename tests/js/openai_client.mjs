@@ -201,7 +201,7 @@ test('n: several choices decoded in parallel, choice i drawn with seed + i, stre
   assert.deepEqual(streamed, c.choices.map((x) => x.text));
 });
 
-test('completions: text, streamed and not, logprobs in the completions format, errors', async () => {
+test('completions: text, streamed and not, logprobs in the completions format, echo, errors', async () => {
   const r = await openai.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 10, temperature: 0 });
   assert.equal(r.object, 'text_completion');
   assert.match(r.id, /^cmpl-/);
@@ -222,6 +222,16 @@ test('completions: text, streamed and not, logprobs in the completions format, e
   assert.equal(l.token_logprobs.length, 3);
   assert.equal(Object.keys(l.top_logprobs[0]).length, 2);
   assert.deepEqual(l.text_offset, [0, l.tokens[0].length, l.tokens[0].length + l.tokens[1].length]);
+  // echo: the prompt starts the text, streamed and not, for every choice.
+  const echo = await openai.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 10, temperature: 0, echo: true, n: 2 });
+  assert.deepEqual(echo.choices.map((c) => c.text), ['Once upon a time' + r.choices[0].text, 'Once upon a time' + r.choices[0].text]);
+  assert.equal(echo.usage.completion_tokens, 20);
+  let echoed = '';
+  for await (const c of await openai.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 10, temperature: 0, echo: true, stream: true }))
+    echoed += c.choices[0]?.text ?? '';
+  assert.equal(echoed, echo.choices[0].text);
+  await assert.rejects(openai.completions.create({ model: 'tiny', prompt: 'x', echo: true, logprobs: 1 }),
+    (e) => e instanceof OpenAI.BadRequestError && /echo with logprobs/.test(e.message));
   await assert.rejects(openai.completions.create({ model: 'tiny', prompt: ['a', 'b'] }), (e) => e instanceof OpenAI.BadRequestError && /prompt must be a string/.test(e.message));
   await assert.rejects(openai.completions.create({ model: 'nosuch', prompt: 'x' }), (e) => e instanceof OpenAI.NotFoundError);
 });

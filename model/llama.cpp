@@ -18,40 +18,6 @@
 namespace hearth::model {
 namespace {
 
-std::string shape_str(std::initializer_list<int64_t> s) {
-  std::string r = "[";
-  for (int64_t v : s) r += (r.size() > 1 ? ", " : "") + std::to_string(v);
-  return r + "]";
-}
-
-// Binds a tensor by name, checking its exact shape (ne0 first) and that Hearth can
-// compute with its type. `optional` tensors may be absent.
-Status bind(const gguf::GgufFile& f, const std::string& name, std::initializer_list<int64_t> shape, Weight& w,
-            bool optional = false) {
-  const gguf::TensorInfo* t = f.find_tensor(name);
-  if (!t) return optional ? Status{} : Error{f.name() + ": tensor '" + name + "' is missing (expected shape " + shape_str(shape) + ")"};
-  bool ok = t->n_dims == static_cast<int>(shape.size());
-  int d = 0;
-  for (int64_t s : shape) ok = ok && static_cast<int64_t>(t->ne[d++]) == s;
-  if (!ok) {
-    std::string got = "[";
-    for (int k = 0; k < t->n_dims; ++k) got += (k ? ", " : "") + std::to_string(t->ne[k]);
-    return Error{f.name() + ": tensor '" + name + "' has shape " + got + "], expected " + shape_str(shape)};
-  }
-  if (!quant::quant_traits(t->type))
-    return Error{f.name() + ": tensor '" + name + "' has type " + std::string(gguf::type_info(t->type).name) +
-                 ", which Hearth cannot compute with yet"};
-  if (shape.size() == 2 && !kernels::kernel_traits(t->type) && name != "token_embd.weight")
-    return Error{f.name() + ": tensor '" + name + "' has type " + std::string(gguf::type_info(t->type).name) +
-                 ", which has no matmul kernel yet"};
-  w.info = t;
-  w.data = f.tensor_data(*t).data();
-  w.row_bytes = gguf::type_bytes(t->type, t->ne[0], name).value();
-  return {};
-}
-
-const float* f32(const Weight& w) { return reinterpret_cast<const float*>(w.data); }
-
 // Tells the kernel that the mapped pages of a repacked matrix are not needed: the packed
 // copy replaces them in the resident set (they are read back from the file if ever
 // touched again, e.g. a tied token_embd row).
@@ -78,7 +44,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   const gguf::GgufFile& file = m->file_;
   const int64_t E = h.n_embd, V = h.n_vocab, F = h.n_ff, Dq = int64_t{h.n_head} * h.head_dim,
                 Dkv = int64_t{h.n_head_kv} * h.head_dim;
-  for (Status s : {bind(file, "token_embd.weight", {E, V}, m->tok_embd), bind(file, "output_norm.weight", {E}, m->output_norm)})
+  for (Status s : {bind(file, "token_embd.weight", {E, V}, m->tok_embd, false, true), bind(file, "output_norm.weight", {E}, m->output_norm)})
     if (!s) return s.error();
   if (h.tied_embeddings) {
     m->output = m->tok_embd;
@@ -103,9 +69,7 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
                      bind(file, p + "attn_q_norm.weight", {h.head_dim}, L.q_norm, !qwen3),
                      bind(file, p + "attn_k_norm.weight", {h.head_dim}, L.k_norm, !qwen3)})
       if (!s) return s.error();
-    for (const Weight* w : {&L.attn_norm, &L.ffn_norm, &L.bq, &L.bk, &L.bv, &L.q_norm, &L.k_norm})
-      if (w->info && w->info->type != gguf::GgmlType::F32)
-        return Error{file.name() + ": tensor '" + w->info->name + "' must be f32"};
+    if (Status s = need_f32(file, {&L.attn_norm, &L.ffn_norm, &L.bq, &L.bk, &L.bv, &L.q_norm, &L.k_norm}); !s) return s.error();
   }
   if (m->output_norm.info->type != gguf::GgmlType::F32) return Error{file.name() + ": tensor 'output_norm.weight' must be f32"};
   if (Status s = bind(file, "rope_freqs.weight", {h.rope_dim / 2}, m->rope_freqs, true); !s) return s.error();
@@ -216,7 +180,8 @@ Status Context::shift(int seq, int keep, int discard) {
 size_t Context::scratch_per_thread() const { return kernels::attend_scratch(n_ctx_, m_.hparams().head_dim); }
 
 Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type, int slots)
-    : m_(m), n_ctx_(n_ctx), threads_(std::max(1, threads)), length_(static_cast<size_t>(std::max(1, slots)), 0), kv_type_(kv_type) {
+    : m_(m), n_ctx_(n_ctx), threads_(std::max(1, threads)), length_(static_cast<size_t>(std::max(1, slots)), 0), kv_type_(kv_type),
+      mm_(threads) {
   const HParams& h = m.hparams();
   const size_t kv = static_cast<size_t>(h.n_head_kv) * h.head_dim, q = static_cast<size_t>(h.n_head) * h.head_dim;
   const size_t lanes = static_cast<size_t>(h.n_layer) * length_.size(), cache = lanes * n_ctx * kv;
@@ -254,86 +219,6 @@ Context::Context(const Model& m, int n_ctx, int threads, KvType kv_type, int slo
   ffn_out_.resize(U * h.n_embd);
   scores_.resize(static_cast<size_t>(threads_) * scratch_per_thread());
   logits_.resize(h.n_vocab);
-}
-
-// Y = W X: each activation row is quantized once to the weight type's activation type,
-// then every output is one dot product. Rows (or packed groups of eight) are split over
-// the threads; each thread walks its slice in chunks small enough to stay in cache while
-// all B activation rows pass over them. Every output is computed exactly as for B = 1.
-void Context::matmul(const Weight& w, const float* x, float* y, int B) {
-  const MatJob job{&w, y};
-  matmuls(std::span<const MatJob>(&job, 1), x, B);
-}
-
-// Several matrices of the same input (q, k, v; gate, up) in one parallel region: the
-// activations quantized once, the matrices' rows split over the threads as one range (one
-// barrier instead of one per matrix, and small matrices no longer split on their own).
-// Matrices that cannot share the input's quantized form run one after the other.
-void Context::matmuls(std::span<const MatJob> jobs, const float* x, int B) {
-  const Weight& w0 = *jobs[0].w;
-  const kernels::KernelTraits* k = kernels::kernel_traits(w0.info->type);
-  const int64_t n = w0.cols();
-  const auto prepare = w0.packed && B > 1 ? w0.repacked->prepare : nullptr;
-  bool fused = true;
-  for (const MatJob& j : jobs)
-    fused = fused && j.w->cols() == n && kernels::kernel_traits(j.w->info->type)->activation == k->activation &&
-            j.w->rows() % kernels::kRepackRows == 0 && (j.w->packed && B > 1 ? j.w->repacked->prepare : nullptr) == prepare;
-  if (jobs.size() > 1 && !fused) {
-    for (const MatJob& j : jobs) matmuls(std::span<const MatJob>(&j, 1), x, B);
-    return;
-  }
-  const size_t ab = kernels::activation_bytes(k->activation, n);
-  act_.resize(ab * B);
-  // The activation rows are quantized on all threads (serial, they would cap the
-  // speed-up of prompt processing).
-  kernels::parallel_rows(B, threads_, [&](int64_t b, int64_t e) {
-    for (int64_t j = b; j < e; ++j) kernels::quantize_activations(k->activation, x + j * n, n, act_.data() + j * ab);
-  });
-  const void* prepared = w0.packed && B > 1 ? kernels::gemm_input(*w0.repacked, n, act_.data(), ab, B, prepared_) : act_.data();
-
-  // Units of work: packed groups of eight rows (one row for a lone unpacked matrix).
-  const int64_t unit = jobs.size() > 1 || w0.packed ? kernels::kRepackRows : 1;
-  // Rows [r0, r1) of one matrix (multiples of 8 when packed).
-  auto run = [&](const MatJob& job, int64_t r0, int64_t r1) {
-    const Weight& w = *job.w;
-    const int64_t rows = w.rows();
-    if (w.packed && B > 1)
-      return w.repacked->gemm(w.packed, n, prepared, ab, B, r0 / kernels::kRepackRows, r1 / kernels::kRepackRows, job.y, rows);
-    if (w.packed) return w.repacked->gemv(w.packed, n, act_.data(), r0 / kernels::kRepackRows, r1 / kernels::kRepackRows, job.y);
-    const gguf::GgmlType t = w.info->type;
-    if (B > 1)
-      if (const kernels::GemmFn gemm = kernels::gemm_fn(t, active_isa())) return gemm(w.data, w.row_bytes, n, act_.data(), ab, B, r0, r1, job.y, rows);
-    const kernels::DotFn dot = kernels::dot_fn(t, active_isa());
-    const kernels::GemvFn fast = kernels::gemv_fn(t, active_isa());
-    constexpr int64_t kChunkRows = 128;  // a multiple of 8 (packed groups) and 4 (row tiles)
-    for (int64_t c = r0; c < r1; c += kChunkRows) {
-      const int64_t ce = std::min(r1, c + kChunkRows);
-      for (int j = 0; j < B; ++j) {
-        if (fast) fast(w.data, w.row_bytes, n, act_.data() + j * ab, c, ce, job.y + j * rows);
-        else kernels::gemv(dot, w.data, w.row_bytes, n, act_.data() + j * ab, c, ce, job.y + j * rows);
-      }
-    }
-  };
-  // Units [u0, u1) of the matrices taken as one range.
-  auto run_units = [&](int64_t u0, int64_t u1) {
-    int64_t base = 0;
-    for (const MatJob& job : jobs) {
-      const int64_t units = job.w->rows() / unit, b = std::max(u0, base), e = std::min(u1, base + units);
-      if (b < e) run(job, (b - base) * unit, (e - base) * unit);
-      base += units;
-    }
-  };
-  int64_t total = 0;
-  for (const MatJob& job : jobs) total += job.w->rows() / unit;
-  // Prompts (compute-bound) hand out eight slices per thread as threads come free: one
-  // vCPU here often runs slower than the other, and with halves the faster thread waited
-  // ~10 % of the time (pp +13 % measured). Decoding (bandwidth-bound) keeps one contiguous
-  // stream per thread (slices handed out in turn measured slower: each restarts the
-  // prefetch stream), taken in pieces so that a thread done early takes the other's last
-  // pieces (perf: each thread had spent ~5 % of decoding waiting in libgomp; Q8_0 tg
-  // +6 %, Q4_0 +2 % in alternating runs).
-  if (B > 1) kernels::parallel_chunks(total, threads_, 8, run_units);
-  else kernels::parallel_rows_stealing(total, threads_, 8, run_units);
 }
 
 Status Context::eval(TokenId token) { return eval(std::span<const TokenId>(&token, 1)); }
@@ -507,8 +392,8 @@ void Context::forward(const BatchRow* rows, int B, float* out) {
     const LayerWeights& L = m_.layers[l];
     // Attention: normalise, project to q, k, v (with bias for qwen2).
     for (int j = 0; j < B; ++j) kernels::rms_norm(&x_[j * E], f32(L.attn_norm), &xn_[j * E], E, eps);
-    const MatJob qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
-    matmuls(qkv, xn_.data(), B);
+    const MatMul::Job qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
+    mm_(qkv, xn_.data(), B);
     for (int j = 0; j < B; ++j) {
       float *q = &q_[j * nq], *k = &k_[j * nkv], *v = &v_[j * nkv];
       if (L.bq.info) {
@@ -543,14 +428,14 @@ void Context::forward(const BatchRow* rows, int B, float* out) {
       }
     }
     attention(static_cast<int>(l), rows, B);
-    matmul(L.wo, att_.data(), attn_out_.data(), B);
+    mm_.one(L.wo, att_.data(), attn_out_.data(), B);
     kernels::add(x_.data(), attn_out_.data(), x_.data(), B * E);
     // Feed-forward: SwiGLU.
     for (int j = 0; j < B; ++j) kernels::rms_norm(&x_[j * E], f32(L.ffn_norm), &xn_[j * E], E, eps);
-    const MatJob gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
-    matmuls(gate_up, xn_.data(), B);
+    const MatMul::Job gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
+    mm_(gate_up, xn_.data(), B);
     kernels::swiglu(gate_.data(), up_.data(), B * F);
-    matmul(L.w_down, gate_.data(), ffn_out_.data(), B);
+    mm_.one(L.w_down, gate_.data(), ffn_out_.data(), B);
     kernels::add(x_.data(), ffn_out_.data(), x_.data(), B * E);
   }
   for (int j = 0; j < B; ++j) {
@@ -569,7 +454,7 @@ void Context::forward(const BatchRow* rows, int B, float* out) {
   int wanted = 0;
   for (int j = 0; j < B; ++j)
     if (rows[j].logits) kernels::rms_norm(&x_[j * E], f32(m_.output_norm), &xn_[static_cast<size_t>(wanted++) * E], E, eps);
-  if (wanted) matmul(m_.output, xn_.data(), out, wanted);
+  if (wanted) mm_.one(m_.output, xn_.data(), out, wanted);
 }
 
 }  // namespace hearth::model

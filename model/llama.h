@@ -14,20 +14,10 @@
 #include "kernels/ops.h"
 #include "kernels/repack.h"
 #include "model/hparams.h"
+#include "model/matmul.h"
 #include "model/vocab.h"
 
 namespace hearth::model {
-
-// A weight tensor in the mapped file: type, shape, and where its rows are.
-struct Weight {
-  const gguf::TensorInfo* info = nullptr;
-  const uint8_t* data = nullptr;
-  size_t row_bytes = 0;
-  const uint8_t* packed = nullptr;  // repacked eight rows at a time (kernels/repack.h), or null
-  const kernels::RepackedTraits* repacked = nullptr;  // the kernels for `packed`
-  int64_t cols() const { return static_cast<int64_t>(info->ne[0]); }
-  int64_t rows() const { return static_cast<int64_t>(info->n_elements / info->ne[0]); }
-};
 
 struct LayerWeights {
   Weight attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
@@ -145,15 +135,6 @@ class Context {
   // One micro-batch of B <= kUbatch rows; the logits of the rows that want them go to
   // `out`, one after another.
   void forward(const BatchRow* rows, int B, float* out);
-  // Y[j] = W X[j] for the B rows of X (n = W.cols() apart) into the B rows of Y (W.rows() apart).
-  void matmul(const Weight& w, const float* x, float* y, int B);
-  // The same for several matrices of input X at once (one activation quantization, one
-  // parallel region), each into its own Y.
-  struct MatJob {
-    const Weight* w;
-    float* y;
-  };
-  void matmuls(std::span<const MatJob> jobs, const float* x, int B);
   void attention(int l, const BatchRow* rows, int B);
   void attention_q8_0(int l, const BatchRow* rows, int B);
   size_t scratch_per_thread() const;
@@ -178,8 +159,7 @@ class Context {
   // rope_cs_: [kUbatch][rope_dim] cos/sin of each micro-batch row's angles.
   std::vector<float> rope_cs_, x_, xn_, q_, k_, v_, att_, attn_out_, gate_, up_, ffn_out_, scores_, out_, logits_;
   std::vector<float>* embd_out_ = nullptr;  // during decode(): where rows with `embd` go
-  std::vector<uint8_t> act_;  // activations quantized for the current matmul
-  std::vector<uint8_t> prepared_;  // and rearranged for a repacked GEMM that wants it
+  MatMul mm_;
 };
 
 }  // namespace hearth::model

@@ -545,6 +545,13 @@ void gelu(float* x, int64_t n, Isa isa) {
   for (int64_t i = 0; i < n; ++i) x[i] = gelu1(x[i]);
 }
 
+void gelu_half(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] <= -10.f) x[i] = 0.f;
+    else if (x[i] < 10.f) x[i] = quant::fp16_to_fp32(quant::fp32_to_fp16(gelu1(quant::fp16_to_fp32(quant::fp32_to_fp16(x[i])))));
+  }
+}
+
 void geglu(float* gate, const float* up, int64_t n, Isa isa) {
   if (isa >= Isa::Avx2) return gelu_avx2(gate, up, n);
   for (int64_t i = 0; i < n; ++i) gate[i] = gelu1(gate[i]) * up[i];

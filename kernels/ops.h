@@ -46,6 +46,10 @@ void softmax(float* x, int64_t n, float scale, float softcap, const float* mask,
 void silu(float* x, int64_t n, Isa isa = active_isa());
 void gelu(float* x, int64_t n, Isa isa = active_isa());
 void geglu(float* gate, const float* up, int64_t n, Isa isa = active_isa());
+// GELU as ggml's CPU backend computes it (its GGML_GELU_FP16 lookup table): x rounded to
+// half, the GELU of that half rounded to half; 0 below -10, x above 10. Encoders use it
+// so that their states follow llama.cpp's (the rounding moves elements by up to 1e-3).
+void gelu_half(float* x, int64_t n);
 // Element-wise out = a + b and out = a * b (out may alias either input).
 void add(const float* a, const float* b, float* out, int64_t n, Isa isa = active_isa());
 void mul(const float* a, const float* b, float* out, int64_t n, Isa isa = active_isa());

@@ -19,6 +19,21 @@ Result<float> optional_float(const gguf::GgufFile& f, const std::string& key, fl
   return v.value();
 }
 
+// What differs between the architectures before any tensor is read: one row each.
+struct ArchRow {
+  const char* name;
+  Family family;
+  bool neox_rope;       // rotate dim i with i + d/2 (else neighbours); unused without RoPE
+  const char* eps_key;  // the norm's epsilon, under <arch>.
+};
+constexpr ArchRow kArchs[] = {
+    {"llama", Family::Decoder, false, "attention.layer_norm_rms_epsilon"},
+    {"qwen2", Family::Decoder, true, "attention.layer_norm_rms_epsilon"},
+    {"qwen3", Family::Decoder, true, "attention.layer_norm_rms_epsilon"},
+    {"bert", Family::Encoder, false, "attention.layer_norm_epsilon"},
+    {"nomic-bert", Family::Encoder, true, "attention.layer_norm_epsilon"},
+};
+
 }  // namespace
 
 Result<HParams> read_hparams(const gguf::GgufFile& f) {
@@ -26,8 +41,14 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
   auto arch = f.metadata.get_string("general.architecture");
   if (!arch) return Error{f.name() + ": " + arch.message()};
   h.arch = arch.value();
-  if (h.arch != "llama" && h.arch != "qwen2" && h.arch != "qwen3")
-    return Error{f.name() + ": architecture '" + h.arch + "' is not supported (supported: llama, qwen2, qwen3)"};
+  const ArchRow* row = nullptr;
+  std::string names;
+  for (const ArchRow& r : kArchs) {
+    if (r.name == h.arch) row = &r;
+    names += (names.empty() ? "" : ", ") + std::string(r.name);
+  }
+  if (!row) return Error{f.name() + ": architecture '" + h.arch + "' is not supported (supported: " + names + ")"};
+  h.family = row->family;
   const std::string a = h.arch + ".";
   for (auto [field, key] : {std::pair{&h.n_ctx_train, "context_length"}, {&h.n_embd, "embedding_length"},
                             {&h.n_layer, "block_count"}, {&h.n_ff, "feed_forward_length"},
@@ -64,12 +85,12 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
     return Error{f.name() + ": rope.dimension_count " + std::to_string(h.rope_dim) + " must be even and at most the head size " +
                  std::to_string(h.head_dim)};
   auto base = optional_float(f, a + "rope.freq_base", 10000.f);
-  auto eps = optional_float(f, a + "attention.layer_norm_rms_epsilon", -1.f);
+  auto eps = optional_float(f, a + row->eps_key, -1.f);
   if (!base) return base.error();
   if (!eps) return eps.error();
-  if (eps.value() <= 0) return Error{f.name() + ": key '" + a + "attention.layer_norm_rms_epsilon' is missing or not positive"};
+  if (eps.value() <= 0) return Error{f.name() + ": key '" + a + row->eps_key + "' is missing or not positive"};
   h.rope_freq_base = base.value();
-  h.rms_eps = eps.value();
+  (h.family == Family::Encoder ? h.norm_eps : h.rms_eps) = eps.value();
   if (f.metadata.contains(a + "rope.scaling.type")) {
     auto t = f.metadata.get_string(a + "rope.scaling.type");
     if (!t) return Error{f.name() + ": " + t.message()};
@@ -91,7 +112,11 @@ Result<HParams> read_hparams(const gguf::GgufFile& f) {
     h.yarn_beta_fast = fast.value();
     h.yarn_beta_slow = slow.value();
   }
-  h.neox_rope = h.arch != "llama";
+  h.neox_rope = row->neox_rope;
+  if (h.family == Family::Encoder) {
+    auto types = f.metadata.get_uint("tokenizer.ggml.token_type_count");
+    h.n_token_types = types.ok() && types.value() <= 16 ? static_cast<uint32_t>(types.value()) : 0;
+  }
   if (f.metadata.contains(a + "vocab_size")) {
     auto v = need(f, a + "vocab_size");
     if (!v) return v.error();

@@ -17,8 +17,14 @@ enum class RopeScaling { None, Linear, Yarn };
 // llama.cpp numbers it). Unspecified: the file names none.
 enum class Pooling { Unspecified = -1, None = 0, Mean = 1, Cls = 2, Last = 3, Rank = 4 };
 
+// The forward pass an architecture runs: a decoder (causal attention over a KV cache,
+// model/llama.h) or an encoder (every token of a sequence attends to every other, no
+// cache, model/encoder.h).
+enum class Family { Decoder, Encoder };
+
 struct HParams {
-  std::string arch;            // "llama", "qwen2", "qwen3"
+  std::string arch;            // "llama", "qwen2", "qwen3"; encoders "bert", "nomic-bert"
+  Family family = Family::Decoder;
   uint32_t n_vocab = 0;
   uint32_t n_ctx_train = 0;
   uint32_t n_embd = 0;
@@ -33,7 +39,9 @@ struct HParams {
   RopeScaling rope_scaling = RopeScaling::None;
   uint32_t rope_orig_ctx = 0;   // YaRN: rope.scaling.original_context_length, else n_ctx_train
   float yarn_beta_fast = 32.f, yarn_beta_slow = 1.f;
-  float rms_eps = 1e-5f;
+  float rms_eps = 1e-5f;       // decoders: RMSNorm's epsilon
+  float norm_eps = 1e-12f;     // encoders: LayerNorm's epsilon (attention.layer_norm_epsilon)
+  uint32_t n_token_types = 0;  // encoders: rows of token_types (tokenizer.ggml.token_type_count)
   bool neox_rope = false;      // qwen2/qwen3 rotate dim i with i + d/2; llama pairs neighbours
   bool tied_embeddings = false;  // no output.weight: token_embd is reused
   Pooling pooling = Pooling::Unspecified;  // <arch>.pooling_type

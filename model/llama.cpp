@@ -12,6 +12,7 @@
 #include "kernels/ops.h"
 #include "kernels/repack.h"
 #include "kernels/threads.h"
+#include "model/encoder.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
 
@@ -40,6 +41,11 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
   auto vocab = Vocab::from_gguf(m->file_);
   if (!vocab) return vocab.error();
   m->vocab_ = std::move(vocab.value());
+  if (m->hp_.family == Family::Encoder) {
+    if (Status s = bind_encoder(*m); !s) return s.error();
+    m->repack_weights();
+    return m;
+  }
   const HParams& h = m->hp_;
   const gguf::GgufFile& file = m->file_;
   const int64_t E = h.n_embd, V = h.n_vocab, F = h.n_ff, Dq = int64_t{h.n_head} * h.head_dim,
@@ -82,9 +88,17 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
 namespace {
 template <class M>
 auto matrices_of(M& m) {
-  std::vector<decltype(&m.output)> ws{&m.output};
+  std::vector<decltype(&m.output)> ws;
+  auto add = [&](auto* w) {
+    if (w->info) ws.push_back(w);
+  };
+  add(&m.output);
   for (auto& L : m.layers)
-    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) ws.push_back(w);
+    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) add(w);
+  for (auto& L : m.enc_layers)
+    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) add(w);
+  add(&m.cls);
+  add(&m.cls_out);
   return ws;
 }
 }  // namespace

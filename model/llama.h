@@ -24,6 +24,14 @@ struct LayerWeights {
   Weight ffn_norm, w_gate, w_up, w_down;
 };
 
+// An encoder layer (bert: separate q/k/v with biases, GELU feed-forward with biases;
+// nomic-bert: fused qkv, SwiGLU), LayerNorms after the attention and after the
+// feed-forward. Absent tensors stay unbound.
+struct EncoderLayer {
+  Weight wq, bq, wk, bk, wv, bv, wqkv, wo, bo, attn_out_norm, attn_out_norm_b;
+  Weight w_up, b_up, w_gate, w_down, b_down, out_norm, out_norm_b;
+};
+
 class Model {
  public:
   // Maps the file, reads hyperparameters and tokenizer, binds every weight with a check
@@ -37,6 +45,11 @@ class Model {
   Weight tok_embd, output_norm, output;
   Weight rope_freqs;  // optional: llama 3.1-style per-pair frequency factors (f32, rope_dim / 2)
   std::vector<LayerWeights> layers;
+  // Encoders (hparams().family == Family::Encoder; bound by model/encoder.cpp): token type
+  // and absolute position tables, the embedding LayerNorm, the layers, and a
+  // reranker's classification head (cls: n_embd → n_embd, tanh; cls_out: → scores).
+  Weight token_types, position_embd, embd_norm, embd_norm_b, cls, cls_b, cls_out, cls_out_b;
+  std::vector<EncoderLayer> enc_layers;
 
   // The matrices of the forward pass (every layer's projections and the output), the
   // weights a decoded token reads once each.

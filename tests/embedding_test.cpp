@@ -12,40 +12,12 @@
 #include "server/embed.h"
 #include "server/gotemplate.h"
 #include "server_fixture.h"
+#include "embedding_refs.h"
 #include "testdata.h"
 
 namespace hearth::runner {
 
-// cos(a, b) in double, whatever the element types.
-template <class A, class B>
-double cosine(const std::vector<A>& a, const std::vector<B>& b) {
-  double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    dot += static_cast<double>(a[i]) * b[i];
-    na += static_cast<double>(a[i]) * a[i];
-    nb += static_cast<double>(b[i]) * b[i];
-  }
-  return dot / std::sqrt(na * nb);
-}
-
-std::vector<std::string> lines_of(const test::fs::path& p) {
-  std::ifstream in(p);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-std::vector<std::vector<double>> reference(const std::string& pooling) {
-  const auto path = test::fs::path(HEARTH_SOURCE_DIR) / "tests/data/embeddings" / ("stories260K." + pooling + ".json");
-  auto v = server::tmpl::from_json(test::read_text(path));
-  EXPECT_TRUE(v.ok()) << path;
-  std::vector<std::vector<double>> out;
-  for (const auto& row : *v.value().list) {
-    out.emplace_back();
-    for (const auto& x : *row.list) out.back().push_back(x.kind == server::tmpl::Value::Kind::Int ? static_cast<double>(x.i) : x.f);
-  }
-  return out;
-}
+using test::cosine;
 
 namespace {
 
@@ -61,11 +33,11 @@ TEST(Embeddings, PooledHiddenStatesMatchLlamaEmbedding) {
   o.threads = 2;
   o.kv = model::KvType::F32;  // as the references (-ctk f32 -ctv f32): no F16 rounding on either side
   Runner runner(m, o);
-  const auto inputs = lines_of(test::fs::path(HEARTH_SOURCE_DIR) / "tests/data/embeddings/inputs.txt");
+  const auto inputs = test::embedding_inputs();
   ASSERT_EQ(inputs.size(), 20u);
   for (auto [name, pooling] : {std::pair{"mean", model::Pooling::Mean}, std::pair{"cls", model::Pooling::Cls},
                                std::pair{"last", model::Pooling::Last}}) {
-    const auto want = reference(name);
+    const auto want = test::reference_vectors(std::string("stories260K.") + name + ".json");
     ASSERT_EQ(want.size(), inputs.size());
     std::vector<std::shared_ptr<Sequence>> seqs;
     for (const std::string& text : inputs) {
@@ -122,8 +94,8 @@ std::vector<double> as_doubles(const Value& list) {
 }
 
 TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
-  const auto inputs = runner::lines_of(test::fs::path(HEARTH_SOURCE_DIR) / "tests/data/embeddings/inputs.txt");
-  const auto want = runner::reference("mean");
+  const auto inputs = test::embedding_inputs();
+  const auto want = test::reference_vectors("stories260K.mean.json");
   auto loaded = model::Model::load((test::testdata_dir() / "models/stories260K.gguf").string());
   ASSERT_TRUE(loaded.ok());
   const model::Vocab& vocab = loaded.value()->vocab();
@@ -143,7 +115,7 @@ TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
     double norm = 0;
     for (double x : got) norm += x * x;
     EXPECT_NEAR(norm, 1.0, 1e-5) << i;  // L2-normalised
-    EXPECT_GT(runner::cosine(got, want[i]), 1 - 1e-5) << i;
+    EXPECT_GT(test::cosine(got, want[i]), 1 - 1e-5) << i;
     tokens += static_cast<int>(vocab.tokenize(inputs[i], true, true).value().size());
   }
   EXPECT_EQ(v.value().field("prompt_eval_count").i, tokens);
@@ -154,7 +126,7 @@ TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
   ASSERT_EQ(r->status, 200) << r->body;
   const std::vector<double> raw = as_doubles(tmpl::from_json(r->body).value().field("embedding"));
   ASSERT_EQ(raw.size(), want[3].size());
-  EXPECT_GT(runner::cosine(raw, want[3]), 1 - 1e-5);
+  EXPECT_GT(test::cosine(raw, want[3]), 1 - 1e-5);
   for (size_t d = 0; d < raw.size(); ++d) EXPECT_NEAR(raw[d], want[3][d], 2e-2 * (1 + std::fabs(want[3][d]))) << d;
   // OpenAI's token arrays: the same vector as the text they tokenize from.
   std::string ids;
@@ -167,7 +139,7 @@ TEST_F(EmbedServing, EmbedEndpointsAgreeWithLlamaEmbedding) {
     const Value answer = tmpl::from_json(r->body).value();
     const auto& data = *answer.field("data").list;
     ASSERT_EQ(data.size(), 1u);
-    EXPECT_GT(runner::cosine(as_doubles(data[0].field("embedding")), want[5]), 1 - 1e-5);
+    EXPECT_GT(test::cosine(as_doubles(data[0].field("embedding")), want[5]), 1 - 1e-5);
   }
   r = post("/v1/embeddings", R"({"model":"stories","input":[[1,99999]]})");
   ASSERT_TRUE(r);

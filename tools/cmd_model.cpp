@@ -435,6 +435,17 @@ int cmd_synth(const Args& args) {
       if (auto v = o.value()) type = *v;
     } else if (a == "--seed") {
       o.number(so.seed);
+    } else if (a == "--pooling") {
+      auto v = o.value();
+      static const std::pair<const char*, model::Pooling> kPoolings[] = {
+          {"mean", model::Pooling::Mean}, {"cls", model::Pooling::Cls}, {"last", model::Pooling::Last}, {"rank", model::Pooling::Rank}};
+      bool known = false;
+      for (const auto& [name, p] : kPoolings)
+        if (v && *v == name) so.pooling = p, known = true;
+      if (v && !known) {
+        std::fprintf(stderr, "hearth synth: unknown pooling '%s' (mean, cls, last, rank)\n", v->c_str());
+        return 2;
+      }
     } else if (a == "-t" || a == "--threads") {
       o.number(so.threads);
     } else if (out.empty() && !a.empty() && a[0] != '-') {
@@ -446,9 +457,12 @@ int cmd_synth(const Args& args) {
   }
   if (o.bad) return 2;
   if (out.empty() || so.vocab_path.empty()) {
-    std::fputs("usage: hearth synth --vocab VOCAB.gguf [--arch llama] [--shape tiny|1b|3b|7b] [--type T] [--seed S] OUT.gguf\n"
+    std::fputs("usage: hearth synth --vocab VOCAB.gguf [--arch llama|bert|nomic-bert] [--shape S] [--type T] [--seed S]\n"
+               "                    [--pooling mean|cls|last|rank] OUT.gguf\n"
                "Writes a model of a real architecture's shape with seeded N(0, 0.02) weights and the tokenizer\n"
-               "of VOCAB.gguf; TYPE is any hearth quantize type (F16 by default).\n",
+               "of VOCAB.gguf; TYPE is any hearth quantize type (F16 by default). Shapes: tiny, 1b, 3b, 7b (llama);\n"
+               "bert-tiny, minilm, bge-base (encoders, whose --pooling is written as <arch>.pooling_type; rank adds\n"
+               "a classification head).\n",
                args.empty() ? stdout : stderr);
     return args.empty() ? 0 : 2;
   }

@@ -33,7 +33,7 @@ Result<uint64_t> ModelCache::estimate(const model::Model& m, const RunnerOptions
   const model::HParams& h = m.hparams();
   uint64_t weights = 0;
   for (const gguf::TensorInfo& t : m.file().tensors) weights += t.n_bytes;
-  const uint64_t kv = model::Context::kv_bytes(h, o.n_ctx, o.parallel, o.kv);
+  const uint64_t kv = h.family == model::Family::Encoder ? 0 : model::Context::kv_bytes(h, o.n_ctx, o.parallel, o.kv);
   // Scratch of the forward pass: a micro-batch of activations and of logits.
   const uint64_t scratch = uint64_t{model::Context::kUbatch} * 4 *
                            (uint64_t{h.n_embd} * 8 + uint64_t{h.n_ff} * 2 + h.n_vocab + uint64_t{h.n_head} * h.head_dim * 2);

@@ -58,12 +58,14 @@ struct Runner::Active {
   bool prompting() const { return next < req.prompt.size(); }
 };
 
-Runner::Runner(std::shared_ptr<const model::Model> m, RunnerOptions opt)
-    : model_(std::move(m)),
-      opt_(opt),
-      ctx_(*model_, opt.n_ctx, opt.threads > 0 ? opt.threads : kernels::default_threads(), opt.kv, opt.parallel),
-      cached_(static_cast<size_t>(opt.parallel)),
-      active_(static_cast<size_t>(opt.parallel)) {
+Runner::Runner(std::shared_ptr<const model::Model> m, RunnerOptions opt) : model_(std::move(m)), opt_(opt) {
+  const int threads = opt.threads > 0 ? opt.threads : kernels::default_threads();
+  const bool encoder = model_->hparams().family == model::Family::Encoder;
+  if (encoder) enc_ = std::make_unique<model::Encoder>(*model_, threads);
+  else ctx_ = std::make_unique<model::Context>(*model_, opt.n_ctx, threads, opt.kv, opt.parallel);
+  const size_t slots = static_cast<size_t>(encoder ? std::max(opt.parallel, kEncoderSlots) : opt.parallel);
+  cached_.resize(slots);
+  active_.resize(slots);
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -88,6 +90,9 @@ std::pair<size_t, size_t> Runner::load() const {
 
 Result<std::shared_ptr<Sequence>> Runner::submit(SeqRequest req) {
   if (req.prompt.empty()) return Error{"the prompt has no tokens"};
+  if (enc_ && req.pooling == model::Pooling::None) return Error{"an encoder (" + model_->hparams().arch + ") only embeds: it cannot generate"};
+  if (enc_ && req.prompt.size() > static_cast<size_t>(enc_->max_tokens()))
+    return Error{"the input has " + std::to_string(req.prompt.size()) + " tokens, more than the model's " + std::to_string(enc_->max_tokens())};
   Waiting w;
   auto fitted = model::fit_prompt(req.prompt, opt_.n_ctx, req.options, model_->vocab().add_bos(), &w.truncated);
   if (!fitted) return fitted.error();
@@ -143,7 +148,7 @@ void Runner::admit() {
     if (a->seq->cancelled()) continue;
     // An embedding pools the hidden states of its rows: they must all be computed.
     const size_t reuse = a->embedding() ? 0 : std::min(best_len, a->req.prompt.size() - 1);
-    ctx_.truncate(static_cast<int>(best), static_cast<int>(reuse));
+    if (ctx_) ctx_->truncate(static_cast<int>(best), static_cast<int>(reuse));
     cached_[best].resize(reuse);
     a->next = reuse;
     a->evaluated = static_cast<int>(a->req.prompt.size() - reuse);
@@ -226,7 +231,7 @@ void Runner::advance(size_t slot, const float* logits) {
   std::string reason;
   if (piece.stop || (a.grammar && a.grammar->finished())) reason = "stop";
   else if (static_cast<int64_t>(a.generated.size()) >= a.limit) reason = "length";
-  else if (!a.req.options.shift && ctx_.length(static_cast<int>(slot)) >= opt_.n_ctx) reason = "length";
+  else if (!a.req.options.shift && ctx_->length(static_cast<int>(slot)) >= opt_.n_ctx) reason = "length";
   if (reason.empty()) {
     a.sampler.accept(t);
     a.pending = t;
@@ -310,6 +315,8 @@ bool Runner::step() {
   // Cancelled sequences leave first; their cached tokens stay for prefix reuse.
   for (size_t s = 0; s < active_.size(); ++s)
     if (active_[s] && active_[s]->seq->cancelled()) finish(s, {});
+  if (enc_) return encode_step();
+  model::Context& ctx = *ctx_;
   std::vector<model::BatchRow> rows;
   std::vector<size_t> owner;  // slot of each row
   // One decode token per generating sequence; a full context shifts first.
@@ -317,9 +324,9 @@ bool Runner::step() {
     Active* a = active_[s].get();
     if (!a || !a->pending) continue;
     const int seq = static_cast<int>(s);
-    if (ctx_.length(seq) >= opt_.n_ctx) {
-      const auto [keep, discard] = model::shift_amounts(ctx_.length(seq), opt_.n_ctx, a->req.options, model_->vocab().add_bos());
-      if (Status st = ctx_.shift(seq, keep, discard); !st) {
+    if (ctx.length(seq) >= opt_.n_ctx) {
+      const auto [keep, discard] = model::shift_amounts(ctx.length(seq), opt_.n_ctx, a->req.options, model_->vocab().add_bos());
+      if (Status st = ctx.shift(seq, keep, discard); !st) {
         Event e;
         e.kind = Event::Kind::Error;
         e.error = st.message();
@@ -328,7 +335,7 @@ bool Runner::step() {
       }
       cached_[s].erase(cached_[s].begin() + keep, cached_[s].begin() + keep + discard);
     }
-    rows.push_back({*a->pending, ctx_.length(seq), seq, true});
+    rows.push_back({*a->pending, ctx.length(seq), seq, true});
     owner.push_back(s);
   }
   // Prompt chunks share the step's remaining rows (prompt_shares).
@@ -354,7 +361,7 @@ bool Runner::step() {
   Status st;
   {
     const quant::ComputeTurns::Turn turn(opt_.turns);
-    st = ctx_.decode(rows, &logits_, &embd_);
+    st = ctx.decode(rows, &logits_, &embd_);
   }
   if (!st) {
     // Rows are built to be valid; a failure here is a bug: every sequence in the step ends with it.
@@ -406,6 +413,45 @@ void Runner::pool(const std::vector<model::BatchRow>& rows, const std::vector<si
     for (double x : a->pooled) e.embedding.push_back(static_cast<float>(x / n));
     finish(s, std::move(e));
   }
+}
+
+bool Runner::encode_step() {
+  // The first waiting sequence's pooling, and every other of the same, while they fit.
+  std::vector<size_t> slots;
+  std::vector<std::vector<TokenId>> seqs;
+  model::Pooling pooling = model::Pooling::None;
+  size_t rows = 0;
+  for (size_t s = 0; s < active_.size(); ++s) {
+    Active* a = active_[s].get();
+    if (!a || (!slots.empty() && (a->req.pooling != pooling || rows + a->req.prompt.size() > kEncoderRows))) continue;
+    pooling = a->req.pooling;
+    rows += a->req.prompt.size();
+    slots.push_back(s);
+    seqs.push_back(a->req.prompt);
+  }
+  if (slots.empty()) return false;
+  std::vector<std::vector<float>> vectors;
+  Status st;
+  {
+    const quant::ComputeTurns::Turn turn(opt_.turns);
+    st = enc_->embed(seqs, pooling, vectors);
+  }
+  for (size_t i = 0; i < slots.size(); ++i) {
+    Active& a = *active_[slots[i]];
+    Event e;
+    if (!st) {
+      e.kind = Event::Kind::Error;
+      e.error = st.message();
+    } else {
+      e.kind = Event::Kind::Done;
+      e.done_reason = "stop";
+      e.prompt_eval_count = e.prompt_tokens = static_cast<int>(a.req.prompt.size());
+      e.prompt_eval_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - a.start).count();
+      e.embedding = std::move(vectors[i]);
+    }
+    finish(slots[i], std::move(e));
+  }
+  return true;
 }
 
 }  // namespace hearth::runner

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "model/encoder.h"
 #include "model/grammar_matcher.h"
 #include "model/llama.h"
 #include "quant/compute_turns.h"
@@ -69,10 +70,15 @@ class Runner {
   void advance(size_t slot, const float* logits);
   // Embedding requests: pools the step's hidden states, ends those with the whole prompt.
   void pool(const std::vector<model::BatchRow>& rows, const std::vector<size_t>& owner);
+  // An encoder's step: whole sequences of one pooling, up to kEncoderRows rows, embedded
+  // in one forward pass and ended.
+  bool encode_step();
 
   std::shared_ptr<const model::Model> model_;
   RunnerOptions opt_;
-  model::Context ctx_;
+  // The engine: a decoder's context (KV slots), or an encoder (no cache).
+  std::unique_ptr<model::Context> ctx_;
+  std::unique_ptr<model::Encoder> enc_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   struct Waiting {
@@ -107,6 +113,11 @@ class Runner {
 // sequences start decoding in the same step. Never more than the budget in total nor more
 // than a sequence has left; every sequence gets a row while the budget lasts.
 std::vector<size_t> prompt_shares(const std::vector<size_t>& remaining, size_t budget);
+
+// An encoder embeds up to this many sequences in one forward pass (they hold no cache; a
+// slot is only a place in the batch), of up to kEncoderRows tokens in all.
+inline constexpr int kEncoderSlots = 64;
+inline constexpr size_t kEncoderRows = 4096;
 
 // Ollama's message when the queue is full.
 inline constexpr const char* kServerBusy = "server busy, please try again.  maximum pending requests exceeded";

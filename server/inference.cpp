@@ -663,6 +663,7 @@ void Inference::generate(const http::Request& req, http::Response& res, const Wr
   auto hp = hparams(call.model.digest, call.model.path);
   if (!hp) return refuse(res, {500, hp.message()});
   call.model.hp = hp.value();
+  if (hp.value().family == model::Family::Encoder) return refuse(res, {400, "\"" + call.model_name + "\" does not support generate"});
   const std::string prompt = f.str("prompt"), suffix = f.str("suffix"), system = f.str("system"), tmpl_override = f.str("template");
   call.raw = f.flag("raw", false);
   const Value& context = f.get("context");
@@ -714,6 +715,7 @@ std::optional<Refusal> Inference::chat_call(const http::Request& req, Call& call
   auto hp = hparams(call.model.digest, call.model.path);
   if (!hp) return Refusal{500, hp.message()};
   call.model.hp = hp.value();
+  if (hp.value().family == model::Family::Encoder) return Refusal{400, "\"" + call.model_name + "\" does not support chat"};
   auto t = parse_model_template(call.model.template_text);
   if (!t) return Refusal{500, "template error: " + t.message()};
   if (auto r = common_fields(f, req.body, t.value(), opt_.default_num_ctx, call)) return *r;

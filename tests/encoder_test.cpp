@@ -7,6 +7,7 @@
 #include "embedding_refs.h"
 #include "model/encoder.h"
 #include "model/synth.h"
+#include "server_fixture.h"
 #include "testdata.h"
 
 namespace hearth::model {
@@ -99,3 +100,60 @@ TEST(Encoder, RefusesWhatItCannotEmbed) {
 
 }  // namespace
 }  // namespace hearth::model
+
+namespace hearth::server {
+namespace {
+
+// An encoder served: /api/embed batches the inputs through the runner's encoder path and
+// agrees with llama-embedding; generate and chat are Ollama's 400; show lists `embedding`.
+class EncoderServing : public Server {
+ protected:
+  void SetUp() override {
+    options_.inference.threads = 2;
+    Server::SetUp();
+    model::SynthOptions o;
+    o.arch = "bert";
+    o.shape = model::synth_shape("bert-tiny").value();
+    o.vocab_path = (test::testdata_dir() / "vocab/ggml-vocab-bert-bge.gguf").string();
+    o.pooling = model::Pooling::Cls;  // the same weights as bert-tiny.f16.cls.json's model
+    ASSERT_TRUE(model::write_synth_model((files_.path() / "bert.gguf").string(), o).ok());
+    Store store(dir_.path());
+    add_model(store, "bert", files_.path() / "bert.gguf");
+  }
+  httplib::Result post(const std::string& path, const std::string& body) { return client_->Post(path.c_str(), body, "application/json"); }
+  test::TempDir files_;
+};
+
+TEST_F(EncoderServing, EmbedMatchesLlamaEmbeddingAndGenerationIsRefused) {
+  const auto inputs = test::embedding_inputs();
+  const auto want = test::reference_vectors("bert-tiny.f16.cls.json");
+  std::string list;
+  for (const std::string& in : inputs) list += (list.empty() ? "" : ",") + tmpl::json_quote(in);
+  auto r = post("/api/embed", R"({"model":"bert","input":[)" + list + "]}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto v = tmpl::from_json(r->body);
+  ASSERT_TRUE(v.ok());
+  const auto& embeddings = *v.value().field("embeddings").list;
+  ASSERT_EQ(embeddings.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    std::vector<double> got;
+    for (const auto& x : *embeddings[i].list) got.push_back(x.kind == tmpl::Value::Kind::Int ? static_cast<double>(x.i) : x.f);
+    EXPECT_GT(test::cosine(got, want[i]), 1 - 1e-5) << i;
+  }
+  EXPECT_GT(v.value().field("prompt_eval_count").i, 20 * 3);
+  for (auto [path, body, message] : {std::tuple{"/api/generate", R"({"model":"bert","prompt":"hi"})", R"(\"bert\" does not support generate)"},
+                                     std::tuple{"/api/chat", R"({"model":"bert","messages":[{"role":"user","content":"hi"}]})",
+                                                R"(\"bert\" does not support chat)"}}) {
+    auto g = post(path, body);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->status, 400) << path;
+    EXPECT_NE(g->body.find(message), std::string::npos) << g->body;
+  }
+  auto show = post("/api/show", R"({"model":"bert"})");
+  ASSERT_TRUE(show);
+  EXPECT_NE(show->body.find(R"("capabilities":["embedding"])"), std::string::npos) << show->body;
+}
+
+}  // namespace
+}  // namespace hearth::server

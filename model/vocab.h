@@ -41,6 +41,7 @@ class Vocab {
   size_t size() const { return text_.size(); }
   TokenId bos() const { return bos_; }
   TokenId eos() const { return eos_; }
+  TokenId sep() const { return sep_; }  // WordPiece's [SEP] (-1 when the file names none)
   bool add_bos() const { return add_bos_; }
   // SentencePiece's leading-space rule: tokenizing puts a space before the text.
   bool add_space_prefix() const { return add_space_prefix_; }

@@ -91,6 +91,7 @@ std::pair<size_t, size_t> Runner::load() const {
 Result<std::shared_ptr<Sequence>> Runner::submit(SeqRequest req) {
   if (req.prompt.empty()) return Error{"the prompt has no tokens"};
   if (enc_ && req.pooling == model::Pooling::None) return Error{"an encoder (" + model_->hparams().arch + ") only embeds: it cannot generate"};
+  if (!enc_ && req.pooling == model::Pooling::Rank) return Error{"reranking with a decoder (" + model_->hparams().arch + ") is not supported yet"};
   if (enc_ && req.prompt.size() > static_cast<size_t>(enc_->max_tokens()))
     return Error{"the input has " + std::to_string(req.prompt.size()) + " tokens, more than the model's " + std::to_string(enc_->max_tokens())};
   Waiting w;

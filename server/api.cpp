@@ -23,6 +23,7 @@
 #include "server/guard.h"
 #include "server/json_writer.h"
 #include "server/openai.h"
+#include "server/rerank.h"
 #include "server/responses.h"
 #include "server/prompt.h"
 #include "server/store.h"
@@ -293,7 +294,7 @@ std::string route_of(const std::string& path) {
       "/", "/api/version", "/api/tags", "/api/ps", "/api/generate", "/api/chat", "/api/show", "/api/create", "/api/copy",
       "/api/delete", "/api/pull", "/api/push", "/api/embed", "/api/embeddings", "/api/tokenize", "/api/detokenize",
       "/api/status", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/messages",
-      "/v1/messages/count_tokens", "/v1/embeddings", "/v1/responses"};
+      "/v1/messages/count_tokens", "/v1/embeddings", "/v1/responses", "/api/rerank", "/v1/rerank"};
   if (kExact.count(path)) return path;
   if (path.rfind("/api/blobs/", 0) == 0) return "/api/blobs/:digest";
   if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/:model";
@@ -660,7 +661,7 @@ struct ApiServer::Impl {
         {"/", {"GET", "HEAD"}}, {"/api/version", {"GET", "HEAD"}}, {"/api/tags", {"GET", "HEAD"}},
         {"/api/ps", {"GET"}}, {"/api/copy", {"POST"}}, {"/api/delete", {"DELETE"}},
         {"/api/blobs/{digest}", {"HEAD", "POST"}}, {"/v1/models", {"GET"}}, {"/v1/chat/completions", {"POST"}}, {"/v1/completions", {"POST"}}, {"/v1/messages", {"POST"}},
-        {"/v1/messages/count_tokens", {"POST"}}, {"/v1/embeddings", {"POST"}}, {"/v1/responses", {"POST"}}, {"/api/tokenize", {"POST"}}, {"/api/detokenize", {"POST"}},
+        {"/v1/messages/count_tokens", {"POST"}}, {"/v1/embeddings", {"POST"}}, {"/v1/responses", {"POST"}}, {"/api/rerank", {"POST"}}, {"/v1/rerank", {"POST"}}, {"/api/tokenize", {"POST"}}, {"/api/detokenize", {"POST"}},
         {"/metrics", {"GET"}}, {"/api/status", {"GET"}},
         {"/api/generate", {"POST"}}, {"/api/chat", {"POST"}}, {"/api/show", {"POST"}}, {"/api/create", {"POST"}},
         {"/api/pull", {"POST"}}, {"/api/push", {"POST"}}, {"/api/embed", {"POST"}}, {"/api/embeddings", {"POST"}}};
@@ -683,6 +684,8 @@ struct ApiServer::Impl {
     http.Post("/api/embed", [this](Req req, Res res) { embed(inference, req, res); });
     http.Post("/api/embeddings", [this](Req req, Res res) { embeddings_legacy(inference, req, res); });
     http.Post("/v1/embeddings", [this](Req req, Res res) { openai_embeddings(inference, req, res); });
+    http.Post("/api/rerank", [this](Req req, Res res) { rerank(inference, req, res, false); });
+    http.Post("/v1/rerank", [this](Req req, Res res) { rerank(inference, req, res, true); });
     for (const char* path : {"/api/pull", "/api/push"})
       http.Post(path, [path](Req, Res res) { error(res, 501, std::string(path) + " is not implemented by Hearth yet"); });
 

@@ -473,7 +473,7 @@ runner::RunnerOptions Inference::runner_options(const ModelOptions& o) const {
 }
 
 std::optional<Refusal> Inference::embed(const http::Request& req, const std::vector<EmbedInput>& inputs, bool truncate,
-                                        EmbedResult& out) {
+                                        EmbedResult& out, bool rank) {
   const auto start = Clock::now();
   auto body = request_body(req);
   if (!body) return Refusal{400, body.message()};
@@ -487,8 +487,11 @@ std::optional<Refusal> Inference::embed(const http::Request& req, const std::vec
   auto hp = hparams(m.digest, m.path);
   if (!hp) return Refusal{500, hp.message()};
   m.hp = hp.value();
-  if (m.hp.pooling == model::Pooling::Rank) return Refusal{400, "\"" + name + "\" is a reranking model (pooling rank): it has no embeddings"};
-  const model::Pooling pooling = m.hp.pooling == model::Pooling::Cls || m.hp.pooling == model::Pooling::Last ? m.hp.pooling : model::Pooling::Mean;
+  if (!rank && m.hp.pooling == model::Pooling::Rank) return Refusal{400, "\"" + name + "\" is a reranking model (pooling rank): it has no embeddings"};
+  if (rank && m.hp.pooling != model::Pooling::Rank) return Refusal{400, "\"" + name + "\" is not a reranking model (its pooling is not rank)"};
+  const model::Pooling pooling = rank ? model::Pooling::Rank
+                                 : m.hp.pooling == model::Pooling::Cls || m.hp.pooling == model::Pooling::Last ? m.hp.pooling
+                                                                                                               : model::Pooling::Mean;
   std::optional<runner::Nanos> keep_alive;
   if (auto r = keep_alive_field(f, keep_alive)) return r;
   ModelOptions options;

@@ -74,8 +74,10 @@ class Inference {
   // them with whatever else it runs. Pooling from <arch>.pooling_type; mean when the file
   // names none (a generative model), as Ollama answers those too. An input longer than
   // the context is cut to it with `truncate`, else refused. No inputs: the model is loaded.
+  // With `rank`, the model must be a reranker (pooling rank) and each vector is its
+  // classification head's scores for one input (a query and document pair).
   std::optional<Refusal> embed(const http::Request& req, const std::vector<EmbedInput>& inputs, bool truncate,
-                               EmbedResult& out);
+                               EmbedResult& out, bool rank = false);
   // Whether the model of that name has a template that takes .Think (false when unknown).
   bool can_think(const std::string& model_name) const;
   // The server is stopping: every answer being streamed cancels its sequence and ends.

@@ -4,6 +4,8 @@
 // cosine distance of 1e-5 (the references' README gives the commands and the commit).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "embedding_refs.h"
 #include "model/encoder.h"
 #include "model/synth.h"
@@ -117,8 +119,15 @@ class EncoderServing : public Server {
     o.vocab_path = (test::testdata_dir() / "vocab/ggml-vocab-bert-bge.gguf").string();
     o.pooling = model::Pooling::Cls;  // the same weights as bert-tiny.f16.cls.json's model
     ASSERT_TRUE(model::write_synth_model((files_.path() / "bert.gguf").string(), o).ok());
+    // The reranker of rerank-tiny.f32.rank.json: a classification head, wider weights.
+    o.pooling = model::Pooling::Rank;
+    o.seed = 7;
+    o.sigma = 0.1f;
+    o.type = quant::FileType::ALL_F32;
+    ASSERT_TRUE(model::write_synth_model((files_.path() / "rerank.gguf").string(), o).ok());
     Store store(dir_.path());
     add_model(store, "bert", files_.path() / "bert.gguf");
+    add_model(store, "reranker", files_.path() / "rerank.gguf");
   }
   httplib::Result post(const std::string& path, const std::string& body) { return client_->Post(path.c_str(), body, "application/json"); }
   test::TempDir files_;
@@ -153,6 +162,62 @@ TEST_F(EncoderServing, EmbedMatchesLlamaEmbeddingAndGenerationIsRefused) {
   auto show = post("/api/show", R"({"model":"bert"})");
   ASSERT_TRUE(show);
   EXPECT_NE(show->body.find(R"("capabilities":["embedding"])"), std::string::npos) << show->body;
+}
+
+// The 20 inputs as documents for one query: scores within 1e-4 of llama-embedding's
+// (--pooling rank, "query<#seq#>document" pairs), sorted, top_n, documents returned;
+// both paths and their error shapes.
+TEST_F(EncoderServing, RerankScoresMatchLlamaEmbedding) {
+  const auto docs = test::embedding_inputs();
+  const auto want = test::reference_vectors("rerank-tiny.f32.rank.json");
+  ASSERT_EQ(want.size(), docs.size());
+  std::string list;
+  for (const std::string& d : docs) list += (list.empty() ? "" : ",") + tmpl::json_quote(d);
+  const std::string body = R"({"model":"reranker","query":"Who played with a red ball in the park?","documents":[)" + list + "]";
+  auto r = post("/api/rerank", body + "}");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto v = tmpl::from_json(r->body);
+  ASSERT_TRUE(v.ok());
+  const auto& results = *v.value().field("results").list;
+  ASSERT_EQ(results.size(), docs.size());
+  double last = 1e30;
+  std::vector<bool> seen(docs.size());
+  for (const auto& res : results) {
+    const int64_t i = res.field("index").i;
+    ASSERT_TRUE(i >= 0 && i < static_cast<int64_t>(docs.size()));
+    seen[static_cast<size_t>(i)] = true;
+    const double score = res.field("relevance_score").kind == tmpl::Value::Kind::Int ? static_cast<double>(res.field("relevance_score").i)
+                                                                                       : res.field("relevance_score").f;
+    EXPECT_NEAR(score, want[static_cast<size_t>(i)][0], 1e-4) << docs[static_cast<size_t>(i)];
+    EXPECT_LE(score, last);  // sorted, best first
+    last = score;
+    EXPECT_EQ(res.field("document").kind, tmpl::Value::Kind::Nil);
+  }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), true), 20);
+  EXPECT_GT(v.value().field("usage").field("prompt_tokens").i, 20 * 5);
+  // top_n and return_documents, on the OpenAI-style path.
+  auto top = post("/v1/rerank", body + R"(,"top_n":3,"return_documents":true})");
+  ASSERT_TRUE(top);
+  ASSERT_EQ(top->status, 200) << top->body;
+  auto t = tmpl::from_json(top->body);
+  const auto& three = *t.value().field("results").list;
+  ASSERT_EQ(three.size(), 3u);
+  EXPECT_EQ(three[0].field("index").i, results[0].field("index").i);
+  EXPECT_EQ(three[2].field("document").field("text").s, docs[static_cast<size_t>(three[2].field("index").i)]);
+  // Refusals: not a reranker, unknown model, bad fields; /v1 in OpenAI's error shape.
+  for (auto [path, req, status, message] : {
+           std::tuple{"/api/rerank", R"({"model":"bert","query":"q","documents":["d"]})", 400, "is not a reranking model"},
+           std::tuple{"/api/rerank", R"({"model":"nosuch","query":"q","documents":["d"]})", 404, "not found"},
+           std::tuple{"/api/rerank", R"({"model":"reranker","query":"q","documents":[]})", 400, "non-empty array"},
+           std::tuple{"/api/rerank", R"({"model":"reranker","documents":["d"]})", 400, "query is required"},
+           std::tuple{"/v1/rerank", R"({"model":"reranker","query":"q","documents":["d"],"top_n":0})", 400, R"("type":"invalid_request_error")"},
+           std::tuple{"/api/embed", R"({"model":"reranker","input":"x"})", 400, "reranking model"}}) {
+    auto e = post(path, req);
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->status, status) << path << " " << req << " " << e->body;
+    EXPECT_NE(e->body.find(message), std::string::npos) << e->body;
+  }
 }
 
 }  // namespace

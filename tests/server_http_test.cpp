@@ -261,7 +261,7 @@ TEST_F(KeyedHttp, EveryRouteAndMethodNeedsTheKey) {
       "/api/copy", "/api/delete", "/api/pull", "/api/push", "/api/embed", "/api/embeddings", "/api/tokenize",
       "/api/detokenize", "/api/status", "/metrics", "/api/blobs/sha256:" + std::string(64, 'a'), "/v1/models",
       "/v1/models/x", "/v1/chat/completions", "/v1/completions", "/v1/messages", "/v1/messages/count_tokens",
-      "/v1/responses", "/v1/embeddings", "/nothing", "//api/tags", "/api/%74ags", "/API/TAGS", "/api/tags/", "/v1//models"};
+      "/v1/responses", "/v1/embeddings", "/api/rerank", "/v1/rerank", "/nothing", "//api/tags", "/api/%74ags", "/API/TAGS", "/api/tags/", "/v1//models"};
   int checked = 0;
   for (const std::string& path : paths)
     for (const char* method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -274,7 +274,7 @@ TEST_F(KeyedHttp, EveryRouteAndMethodNeedsTheKey) {
         EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << method << " " << path << " [" << auth << "]\n" << r;
         ++checked;
       }
-  EXPECT_EQ(checked, 33 * 7 * 5);
+  EXPECT_EQ(checked, 35 * 7 * 5);
   // x-api-key is the Anthropic clients' header, on their paths only.
   auto anth = client_->Post("/v1/messages/count_tokens", {{"x-api-key", "k3y"}}, "{}", "application/json");
   ASSERT_TRUE(anth);

@@ -435,6 +435,12 @@ int cmd_synth(const Args& args) {
       if (auto v = o.value()) type = *v;
     } else if (a == "--seed") {
       o.number(so.seed);
+    } else if (a == "--sigma") {
+      if (auto v = o.value()) so.sigma = std::strtof(v->c_str(), nullptr);
+      if (!(so.sigma > 0 && so.sigma < 10)) {
+        std::fputs("hearth synth: --sigma must be a number in (0, 10)\n", stderr);
+        return 2;
+      }
     } else if (a == "--pooling") {
       auto v = o.value();
       static const std::pair<const char*, model::Pooling> kPoolings[] = {
@@ -458,8 +464,8 @@ int cmd_synth(const Args& args) {
   if (o.bad) return 2;
   if (out.empty() || so.vocab_path.empty()) {
     std::fputs("usage: hearth synth --vocab VOCAB.gguf [--arch llama|bert|nomic-bert] [--shape S] [--type T] [--seed S]\n"
-               "                    [--pooling mean|cls|last|rank] OUT.gguf\n"
-               "Writes a model of a real architecture's shape with seeded N(0, 0.02) weights and the tokenizer\n"
+               "                    [--pooling mean|cls|last|rank] [--sigma 0.02] OUT.gguf\n"
+               "Writes a model of a real architecture's shape with seeded N(0, sigma) weights and the tokenizer\n"
                "of VOCAB.gguf; TYPE is any hearth quantize type (F16 by default). Shapes: tiny, 1b, 3b, 7b (llama);\n"
                "bert-tiny, minilm, bge-base (encoders, whose --pooling is written as <arch>.pooling_type; rank adds\n"
                "a classification head).\n",

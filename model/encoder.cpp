@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <omp.h>
+
 #include "kernels/threads.h"
 #include "quant/quant.h"
 
@@ -114,39 +116,53 @@ void Encoder::project(const Weight& w, const Weight* bias, const float* x, float
     for (int j = 0; j < T_; ++j) kernels::add(y + static_cast<size_t>(j) * r, f32(*bias), y + static_cast<size_t>(j) * r, r);
 }
 
+// Every row over its own sequence's rows, per head, through kernels::attend_rows: K
+// transposed once for all rows ([n_embd][T]), V read in place; up to kAttendRows
+// consecutive rows of one sequence share each K and V vector loaded.
 void Encoder::attend(std::span<const std::vector<TokenId>> seqs) {
   const HParams& h = m_.hparams();
-  const int64_t E = h.n_embd, hd = h.head_dim, H = h.n_head;
+  const int64_t E = h.n_embd, hd = h.head_dim, T = T_;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // Work units: (row, head); each row knows its sequence's rows [first, first + len).
-  std::vector<std::pair<int, int>> span_of(static_cast<size_t>(T_));
-  int first = 0;
-  size_t longest = 0;
+  kt_.resize(static_cast<size_t>(E * T));
+  kernels::parallel_rows(E, mm_.threads(), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      for (int64_t t = 0; t < T; ++t) kt_[static_cast<size_t>(i * T + t)] = k_[static_cast<size_t>(t * E + i)];
+  });
+  struct Task {
+    int first, len;  // the sequence's rows
+    int r0, R;       // the query rows of this task
+  };
+  std::vector<Task> tasks;
+  int first = 0, longest = 0;
   for (const std::vector<TokenId>& s : seqs) {
-    for (size_t i = 0; i < s.size(); ++i) span_of[static_cast<size_t>(first) + i] = {first, static_cast<int>(s.size())};
-    first += static_cast<int>(s.size());
-    longest = std::max(longest, s.size());
+    const int len = static_cast<int>(s.size());
+    for (int r = 0; r < len; r += kernels::kAttendRows) tasks.push_back({first, len, first + r, std::min(kernels::kAttendRows, len - r)});
+    first += len;
+    longest = std::max(longest, len);
   }
-  kernels::parallel_rows(int64_t{T_} * H, mm_.threads(), [&](int64_t b, int64_t e) {
-    std::vector<float> p(longest);
-    for (int64_t u = b; u < e; ++u) {
-      const int64_t t = u / H, hh = u % H;
-      const auto [f, len] = span_of[static_cast<size_t>(t)];
-      const float* q = &q_[t * E + hh * hd];
-      for (int j = 0; j < len; ++j) {
-        const float* k = &k_[(f + j) * E + hh * hd];
-        float s = 0;
-        for (int64_t d = 0; d < hd; ++d) s += q[d] * k[d];
-        p[static_cast<size_t>(j)] = s;
+  const int64_t per_head = static_cast<int64_t>(tasks.size());
+  const size_t per_thread = kernels::attend_scratch(longest, hd);
+  scratch_.resize(per_thread * static_cast<size_t>(mm_.threads()));
+  kernels::parallel_chunks(int64_t{h.n_head} * per_head, mm_.threads(), 8, [&](int64_t b, int64_t e) {
+    float* scratch = &scratch_[static_cast<size_t>(omp_get_thread_num()) * per_thread];
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t hh = task / per_head;
+      const Task& t = tasks[static_cast<size_t>(task % per_head)];
+      kernels::KvHead kv;
+      kv.kt = &kt_[static_cast<size_t>(hh * hd * T + t.first)];
+      kv.k_stride = static_cast<size_t>(T);
+      kv.v = &v_[static_cast<size_t>(int64_t{t.first} * E + hh * hd)];
+      kv.v_stride = static_cast<size_t>(E);
+      kv.hd = hd;
+      const float* q[kernels::kAttendRows];
+      float* out[kernels::kAttendRows];
+      int n[kernels::kAttendRows];
+      for (int r = 0; r < t.R; ++r) {
+        q[r] = &q_[static_cast<size_t>(int64_t{t.r0 + r} * E + hh * hd)];
+        out[r] = &att_[static_cast<size_t>(int64_t{t.r0 + r} * E + hh * hd)];
+        n[r] = t.len;
       }
-      kernels::softmax(p.data(), len, scale, 0.f, nullptr);
-      float* out = &att_[t * E + hh * hd];
-      std::fill(out, out + hd, 0.f);
-      for (int j = 0; j < len; ++j) {
-        const float* v = &v_[(f + j) * E + hh * hd];
-        const float w = p[static_cast<size_t>(j)];
-        for (int64_t d = 0; d < hd; ++d) out[d] += w * v[d];
-      }
+      kernels::attend_rows(kv, q, n, t.R, scale, 0.f, out, scratch);
     }
   });
 }

@@ -50,6 +50,8 @@ class Encoder {
   int T_ = 0;  // rows of the current batch
   // [T][width] buffers, grown to the largest batch: x_ the running hidden state.
   std::vector<float> x_, y_, q_, k_, v_, att_, up_, gate_;
+  std::vector<float> kt_;       // K transposed, [n_embd][T], for attend_rows
+  std::vector<float> scratch_;  // attend_rows' per-thread scratch
 };
 
 }  // namespace hearth::model

@@ -88,7 +88,7 @@ std::pair<size_t, size_t> Runner::load() const {
   return {waiting_.size(), running_};
 }
 
-Result<std::shared_ptr<Sequence>> Runner::submit(SeqRequest req) {
+Result<Runner::Waiting> Runner::prepare(SeqRequest req) const {
   if (req.prompt.empty()) return Error{"the prompt has no tokens"};
   if (enc_ && req.pooling == model::Pooling::None) return Error{"an encoder (" + model_->hparams().arch + ") only embeds: it cannot generate"};
   if (!enc_ && req.pooling == model::Pooling::Rank) return Error{"reranking with a decoder (" + model_->hparams().arch + ") is not supported yet"};
@@ -100,14 +100,36 @@ Result<std::shared_ptr<Sequence>> Runner::submit(SeqRequest req) {
   req.prompt = std::move(fitted.value());
   w.req = std::move(req);
   w.seq = std::make_shared<Sequence>();
-  auto seq = w.seq;
+  return w;
+}
+
+Result<std::shared_ptr<Sequence>> Runner::submit(SeqRequest req) {
+  std::vector<SeqRequest> one;
+  one.push_back(std::move(req));
+  auto seqs = submit_all(std::move(one));
+  if (!seqs) return seqs.error();
+  return seqs.value().front();
+}
+
+Result<std::vector<std::shared_ptr<Sequence>>> Runner::submit_all(std::vector<SeqRequest> reqs) {
+  std::vector<Waiting> ready;
+  std::vector<std::shared_ptr<Sequence>> seqs;
+  for (SeqRequest& r : reqs) {
+    auto w = prepare(std::move(r));
+    if (!w) return w.error();
+    seqs.push_back(w.value().seq);
+    ready.push_back(std::move(w.value()));
+  }
   {
     std::lock_guard lock(mu_);
-    if (waiting_.size() >= opt_.max_queue) return Error{kServerBusy};
-    waiting_.push_back(std::move(w));
+    // A full queue refuses; a batch larger than the room left waits for an empty queue
+    // (so that one request of many inputs is never refused for ever).
+    if (waiting_.size() >= opt_.max_queue || (waiting_.size() + ready.size() > opt_.max_queue && !waiting_.empty()))
+      return Error{kServerBusy};
+    for (Waiting& w : ready) waiting_.push_back(std::move(w));
   }
   cv_.notify_all();
-  return seq;
+  return seqs;
 }
 
 void Runner::loop() {

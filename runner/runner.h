@@ -49,6 +49,10 @@ class Runner {
   // Queues a request. Errors: the queue is full (Ollama's "server busy" message), a
   // prompt that does not fit the context with shifting off, an empty prompt.
   Result<std::shared_ptr<Sequence>> submit(SeqRequest req);
+  // Queues several requests at once (all or none: the first refusal is returned and
+  // nothing is queued), so that the compute thread sees them together — an embedding
+  // request's inputs then share forward passes from the first.
+  Result<std::vector<std::shared_ptr<Sequence>>> submit_all(std::vector<SeqRequest> reqs);
 
   const model::Model& model() const { return *model_; }
   const RunnerOptions& options() const { return opt_; }
@@ -59,6 +63,9 @@ class Runner {
 
  private:
   struct Active;
+  struct Waiting;
+  // A request checked and fitted to the context, ready to queue.
+  Result<Waiting> prepare(SeqRequest req) const;
   void loop();
   // Moves waiting requests into free slots; under mu_.
   void admit();

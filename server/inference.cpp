@@ -270,6 +270,10 @@ std::optional<Refusal> common_fields(Fields& f, std::string_view body, const tmp
   return f.bad;
 }
 
+// A model without Ollama's completion capability: an encoder, or any file that names a
+// pooling (/api/show lists `embedding` instead of `completion` for those, as Ollama does).
+bool embedding_only(const model::HParams& h) { return h.family == model::Family::Encoder || h.pooling != model::Pooling::Unspecified; }
+
 // Images need a vision projector, which no model here has yet.
 constexpr const char* kNoVision = "does not support images (it has no vision projector)";
 // Counts a chat request may carry (the README's limits table); each past its limit is a
@@ -508,24 +512,26 @@ std::optional<Refusal> Inference::embed(const http::Request& req, const std::vec
     for (auto& seq : seqs) seq->cancel();
     return std::optional<Refusal>(std::move(r));
   };
+  std::vector<runner::SeqRequest> reqs;
   for (const EmbedInput& in : inputs) {
     auto ids = in.tokens ? Result<std::vector<TokenId>>(*in.tokens) : vocab.tokenize(in.text, true, true);
-    if (!ids) return refuse_all({400, ids.message()});
+    if (!ids) return Refusal{400, ids.message()};
     for (TokenId t : ids.value())
       if (t < 0 || static_cast<size_t>(t) >= vocab.size())
-        return refuse_all({400, "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(vocab.size())});
-    if (ids.value().empty()) return refuse_all({400, "an input has no tokens"});
+        return Refusal{400, "token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(vocab.size())};
+    if (ids.value().empty()) return Refusal{400, "an input has no tokens"};
     if (ids.value().size() > static_cast<size_t>(options.num_ctx)) {
-      if (!truncate) return refuse_all({400, "the input length exceeds the context length"});
+      if (!truncate) return Refusal{400, "the input length exceeds the context length"};
       ids.value().resize(static_cast<size_t>(options.num_ctx));
     }
-    runner::SeqRequest r;
+    runner::SeqRequest& r = reqs.emplace_back();
     r.prompt = std::move(ids.value());
     r.pooling = pooling;
-    auto seq = runner.submit(std::move(r));
-    if (!seq) return refuse_all({seq.message() == runner::kServerBusy ? 503 : 400, seq.message()});
-    seqs.push_back(seq.value());
   }
+  // All at once: the runner batches them together from its first step.
+  auto submitted = runner.submit_all(std::move(reqs));
+  if (!submitted) return Refusal{submitted.message() == runner::kServerBusy ? 503 : 400, submitted.message()};
+  seqs = std::move(submitted.value());
   // Each sequence ends with one Done (or Error) event; a stopping server cancels them.
   for (auto& seq : seqs) {
     runner::Event e;
@@ -666,7 +672,7 @@ void Inference::generate(const http::Request& req, http::Response& res, const Wr
   auto hp = hparams(call.model.digest, call.model.path);
   if (!hp) return refuse(res, {500, hp.message()});
   call.model.hp = hp.value();
-  if (hp.value().family == model::Family::Encoder) return refuse(res, {400, "\"" + call.model_name + "\" does not support generate"});
+  if (embedding_only(hp.value())) return refuse(res, {400, "\"" + call.model_name + "\" does not support generate"});
   const std::string prompt = f.str("prompt"), suffix = f.str("suffix"), system = f.str("system"), tmpl_override = f.str("template");
   call.raw = f.flag("raw", false);
   const Value& context = f.get("context");
@@ -718,7 +724,7 @@ std::optional<Refusal> Inference::chat_call(const http::Request& req, Call& call
   auto hp = hparams(call.model.digest, call.model.path);
   if (!hp) return Refusal{500, hp.message()};
   call.model.hp = hp.value();
-  if (hp.value().family == model::Family::Encoder) return Refusal{400, "\"" + call.model_name + "\" does not support chat"};
+  if (embedding_only(hp.value())) return Refusal{400, "\"" + call.model_name + "\" does not support chat"};
   auto t = parse_model_template(call.model.template_text);
   if (!t) return Refusal{500, "template error: " + t.message()};
   if (auto r = common_fields(f, req.body, t.value(), opt_.default_num_ctx, call)) return *r;

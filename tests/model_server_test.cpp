@@ -51,9 +51,17 @@ TEST(HParams, TiedEmbeddingsAndQwenShapes) {
 }
 
 TEST(HParams, ErrorsNameTheKey) {
-  auto v = hparams_of(test::testdata_dir() / "vocab/ggml-vocab-bert-bge.gguf");
+  auto v = hparams_of(test::testdata_dir() / "vocab/ggml-vocab-falcon.gguf");
   ASSERT_FALSE(v.ok());
-  EXPECT_NE(v.message().find("architecture 'bert' is not supported"), std::string::npos) << v.message();
+  EXPECT_NE(v.message().find("architecture 'falcon' is not supported (supported: llama, qwen2, qwen3, bert, nomic-bert)"),
+            std::string::npos)
+      << v.message();
+  // An encoder's header: its family and LayerNorm epsilon.
+  auto bert = hparams_of(test::testdata_dir() / "vocab/ggml-vocab-bert-bge.gguf");
+  ASSERT_TRUE(bert.ok()) << bert.message();
+  EXPECT_EQ(bert.value().family, model::Family::Encoder);
+  EXPECT_FLOAT_EQ(bert.value().norm_eps, 1e-12f);
+  EXPECT_EQ(bert.value().n_token_types, 2u);
   gguf::Metadata md;
   ASSERT_TRUE(md.add("general.architecture", gguf::Value::string("llama")).ok());
   ASSERT_TRUE(md.add("llama.context_length", gguf::Value::of<uint32_t>(128)).ok());

@@ -636,7 +636,8 @@ class OpenAICompletionWriter : public AnswerWriter {
   std::vector<bool> echoed_;     // per choice: the echo is written (or there is none)
 };
 
-// Ollama's refusal ({"error": "…"} before the answer started) in OpenAI's shape.
+}  // namespace
+
 void openai_refusal(http::Response& res) {
   if (res.status < 400) return;
   simdjson::dom::parser p;
@@ -644,8 +645,6 @@ void openai_refusal(http::Response& res) {
   if (!p.parse(res.body).get_object()["error"].get_string().get(m)) message = m;
   res.set_content(openai_error(res.status, std::string(message)), "application/json");
 }
-
-}  // namespace
 
 void openai_completions(Inference& inference, const http::Request& req, http::Response& res) {
   auto r = openai_completion_request(req.body);

@@ -19,6 +19,10 @@ namespace hearth::server {
 // (404), authentication_error (401), api_error (others).
 std::string openai_error(int status, const std::string& message);
 
+// A refusal of the inference handlers (Ollama's {"error": "…"}, status >= 400, before the
+// answer started) rewritten in OpenAI's shape; other responses are left as they are.
+void openai_refusal(http::Response& res);
+
 // What the translation keeps for the answer.
 struct OpenAIChatRequest {
   std::string ollama_body;  // the /api/chat request

@@ -1,8 +1,6 @@
 // /v1/responses answers: the response object and its typed event stream (server/responses.h).
 #include "server/responses.h"
 
-#include <simdjson.h>
-
 #include <chrono>
 
 #include "server/json_writer.h"
@@ -272,12 +270,7 @@ void openai_responses(Inference& inference, const http::Request& req, http::Resp
   inference.chat(inner, res, [rr](const std::string&, bool stream) -> std::unique_ptr<AnswerWriter> {
     return responses_writer(rr.model, stream, rr.echo);
   });
-  if (res.status >= 400) {  // a refusal before the answer started, in OpenAI's shape
-    simdjson::dom::parser p;
-    std::string_view message = res.body, m;
-    if (!p.parse(res.body).get_object()["error"].get_string().get(m)) message = m;
-    res.set_content(openai_error(res.status, std::string(message)), "application/json");
-  }
+  openai_refusal(res);
 }
 
 }  // namespace hearth::server

@@ -28,6 +28,7 @@
 #include "server/prompt.h"
 #include "server/store.h"
 #include "server/tokens.h"
+#include "server/transfer.h"
 
 namespace hearth::server {
 namespace {
@@ -94,8 +95,8 @@ class Body {
     }
     return true;
   }
-  bool flag(std::string_view key) const {
-    bool out = false;
+  bool flag(std::string_view key, bool absent = false) const {
+    bool out = absent;
     each(key, [&](simdjson::dom::element v) { bool b; if (!v.get(b)) out = b; });
     return out;
   }
@@ -346,6 +347,49 @@ struct ApiServer::Impl {
           &gone);
       if (!st && !gone) {
         const std::string l = "{\"error\":" + q(st.message()) + "}\n";
+        sink.write(l.data(), l.size());
+      }
+      sink.done();
+      return true;
+    });
+  }
+
+  // /api/pull and /api/push: Ollama's request fields; progress streamed as NDJSON, or the
+  // last status alone with "stream": false.
+  void transfer(const http::Request& req, http::Response& res, bool push) {
+    Body b;
+    if (!b.parse(req, res)) return;
+    std::string model = b.str("model");
+    if (model.empty()) model = b.str("name");
+    if (model.empty()) return error(res, 400, push ? "model is required" : "invalid model name");
+    const ModelName name = ModelName::parse(model);
+    if (!name.valid()) return error(res, 400, "invalid model name");
+    const bool insecure = b.flag("insecure");
+    if (name.scheme == "http" && !insecure) return error(res, 400, "insecure protocol http");
+    auto run = [this, name, insecure, push](const TransferProgress& progress, const std::atomic<bool>* cancel) {
+      const registry::Options ro = registry::Options::from_env();
+      return push ? push_model(store, name, insecure, ro, progress, cancel)
+                  : pull_model(store, name, insecure, ro, progress, cancel);
+    };
+    if (!b.flag("stream", true)) {
+      std::string last;
+      Status st = run([&](const std::string& line) { last = line; }, nullptr);
+      if (!st) return error(res, 500, st.message());
+      return json(res, 200, last);
+    }
+    res.status = 200;
+    res.set_chunked_content_provider("application/x-ndjson", [run](http::Sink& sink) {
+      std::atomic<bool> gone{false};
+      Status st = run(
+          [&](const std::string& line) {
+            const std::string l = line + "\n";
+            if (!gone && !sink.write(l.data(), l.size())) gone = true;
+          },
+          &gone);
+      if (!st && !gone) {
+        JsonWriter w;
+        w.begin_object().key("error").str(st.message()).end_object();
+        const std::string l = w.text() + "\n";
         sink.write(l.data(), l.size());
       }
       sink.done();
@@ -686,8 +730,8 @@ struct ApiServer::Impl {
     http.Post("/v1/embeddings", [this](Req req, Res res) { openai_embeddings(inference, req, res); });
     http.Post("/api/rerank", [this](Req req, Res res) { rerank(inference, req, res, false); });
     http.Post("/v1/rerank", [this](Req req, Res res) { rerank(inference, req, res, true); });
-    for (const char* path : {"/api/pull", "/api/push"})
-      http.Post(path, [path](Req, Res res) { error(res, 501, std::string(path) + " is not implemented by Hearth yet"); });
+    http.Post("/api/pull", [this](Req req, Res res) { transfer(req, res, false); });
+    http.Post("/api/push", [this](Req req, Res res) { transfer(req, res, true); });
 
     http.set_error_handler([](Req, Res res) {
       if (res.status == 404 && res.body.empty()) res.set_content("404 page not found", "text/plain");

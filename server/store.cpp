@@ -325,6 +325,19 @@ Result<std::string> Store::adopt_file(const fs::path& tmp) const {
   return digest;
 }
 
+Status Store::publish_verified(const fs::path& file, std::string_view digest) const {
+  std::error_code ec;
+  fs::create_directories(root_ / "blobs", ec);
+  const fs::path to = blob_path(digest);
+  if (to.empty()) return Error{"invalid digest \"" + std::string(digest) + "\""};
+  if (::rename(file.c_str(), to.c_str()) != 0) return Error{std::string("storing the blob: ") + std::strerror(errno)};
+  if (int dir = ::open((root_ / "blobs").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return {};
+}
+
 size_t Store::prune(int64_t grace_seconds) const {
   std::error_code ec;
   const fs::path base = root_ / "manifests";

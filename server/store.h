@@ -100,6 +100,9 @@ class Store {
   // Moves a finished file (written in blobs/ under a temporary name) into the store under
   // its digest, which is returned ("sha256:<hex>"). On error the file is removed.
   Result<std::string> adopt_file(const std::filesystem::path& tmp) const;
+  // Moves a file whose SHA-256 the caller has verified to be `digest` (and synced) into the
+  // store under that digest, on the same filesystem (a download in partial/).
+  Status publish_verified(const std::filesystem::path& file, std::string_view digest) const;
   // A temporary path in blobs/ for a file that adopt_file() will take (prune removes
   // leftovers after the grace period).
   std::filesystem::path temp_blob_path(std::string_view tag) const;

@@ -24,6 +24,9 @@ int cmd_client(const std::string& verb, const Args& args);
 // `hearth run NAME [PROMPT]`: a client of the server (one prompt, or an interactive chat).
 int cmd_run_server(const Args& args);
 int cmd_stop(const Args& args);
+// `hearth pull|push NAME [--insecure]`: clients of /api/pull and /api/push with progress bars.
+int cmd_pull(const Args& args);
+int cmd_push(const Args& args);
 int cmd_version();
 
 }  // namespace hearth::cli

@@ -16,6 +16,7 @@ constexpr const char* kUsage =
     "  list | ps                             models on the server | models loaded\n"
     "  show NAME [--modelfile|--template|--parameters|--license|--system]\n"
     "  cp SRC DST | rm NAME...               copy | delete models on the server\n"
+    "  pull | push NAME [--insecure]         fetch a model from | send one to its registry\n"
     "  gguf info FILE [--json] [--tensors]   describe a GGUF file (header, metadata, tensors)\n"
     "  quantize IN OUT TYPE [THREADS] [opts] quantize a GGUF model as llama-quantize does\n"
     "  run MODEL.gguf PROMPT [opts]          generate text from a file in-process (streams; tokens/s on stderr)\n"
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
   if (verb == "serve") return hearth::cli::cmd_serve(rest);
   for (const char* v : {"create", "list", "ls", "ps", "show", "cp", "rm"})
     if (verb == v) return hearth::cli::cmd_client(verb, rest);
+  if (verb == "pull") return hearth::cli::cmd_pull(rest);
+  if (verb == "push") return hearth::cli::cmd_push(rest);
   if (verb == "quantize") return hearth::cli::cmd_quantize(rest);
   if (verb == "bench") return hearth::cli::cmd_bench(rest);
   if (verb == "run") return hearth::cli::cmd_run(rest);

@@ -1,0 +1,405 @@
+// The registry client against a real registry on loopback (registry_fixture.h): push and
+// pull round trips byte for byte, resuming a cut download, a corrupted blob, concurrent
+// pulls, Basic auth — and against hostile registries (an httplib server written here)
+// whose every failure must be a clear error that leaves the store as it was.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "registry_fixture.h"
+#include "server/registry_auth.h"
+#include "server/transfer.h"
+#include "testdata.h"
+
+namespace hearth::test {
+namespace {
+
+namespace fs = std::filesystem;
+using server::ModelName;
+using server::PullStats;
+using server::Store;
+namespace registry = server::registry;
+
+registry::Options fast_options() {
+  registry::Options o;
+  o.retries = 2;
+  o.backoff = std::chrono::milliseconds(20);
+  o.stall = std::chrono::milliseconds(3000);
+  o.connect = std::chrono::milliseconds(1000);
+  o.part_min = uint64_t{1} << 20;  // several parts even for small test blobs
+  o.chunk = uint64_t{1} << 20;     // several PATCHes per upload
+  return o;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct Lines {
+  std::vector<std::string> all;
+  server::TransferProgress fn() {
+    return [this](const std::string& l) { all.push_back(l); };
+  }
+  bool has(const std::string& status) const {
+    for (const auto& l : all)
+      if (l.find("\"status\":\"" + status + "\"") != std::string::npos) return true;
+    return false;
+  }
+};
+
+size_t count_files(const fs::path& dir) {
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); ++it)
+    if (it->is_regular_file()) n++;
+  return n;
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/hearth-registry-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    tmp_ = tmpl;
+    ::unsetenv("HEARTH_REGISTRY_AUTH");
+    ::setenv("DOCKER_CONFIG", (tmp_ / "docker").c_str(), 1);  // no credentials from the user's config
+  }
+  void TearDown() override {
+    ::unsetenv("HEARTH_REGISTRY_AUTH");
+    ::unsetenv("DOCKER_CONFIG");
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+  }
+  // A model of `model_bytes` pushed to `reg` as test/<model>; returns its manifest.
+  std::string push_new(RegistryProcess& reg, const std::string& model, const std::string& model_bytes) {
+    Store a(tmp_ / ("src-" + model));
+    const ModelName name = ModelName::parse(reg.host() + "/test/" + model + ":latest");
+    const std::string raw = put_model(a, name, model_bytes);
+    Lines lines;
+    Status st = server::push_model(a, name, true, fast_options(), lines.fn(), nullptr);
+    EXPECT_TRUE(st) << st.message();
+    return raw;
+  }
+  fs::path tmp_;
+};
+
+TEST_F(RegistryTest, PushThenPullIsByteIdentical) {
+  RegistryProcess reg(tmp_ / "reg");
+  ASSERT_TRUE(reg.start());
+  const std::string model = read_file(testdata_dir() / "models/stories260K.gguf");
+  ASSERT_GT(model.size(), size_t{1} << 20);
+  Store a(tmp_ / "a");
+  const ModelName name = ModelName::parse(reg.host() + "/test/tiny:latest");
+  const std::string raw = put_model(a, name, model);
+
+  Lines pushed;
+  Status st = server::push_model(a, name, true, fast_options(), pushed.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_EQ(pushed.all.front(), R"({"status":"retrieving manifest"})");
+  EXPECT_TRUE(pushed.has("pushing manifest"));
+  EXPECT_EQ(pushed.all.back(), R"({"status":"success"})");
+  // Pushing again finds every blob there (HEAD) and still succeeds.
+  st = server::push_model(a, name, true, fast_options(), pushed.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+
+  Store b(tmp_ / "b");
+  Lines pulled;
+  PullStats stats;
+  st = server::pull_model(b, name, true, fast_options(), pulled.fn(), nullptr, &stats);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_EQ(pulled.all.front(), R"({"status":"pulling manifest"})");
+  EXPECT_TRUE(pulled.has("verifying sha256 digest"));
+  EXPECT_TRUE(pulled.has("writing manifest"));
+  EXPECT_EQ(pulled.all.back(), R"({"status":"success"})");
+  auto m = b.find(name);
+  ASSERT_TRUE(m) << m.message();
+  EXPECT_EQ(m.value().raw, raw);  // the manifest as the registry sent it, which is ours
+  uint64_t total = 0;
+  for (const server::Layer* l : server::transfer_order(m.value())) {
+    EXPECT_EQ(b.blob_text(l->digest), a.blob_text(l->digest)) << l->digest;
+    total += static_cast<uint64_t>(l->size);
+    const std::string head = "\"status\":\"pulling " + l->digest.substr(7, 12) + "\"";
+    bool seen_total = false;
+    for (const auto& line : pulled.all)
+      seen_total = seen_total || (line.find(head) != std::string::npos &&
+                                  line.find("\"total\":" + std::to_string(l->size)) != std::string::npos);
+    EXPECT_TRUE(seen_total) << "no progress line with the total for " << l->digest;
+  }
+  EXPECT_EQ(stats.fetched, total);
+  EXPECT_EQ(stats.resumed, 0u);
+  EXPECT_EQ(count_files(tmp_ / "b/partial"), 0u);
+
+  // A second pull finds everything in the store.
+  PullStats again;
+  ASSERT_TRUE(server::pull_model(b, name, true, fast_options(), pulled.fn(), nullptr, &again));
+  EXPECT_EQ(again.fetched, 0u);
+}
+
+TEST_F(RegistryTest, CutDownloadResumesAfterRestart) {
+  RegistryProcess reg(tmp_ / "reg");
+  ASSERT_TRUE(reg.start());
+  const std::string model = random_bytes(size_t{32} << 20, 7);
+  push_new(reg, "big", model);
+  const ModelName name = ModelName::parse(reg.host() + "/test/big:latest");
+  const std::string digest = "sha256:" + server::sha256_hex(model);
+
+  // First pull, slowed down, cut at half of the model by killing the registry.
+  Store b(tmp_ / "b");
+  registry::Options slow = fast_options();
+  slow.max_rate = uint64_t{16} << 20;
+  slow.part_min = uint64_t{16} << 20;  // two parts
+  bool cut = false;
+  Status st = server::pull_model(
+      b, name, true, slow,
+      [&](const std::string& line) {
+        simdjson::dom::parser p;
+        simdjson::dom::element e;
+        std::string_view d;
+        int64_t done = 0;
+        if (p.parse(line).get(e) || e["digest"].get(d) || d != digest || e["completed"].get(done)) return;
+        if (!cut && done >= static_cast<int64_t>(model.size() / 2)) {
+          reg.stop();
+          cut = true;
+        }
+      },
+      nullptr);
+  ASSERT_TRUE(cut);
+  ASSERT_FALSE(st);
+  EXPECT_FALSE(b.find(name));  // no manifest
+  EXPECT_FALSE(b.has_blob(digest));
+  EXPECT_TRUE(fs::exists(tmp_ / "b/partial" / ("sha256-" + digest.substr(7))));
+
+  // The registry comes back; a new pull (as after a server restart: the state is read from
+  // disk) fetches only what is missing.
+  ASSERT_TRUE(reg.start());
+  PullStats stats;
+  Lines lines;
+  st = server::pull_model(b, name, true, fast_options(), lines.fn(), nullptr, &stats);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_EQ(b.blob_text(digest), model);
+  EXPECT_GE(stats.resumed, model.size() * 4 / 10) << "resumed " << stats.resumed;
+  EXPECT_LE(stats.fetched, model.size() * 6 / 10) << "fetched " << stats.fetched;
+  EXPECT_GE(stats.resumed + stats.fetched, model.size());
+  EXPECT_LE(stats.resumed + stats.fetched, model.size() + 1024);  // the small blobs, if the cut came first
+  EXPECT_EQ(count_files(tmp_ / "b/partial"), 0u);
+}
+
+TEST_F(RegistryTest, CorruptedBlobInTheRegistryIsRejected) {
+  RegistryProcess reg(tmp_ / "reg");
+  ASSERT_TRUE(reg.start());
+  const std::string model = random_bytes(size_t{3} << 20, 11);
+  push_new(reg, "bad", model);
+  const std::string digest = "sha256:" + server::sha256_hex(model);
+  {
+    std::fstream f(reg.blob_data(digest), std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f) << reg.blob_data(digest);
+    f.seekp(static_cast<std::streamoff>(model.size() / 2));
+    f.put(static_cast<char>(model[model.size() / 2] ^ 0x5a));
+  }
+  Store b(tmp_ / "b");
+  const ModelName name = ModelName::parse(reg.host() + "/test/bad:latest");
+  Lines lines;
+  Status st = server::pull_model(b, name, true, fast_options(), lines.fn(), nullptr);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.message().rfind("digest mismatch, file must be downloaded again: want " + digest + ", got sha256:", 0), 0u)
+      << st.message();
+  EXPECT_FALSE(b.find(name));
+  EXPECT_FALSE(b.has_blob(digest));
+  EXPECT_FALSE(fs::exists(tmp_ / "b/partial" / ("sha256-" + digest.substr(7))));
+}
+
+TEST_F(RegistryTest, ConcurrentPullsOfOneModelShareTheStore) {
+  RegistryProcess reg(tmp_ / "reg");
+  ASSERT_TRUE(reg.start());
+  const std::string model = random_bytes(size_t{6} << 20, 13);
+  push_new(reg, "twice", model);
+  const ModelName name = ModelName::parse(reg.host() + "/test/twice:latest");
+  Store b(tmp_ / "b");
+  registry::Options slow = fast_options();
+  slow.max_rate = uint64_t{16} << 20;
+  Status s1, s2;
+  std::thread t1([&] { s1 = server::pull_model(b, name, true, slow, [](const std::string&) {}, nullptr); });
+  std::thread t2([&] { s2 = server::pull_model(b, name, true, slow, [](const std::string&) {}, nullptr); });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(s1) << s1.message();
+  ASSERT_TRUE(s2) << s2.message();
+  EXPECT_EQ(b.blob_text("sha256:" + server::sha256_hex(model)), model);
+  EXPECT_EQ(b.list().size(), 1u);
+  EXPECT_EQ(count_files(tmp_ / "b/partial"), 0u);
+}
+
+TEST_F(RegistryTest, BasicAuthFromTheEnvironmentAndDockerConfig) {
+  const fs::path pw = tmp_ / "htpasswd";
+  ASSERT_EQ(std::system(("htpasswd -Bbn hearth s3cret > " + pw.string()).c_str()), 0);
+  RegistryProcess reg(tmp_ / "reg", "auth:\n  htpasswd:\n    realm: hearth-test\n    path: " + pw.string() + "\n");
+  ASSERT_TRUE(reg.start());
+  Store a(tmp_ / "a");
+  const ModelName name = ModelName::parse(reg.host() + "/test/locked:latest");
+  put_model(a, name, random_bytes(100000, 3));
+  Lines lines;
+
+  Status st = server::push_model(a, name, true, fast_options(), lines.fn(), nullptr);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("needs credentials"), std::string::npos) << st.message();
+
+  ::setenv("HEARTH_REGISTRY_AUTH", (reg.host() + "=hearth:wrong").c_str(), 1);
+  st = server::push_model(a, name, true, fast_options(), lines.fn(), nullptr);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("401"), std::string::npos) << st.message();
+
+  // The right password from a docker config.json.
+  ::unsetenv("HEARTH_REGISTRY_AUTH");
+  fs::create_directories(tmp_ / "docker");
+  std::ofstream(tmp_ / "docker/config.json")
+      << R"({"auths":{")" << reg.host() << R"(":{"auth":")" << registry::base64_encode("hearth:s3cret") << "\"}}}";
+  st = server::push_model(a, name, true, fast_options(), lines.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+
+  // And from HEARTH_REGISTRY_AUTH for the pull.
+  fs::remove(tmp_ / "docker/config.json");
+  ::setenv("HEARTH_REGISTRY_AUTH", "hearth:s3cret", 1);
+  Store b(tmp_ / "b");
+  st = server::pull_model(b, name, true, fast_options(), lines.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_EQ(b.find(name).value().raw, a.find(name).value().raw);
+}
+
+// A registry that misbehaves in one way per repository (/v2/h/<case>/…), written here
+// with httplib's server: each case must fail with a clear error and leave the store as it
+// was.
+class HostileRegistry {
+ public:
+  HostileRegistry() : port_(free_port()) {
+    good_ = random_bytes(200000, 5);
+    config_ = R"({"model_format":"gguf"})";
+    srv_.Get(R"(/v2/h/([a-z]+)/manifests/latest)", [this](const httplib::Request& req, httplib::Response& res) {
+      manifest(req.matches[1], res);
+    });
+    srv_.Get(R"(/v2/h/([a-z]+)/blobs/(sha256:[0-9a-f]{64}))", [this](const httplib::Request& req, httplib::Response& res) {
+      blob(req.matches[1], req.matches[2], res);
+    });
+    thread_ = std::thread([this] { srv_.listen("127.0.0.1", port_); });
+    for (int i = 0; i < 200 && !srv_.is_running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ~HostileRegistry() {
+    srv_.stop();
+    thread_.join();
+  }
+  std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  static std::string layer(const std::string& type, const std::string& digest, int64_t size) {
+    server::JsonWriter w;
+    w.begin_object().key("mediaType").str(type).key("digest").str(digest).key("size").num(size).end_object();
+    return w.text();
+  }
+  std::string manifest_with(const std::string& model_layer) const {
+    return R"({"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":)" +
+           layer("application/vnd.docker.container.image.v1+json", "sha256:" + server::sha256_hex(config_),
+                 static_cast<int64_t>(config_.size())) +
+           R"(,"layers":[)" + model_layer + "]}";
+  }
+  void manifest(const std::string& c, httplib::Response& res) const {
+    const std::string model = "application/vnd.ollama.image.model";
+    const std::string good = "sha256:" + server::sha256_hex(good_);
+    const int64_t size = static_cast<int64_t>(good_.size());
+    std::string body;
+    if (c == "nothere") {
+      res.status = 404;
+      return res.set_content(R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]})", "application/json");
+    }
+    if (c == "notjson") body = "<html>this is not a manifest</html>";
+    else if (c == "huge") body = std::string(size_t{5} << 20, ' ') + "{}";
+    else if (c == "traverse") body = manifest_with(layer(model, "sha256:../../../../etc/passwd", 10));
+    else if (c == "negative") body = manifest_with(layer(model, good, -5));
+    else if (c == "wrongsize") body = manifest_with(layer(model, good, size * 2));
+    else if (c == "wrongdigest") body = manifest_with(layer(model, "sha256:" + std::string(64, 'a'), size));
+    else if (c == "gone") body = manifest_with(layer(model, "sha256:" + std::string(64, 'b'), size));
+    else body = manifest_with(layer(model, good, size));  // cut, silent, gone
+    res.set_content(body, "application/vnd.docker.distribution.manifest.v2+json");
+  }
+  void blob(const std::string& c, const std::string& digest, httplib::Response& res) const {
+    if (digest == "sha256:" + server::sha256_hex(config_)) return res.set_content(config_, "application/octet-stream");
+    if (c == "gone") {
+      res.status = 404;
+      return res.set_content(R"({"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]})", "application/json");
+    }
+    if (c == "silent") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      return res.set_content(good_, "application/octet-stream");
+    }
+    if (c == "cut") {  // promises the whole blob, sends half, hangs up
+      const std::string half = good_.substr(0, good_.size() / 2);
+      res.set_content_provider(good_.size(), "application/octet-stream", [half](size_t off, size_t, httplib::DataSink& sink) {
+        if (off < half.size()) sink.write(half.data() + off, half.size() - off);
+        return off < half.size();
+      });
+      return;
+    }
+    res.set_content(good_, "application/octet-stream");  // wrongsize, wrongdigest (httplib honours Range)
+  }
+
+  int port_;
+  std::string good_, config_;
+  httplib::Server srv_;
+  std::thread thread_;
+};
+
+TEST_F(RegistryTest, HostileRegistriesFailCleanly) {
+  HostileRegistry reg;
+  registry::Options o = fast_options();
+  o.stall = std::chrono::milliseconds(300);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"notjson", "pull model manifest: manifest is not JSON"},
+      {"huge", "larger than 4194304 bytes"},
+      {"traverse", "pull model manifest: invalid digest \"sha256:../../../../etc/passwd\""},
+      {"negative", "has an invalid size -5"},
+      {"wrongsize", "the registry has fewer bytes of sha256:"},
+      {"wrongdigest", "digest mismatch, file must be downloaded again: want sha256:aaaa"},
+      {"cut", "the connection was cut"},
+      {"silent", "no data came for 300 ms"},
+      {"gone", "404: blob unknown to registry"},
+      {"nothere", "pull model manifest: file does not exist"},
+  };
+  Store b(tmp_ / "b");
+  for (const auto& [c, want] : cases) {
+    SCOPED_TRACE(c);
+    const ModelName name = ModelName::parse(reg.host() + "/h/" + c + ":latest");
+    Lines lines;
+    Status st = server::pull_model(b, name, true, o, lines.fn(), nullptr);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.message().find(want), std::string::npos) << st.message();
+    EXPECT_TRUE(b.list().empty());
+    // Nothing unverified under blobs/ (the config blob, verified, may be there).
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(tmp_ / "b/blobs", ec))
+      EXPECT_EQ(e.path().filename().string(), "sha256-" + server::sha256_hex(R"({"model_format":"gguf"})"));
+  }
+}
+
+TEST(RegistryAuth, ParsesChallengesAndBase64) {
+  auto c = registry::parse_challenge(R"(Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push")");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->scheme, "bearer");
+  EXPECT_EQ(c->params["realm"], "https://auth.example/token");
+  EXPECT_EQ(c->params["service"], "registry.example");
+  EXPECT_EQ(c->params["scope"], "repository:a/b:pull,push");
+  auto b = registry::parse_challenge(R"(Basic realm="x")");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->scheme, "basic");
+  EXPECT_FALSE(registry::parse_challenge(R"(Bearer realm="unterminated)"));
+  EXPECT_EQ(registry::base64_encode("hearth:s3cret"), "aGVhcnRoOnMzY3JldA==");
+  EXPECT_EQ(registry::base64_decode("aGVhcnRoOnMzY3JldA==").value(), "hearth:s3cret");
+  EXPECT_EQ(registry::base64_decode("YQ==").value(), "a");
+  EXPECT_FALSE(registry::base64_decode("abc"));
+}
+
+}  // namespace
+}  // namespace hearth::test

@@ -14,6 +14,9 @@
 //                             WordPiece) and the specials mode; every id in range, every
 //                             piece printable back
 //  10 /v1/responses        -> responses_request, openai_chat_request, then the /api/chat path
+//  11 a registry's answers -> the next byte picks: a WWW-Authenticate challenge
+//                             (parse_challenge), a pulled manifest (parse_manifest, then
+//                             check_pulled_manifest), an error body (registry::describe)
 // The store holds one real model (stories260K with a template that takes tools), set up
 // once from HEARTH_TESTDATA. Every refusal must be a 4xx with a message; nothing may crash.
 #include <sys/mman.h>
@@ -38,7 +41,9 @@
 #include "server/openai.h"
 #include "server/options.h"
 #include "server/responses.h"
+#include "server/registry_auth.h"
 #include "server/store.h"
+#include "server/transfer.h"
 
 namespace {
 
@@ -158,10 +163,32 @@ void tokenize(std::string_view in) {
 
 }  // namespace
 
+// Family 11: what a (hostile) registry sends back.
+void registry_answer(const std::string& in) {
+  if (in.empty()) return;
+  const std::string rest = in.substr(1);
+  switch (static_cast<unsigned char>(in[0]) % 3) {
+    case 0: (void)registry::parse_challenge(rest); break;
+    case 1:
+      if (auto m = parse_manifest(rest)) {
+        if (check_pulled_manifest(m.value()))  // an accepted manifest names only store paths
+          for (const Layer* l : transfer_order(m.value()))
+            if (l->digest.size() != 71) __builtin_trap();
+      }
+      break;
+    default: {
+      registry::Reply r;
+      r.status = 400;
+      r.body = rest;
+      if (registry::describe(r).rfind("400: ", 0) != 0) __builtin_trap();
+    }
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 11) {
+  switch (data[0] % 12) {
     case 0: chat(in); break;
     case 1:
       if (auto r = openai_chat_request(in)) chat(r.value().ollama_body);
@@ -182,6 +209,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 5: name(in); break;
     case 6: (void)parse_manifest(in); break;
+    case 11: registry_answer(in); break;
     case 7:
       if (auto v = hearth::server::tmpl::from_json(in)) {
         ModelOptions o = default_model_options();

@@ -48,7 +48,10 @@ manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distributio
                         "from": "x"}]}
 seeds = [(0, json.dumps(chat)), (1, json.dumps(openai)), (2, json.dumps(anthropic)), (3, json.dumps(completion)),
          (4, json.dumps(create)), (5, "registry.ollama.ai/library/llama3:8b"), (5, "http://localhost:5000/a/b:c"),
-         (6, json.dumps(manifest)), (7, json.dumps(chat["options"])), (10, json.dumps(responses))]
+         (6, json.dumps(manifest)), (7, json.dumps(chat["options"])), (10, json.dumps(responses)),
+         (11, "\x00Bearer realm=\"https://auth.example/token\",service=\"registry\",scope=\"repository:a/b:pull\""),
+         (11, "\x01" + json.dumps(manifest)),
+         (11, "\x02" + json.dumps({"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}]}))]
 # Tokenizers: the selector byte after the family picks the vocabulary and the specials mode.
 for pick in range(4):
     seeds.append((9, chr(pick | 0x30) + "Hello <s> world!\n\t  ünïcödé 🦙 [CLS] <|endoftext|> 123,456"))

@@ -31,7 +31,8 @@ Result<std::string> fetch_manifest(registry::Client& client, const ModelName& na
     if (attempt > 0) std::this_thread::sleep_for(client.options().backoff * (1 << std::min(attempt - 1, 10)));
     if (cancelled(cancel)) return Error{"cancelled"};
     r = client.send(c);
-    const bool retry = (r.status == 0 && r.error.find("larger than") == std::string::npos) || r.status >= 500 || r.status == 429;
+    // Only what may pass: a refused connection or a failed handshake fails at once.
+    const bool retry = r.transient || r.status >= 500 || r.status == 429;
     if (!retry) break;
   }
   if (r.status == 404) return Error{"pull model manifest: file does not exist"};
@@ -39,8 +40,9 @@ Result<std::string> fetch_manifest(registry::Client& client, const ModelName& na
   return r.body;
 }
 
-// Every digest well-formed (no path tricks), every size plausible.
-Status check_manifest(const Manifest& m) {
+}  // namespace
+
+Status check_pulled_manifest(const Manifest& m) {
   for (const Layer* l : transfer_order(m)) {
     if (!Store::valid_digest(l->digest) || l->digest.rfind("sha256:", 0) != 0)
       return Error{"pull model manifest: invalid digest \"" + l->digest + "\""};
@@ -49,6 +51,8 @@ Status check_manifest(const Manifest& m) {
   }
   return {};
 }
+
+namespace {
 
 struct Pending {
   Layer layer;
@@ -122,7 +126,7 @@ Status pull_model(Store& store, const ModelName& name, bool insecure, const regi
   auto parsed = parse_manifest(raw.value());
   if (!parsed) return Error{"pull model manifest: " + parsed.message()};
   const Manifest& m = parsed.value();
-  if (Status st = check_manifest(m); !st) return st;
+  if (Status st = check_pulled_manifest(m); !st) return st;
 
   // Blobs present now stay until the manifest that needs them is written.
   Store::Pins pins(store);

@@ -47,7 +47,8 @@ class BlobPush {
       }
       last = r.status == 0 ? r.error : describe(r);
       if (r.error == "cancelled" || cancelled(cancel_)) return Error{"cancelled"};
-      if (r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429) break;
+      const bool retry = r.transient || r.status >= 500 || r.status == 408 || r.status == 429;
+      if (!retry) break;
     }
     return Error{"pushing " + layer_.digest.substr(7, 12) + ": " + last};
   }

@@ -223,6 +223,8 @@ Reply Client::send_to(const Call& c, const std::string& origin, const std::strin
     r.error = "cancelled";
   } else if (!res) {
     r.error = c.method + " " + origin + target + ": " + transport_error(static_cast<int>(res.error()));
+    const httplib::Error e = res.error();
+    r.transient = e == httplib::Error::Read || e == httplib::Error::Write || e == httplib::Error::ConnectionTimeout;
     r.status = 0;
   } else if (r.status == 0) {  // answers without a body skip the response handler
     r.status = res->status;

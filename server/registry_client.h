@@ -44,6 +44,7 @@ std::optional<Url> split_url(std::string_view absolute);
 struct Reply {
   int status = 0;     // 0: no HTTP answer; `error` says why
   std::string error;  // transport failure, or a body past max_body
+  bool transient = false;  // a transport failure worth retrying (a cut or stalled connection)
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string header(std::string_view name) const;  // "" if absent (names case-insensitive)

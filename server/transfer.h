@@ -37,6 +37,9 @@ Status pull_model(Store& store, const ModelName& name, bool insecure, const regi
 Status push_model(Store& store, const ModelName& name, bool insecure, const registry::Options& opt,
                   const TransferProgress& progress, const std::atomic<bool>* cancel);
 
+// A pulled manifest's checks: every digest "sha256:<64 hex>" (no path tricks), every size
+// between 0 and 4 TiB; the error is the client's message.
+Status check_pulled_manifest(const Manifest& m);
 // The layers, then the config (Ollama's order).
 std::vector<const Layer*> transfer_order(const Manifest& m);
 // {"status": s}

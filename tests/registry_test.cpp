@@ -3,10 +3,16 @@
 // pulls, Basic auth — and against hostile registries (an httplib server written here)
 // whose every failure must be a clear error that leaves the store as it was.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <simdjson.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <ctime>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -382,6 +388,145 @@ TEST_F(RegistryTest, HostileRegistriesFailCleanly) {
     for (const auto& e : fs::directory_iterator(tmp_ / "b/blobs", ec))
       EXPECT_EQ(e.path().filename().string(), "sha256-" + server::sha256_hex(R"({"model_format":"gguf"})"));
   }
+}
+
+// A token server for the registry's bearer flow (the Docker token spec): checks Basic
+// credentials and answers a JWT signed (RS256) with a key whose self-signed certificate the
+// registry trusts (x5c header), granting the actions the scope asks for.
+class TokenServer {
+ public:
+  explicit TokenServer(const fs::path& dir) : port_(free_port()) {
+    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=hearth-token -keyout " +
+                            (dir / "key.pem").string() + " -out " + (dir / "cert.pem").string() + " 2>/dev/null";
+    ok_ = std::system(cmd.c_str()) == 0;
+    cert_path_ = dir / "cert.pem";
+    if (ok_) load(dir);
+    srv_.Get("/token", [this](const httplib::Request& req, httplib::Response& res) { token(req, res); });
+    thread_ = std::thread([this] { srv_.listen("127.0.0.1", port_); });
+    for (int i = 0; i < 200 && !srv_.is_running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ~TokenServer() {
+    srv_.stop();
+    thread_.join();
+    EVP_PKEY_free(key_);
+  }
+  bool ok() const { return ok_; }
+  std::string auth_yaml() const {
+    return "auth:\n  token:\n    realm: http://127.0.0.1:" + std::to_string(port_) +
+           "/token\n    service: hearth-registry\n    issuer: hearth-test-issuer\n    rootcertbundle: " +
+           cert_path_.string() + "\n";
+  }
+  std::vector<std::string> scopes() {
+    std::lock_guard lock(mu_);
+    return scopes_;
+  }
+
+ private:
+  static std::string b64url(std::string_view bytes) {
+    std::string s = registry::base64_encode(bytes);
+    for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
+    while (!s.empty() && s.back() == '=') s.pop_back();
+    return s;
+  }
+  void load(const fs::path& dir) {
+    FILE* k = std::fopen((dir / "key.pem").c_str(), "r");
+    key_ = PEM_read_PrivateKey(k, nullptr, nullptr, nullptr);
+    std::fclose(k);
+    FILE* c = std::fopen(cert_path_.c_str(), "r");
+    X509* x = PEM_read_X509(c, nullptr, nullptr, nullptr);
+    std::fclose(c);
+    unsigned char* der = nullptr;
+    const int n = i2d_X509(x, &der);
+    cert_der_b64_ = registry::base64_encode(std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(n)));
+    OPENSSL_free(der);
+    X509_free(x);
+    ok_ = key_ != nullptr && n > 0;
+  }
+  std::string sign(const std::string& input) const {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    size_t len = 0;
+    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key_);
+    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size());
+    std::string sig(len, '\0');
+    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, reinterpret_cast<const unsigned char*>(input.data()), input.size());
+    EVP_MD_CTX_free(ctx);
+    sig.resize(len);
+    return sig;
+  }
+  void token(const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Authorization") != "Basic " + registry::base64_encode("hearth:s3cret")) {
+      res.status = 401;
+      return res.set_content(R"({"details":"bad credentials"})", "application/json");
+    }
+    const std::string scope = req.get_param_value("scope");  // repository:NAME:ACTIONS
+    {
+      std::lock_guard lock(mu_);
+      scopes_.push_back(scope);
+    }
+    server::JsonWriter access;
+    access.begin_array();
+    if (const size_t a = scope.find(':'), b = scope.rfind(':'); a != std::string::npos && b > a) {
+      access.begin_object().key("type").str(scope.substr(0, a)).key("name").str(scope.substr(a + 1, b - a - 1)).key("actions").begin_array();
+      for (size_t at = b + 1; at <= scope.size();) {
+        size_t end = scope.find(',', at);
+        if (end == std::string::npos) end = scope.size();
+        access.str(scope.substr(at, end - at));
+        at = end + 1;
+      }
+      access.end_array().end_object();
+    }
+    access.end_array();
+    const int64_t now = static_cast<int64_t>(std::time(nullptr));
+    server::JsonWriter header, claims;
+    header.begin_object().key("typ").str("JWT").key("alg").str("RS256").key("x5c").begin_array().str(cert_der_b64_).end_array().end_object();
+    claims.begin_object().key("iss").str("hearth-test-issuer").key("sub").str("hearth").key("aud").str(req.get_param_value("service"))
+        .key("exp").num(now + 300).key("nbf").num(now - 10).key("iat").num(now).key("jti").str(std::to_string(now) + scope)
+        .key("access").raw(access.text()).end_object();
+    const std::string input = b64url(header.text()) + "." + b64url(claims.text());
+    server::JsonWriter out;
+    out.begin_object().key("token").str(input + "." + b64url(sign(input))).key("expires_in").num(int64_t{300}).end_object();
+    res.set_content(out.text(), "application/json");
+  }
+
+  int port_;
+  bool ok_ = false;
+  fs::path cert_path_;
+  EVP_PKEY* key_ = nullptr;
+  std::string cert_der_b64_;
+  httplib::Server srv_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> scopes_;
+};
+
+TEST_F(RegistryTest, BearerTokensFromTheRealmPerScope) {
+  TokenServer tokens(tmp_);
+  ASSERT_TRUE(tokens.ok());
+  RegistryProcess reg(tmp_ / "reg", tokens.auth_yaml());
+  ASSERT_TRUE(reg.start());
+  Store a(tmp_ / "a");
+  const ModelName name = ModelName::parse(reg.host() + "/test/tok:latest");
+  put_model(a, name, random_bytes(300000, 17));
+  Lines lines;
+
+  // Without credentials the token server refuses, and the error says where it failed.
+  Status st = server::push_model(a, name, true, fast_options(), lines.fn(), nullptr);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("getting a token from http://127.0.0.1:"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("401"), std::string::npos) << st.message();
+
+  ::setenv("HEARTH_REGISTRY_AUTH", "hearth:s3cret", 1);
+  st = server::push_model(a, name, true, fast_options(), lines.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+  Store b(tmp_ / "b");
+  st = server::pull_model(b, name, true, fast_options(), lines.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_EQ(b.find(name).value().raw, a.find(name).value().raw);
+  // Tokens were asked for the registry's scopes and cached: not one per request.
+  const std::vector<std::string> scopes = tokens.scopes();
+  EXPECT_NE(std::find(scopes.begin(), scopes.end(), "repository:test/tok:pull,push"), scopes.end());
+  EXPECT_NE(std::find(scopes.begin(), scopes.end(), "repository:test/tok:pull"), scopes.end());
+  EXPECT_LE(scopes.size(), 4u) << "tokens are cached per scope";
 }
 
 TEST(RegistryAuth, ParsesChallengesAndBase64) {

@@ -289,16 +289,28 @@ class HostileRegistry {
       manifest(req.matches[1], res);
     });
     srv_.Get(R"(/v2/h/([a-z]+)/blobs/(sha256:[0-9a-f]{64}))", [this](const httplib::Request& req, httplib::Response& res) {
-      blob(req.matches[1], req.matches[2], res);
+      blob(req.matches[1], req.matches[2], req.has_header("Authorization"), res);
+    });
+    // The CDN a redirect points at: another origin, which must never see the credentials.
+    cdn_.Get(R"(/cdn/(sha256:[0-9a-f]{64}))", [this](const httplib::Request& req, httplib::Response& res) {
+      cdn_requests_++;
+      if (req.has_header("Authorization")) cdn_saw_auth_ = true;
+      res.set_content(good_, "application/octet-stream");
     });
     thread_ = std::thread([this] { srv_.listen("127.0.0.1", port_); });
-    for (int i = 0; i < 200 && !srv_.is_running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    cdn_thread_ = std::thread([this] { cdn_.listen("127.0.0.1", cdn_port_); });
+    for (int i = 0; i < 200 && !(srv_.is_running() && cdn_.is_running()); i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ~HostileRegistry() {
     srv_.stop();
+    cdn_.stop();
     thread_.join();
+    cdn_thread_.join();
   }
   std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+  int cdn_requests() const { return cdn_requests_; }
+  bool cdn_saw_auth() const { return cdn_saw_auth_; }
 
  private:
   static std::string layer(const std::string& type, const std::string& digest, int64_t size) {
@@ -331,8 +343,18 @@ class HostileRegistry {
     else body = manifest_with(layer(model, good, size));  // cut, silent, gone
     res.set_content(body, "application/vnd.docker.distribution.manifest.v2+json");
   }
-  void blob(const std::string& c, const std::string& digest, httplib::Response& res) const {
+  void blob(const std::string& c, const std::string& digest, bool with_auth, httplib::Response& res) const {
     if (digest == "sha256:" + server::sha256_hex(config_)) return res.set_content(config_, "application/octet-stream");
+    if (c == "redirect") {  // a registry behind Basic auth that sends blobs to a CDN
+      if (!with_auth) {
+        res.status = 401;
+        res.set_header("WWW-Authenticate", R"(Basic realm="hostile")");
+        return;
+      }
+      res.status = 307;
+      res.set_header("Location", "http://127.0.0.1:" + std::to_string(cdn_port_) + "/cdn/" + digest);
+      return;
+    }
     if (c == "gone") {
       res.status = 404;
       return res.set_content(R"({"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]})", "application/json");
@@ -352,10 +374,12 @@ class HostileRegistry {
     res.set_content(good_, "application/octet-stream");  // wrongsize, wrongdigest (httplib honours Range)
   }
 
-  int port_;
+  int port_, cdn_port_ = free_port();
   std::string good_, config_;
-  httplib::Server srv_;
-  std::thread thread_;
+  httplib::Server srv_, cdn_;
+  std::thread thread_, cdn_thread_;
+  std::atomic<int> cdn_requests_{0};
+  std::atomic<bool> cdn_saw_auth_{false};
 };
 
 TEST_F(RegistryTest, HostileRegistriesFailCleanly) {
@@ -527,6 +551,23 @@ TEST_F(RegistryTest, BearerTokensFromTheRealmPerScope) {
   EXPECT_NE(std::find(scopes.begin(), scopes.end(), "repository:test/tok:pull,push"), scopes.end());
   EXPECT_NE(std::find(scopes.begin(), scopes.end(), "repository:test/tok:pull"), scopes.end());
   EXPECT_LE(scopes.size(), 4u) << "tokens are cached per scope";
+}
+
+TEST_F(RegistryTest, RedirectToACdnDropsTheCredentials) {
+  HostileRegistry reg;
+  ::setenv("HEARTH_REGISTRY_AUTH", "hearth:s3cret", 1);
+  Store b(tmp_ / "b");
+  const ModelName name = ModelName::parse(reg.host() + "/h/redirect:latest");
+  registry::Options o = fast_options();
+  o.part_min = 65536;  // several ranged parts, each redirected
+  Lines lines;
+  Status st = server::pull_model(b, name, true, o, lines.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+  auto m = b.find(name);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(b.blob_text(m.value().layers[0].digest).size(), 200000u);
+  EXPECT_GE(reg.cdn_requests(), 3);
+  EXPECT_FALSE(reg.cdn_saw_auth());
 }
 
 TEST(RegistryAuth, ParsesChallengesAndBase64) {

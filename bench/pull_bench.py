@@ -11,7 +11,8 @@ filesystem (then removed), and a pull of the whole model into the emptied store 
 from the request to "success"; the SHA-256 is computed while the parts arrive, so the
 pull includes verifying). Also the SHA-256 of the blob alone (hashlib, from the page
 cache), which is what verifying after the download would add. Prints a markdown table:
-GB/s per round and the ratio pull / cp.
+GB/s per round and the ratio pull / cp (`cp`'s copy is fsync'd, as a pulled blob is),
+and the medians. HEARTH_REGISTRY_CONNECTIONS etc. in the environment reach the server.
 """
 import argparse
 import hashlib
@@ -70,7 +71,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--model")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args()
     hearth = os.path.join(a.build, "bin", "hearth")
     tmp = tempfile.mkdtemp(prefix="hearth-pull-bench-")
@@ -114,20 +115,22 @@ def main():
         cps, pulls = [], []
         for _ in range(a.rounds):
             os.makedirs(dst_dir, exist_ok=True)
+            subprocess.run(["sync"], check=True)
             t = time.perf_counter()
             subprocess.run(["cp", src, os.path.join(dst_dir, "blob")], check=True)
-            subprocess.run(["sync", "-f", dst_dir], check=True)  # pull publishes fsync'd files
+            subprocess.run(["sync", os.path.join(dst_dir, "blob")], check=True)  # pull publishes fsync'd files
             cps.append(time.perf_counter() - t)
             shutil.rmtree(dst_dir)
             call(port, "DELETE", "/api/delete", json.dumps({"model": name}))
+            subprocess.run(["sync"], check=True)  # both start with nothing dirty
             pulls.append(transfer(port, "pull", name))
         gb = size / 1e9
         print(f"model {size / 2**30:.2f} GiB; push {gb / push_s:.2f} GB/s; sha256 alone {gb / sha_s:.2f} GB/s\n")
         print("| round | cp GB/s | pull GB/s | pull / cp |\n|---|---|---|---|")
         for i, (c, p) in enumerate(zip(cps, pulls)):
             print(f"| {i + 1} | {gb / c:.2f} | {gb / p:.2f} | {c / p:.2f} |")
-        c, p = statistics.mean(cps), statistics.mean(pulls)
-        print(f"| mean | {gb / c:.2f} | {gb / p:.2f} | {c / p:.2f} |")
+        c, p = statistics.median(cps), statistics.median(pulls)
+        print(f"| median | {gb / c:.2f} | {gb / p:.2f} | {c / p:.2f} |")
     finally:
         for p in procs:
             p.terminate()

@@ -31,9 +31,11 @@ struct Part {
   Status result;
 };
 
-// clamp(size/16, part_min, 1 GiB)-sized parts covering [0, size).
+constexpr size_t kWriteBuffer = size_t{1} << 20;
+
+// clamp(size/64, part_min, 256 MiB)-sized parts covering [0, size).
 std::vector<std::pair<uint64_t, uint64_t>> plan_parts(uint64_t size, uint64_t part_min) {
-  const uint64_t part = std::clamp<uint64_t>(size / 16, part_min, uint64_t{1} << 30);
+  const uint64_t part = std::clamp<uint64_t>(size / 64, part_min, uint64_t{256} << 20);
   std::vector<std::pair<uint64_t, uint64_t>> out;
   for (uint64_t at = 0; at < size; at += part) out.emplace_back(at, std::min(part, size - at));
   if (out.empty()) out.emplace_back(0, 0);
@@ -232,6 +234,23 @@ Status Download::Job::fetch_part(registry::Client& client, Part& p) {
     c.headers.emplace_back("Range", "bytes=" + std::to_string(start) + "-" + std::to_string(p.offset + p.size - 1));
     uint64_t skip = 0;  // a registry that ignores Range (200) sends the blob from byte 0
     bool whole = false, over = false;
+    // Received bytes are gathered and written 1 MiB at a time (the HTTP client hands them
+    // over 4 KiB at a time); `done` counts written bytes only.
+    std::string pending;
+    pending.reserve(kWriteBuffer);
+    bool write_failed = false;
+    auto flush = [&] {
+      if (pending.empty() || write_failed) return !write_failed;
+      if (::pwrite(fd, pending.data(), pending.size(), static_cast<off_t>(p.offset + p.done)) != static_cast<ssize_t>(pending.size())) {
+        write_failed = true;
+        return false;
+      }
+      p.done.fetch_add(pending.size(), std::memory_order_release);
+      completed.fetch_add(static_cast<int64_t>(pending.size()), std::memory_order_relaxed);
+      throttle(fetched.fetch_add(pending.size(), std::memory_order_relaxed) + pending.size());
+      pending.clear();
+      return true;
+    };
     c.receive = [&](const char* d, size_t n) {
       if (whole && skip < start) {
         const size_t k = static_cast<size_t>(std::min<uint64_t>(n, start - skip));
@@ -239,12 +258,10 @@ Status Download::Job::fetch_part(registry::Client& client, Part& p) {
         d += k;
         n -= k;
       }
-      const uint64_t room = p.size - p.done;
+      const uint64_t room = p.size - p.done - pending.size();
       if (n > room) over = true, n = static_cast<size_t>(room);
-      if (n > 0 && ::pwrite(fd, d, n, static_cast<off_t>(p.offset + p.done)) != static_cast<ssize_t>(n)) return false;
-      p.done.fetch_add(n, std::memory_order_release);
-      completed.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
-      throttle(fetched.fetch_add(n, std::memory_order_relaxed) + n);
+      pending.append(d, n);
+      if ((pending.size() >= kWriteBuffer || opt.max_rate > 0 || pending.size() == p.size - p.done) && !flush()) return false;
       return !over && !cancel;
     };
     c.on_head = [&](const registry::Reply& h) {
@@ -252,6 +269,7 @@ Status Download::Job::fetch_part(registry::Client& client, Part& p) {
       return true;
     };
     const registry::Reply r = client.send(c);
+    if (!flush()) return Error{std::string("writing the download: ") + std::strerror(errno)};
     if (over || (p.done == p.size && (r.ok() || r.error == "cancelled"))) {
       if (over && r.status == 206) return Error{"the registry sent more bytes of " + layer.digest + " than asked"};
       return {};
@@ -285,19 +303,27 @@ Status Download::Job::transfer() {
       part->size = size;
       parts.push_back(std::move(part));
     }
+    // Allocated up front: no block allocation under the inode lock the writers share.
     if (::ftruncate(fd, layer.size) != 0) return Error{"sizing " + where + ": " + std::strerror(errno)};
+    if (layer.size > 0) (void)::posix_fallocate(fd, 0, layer.size);  // best effort (not every filesystem)
   }
   for (const auto& p : parts) resumed += p->done;
   completed = static_cast<int64_t>(resumed);
   if (auto full = store.lacks_space(static_cast<uint64_t>(layer.size) - resumed)) return Error{*full};
 
   registry::Client client(name, insecure, opt);
-  std::atomic<int> running{static_cast<int>(parts.size())};
+  // Up to opt.connections workers take the parts in file order, so the bytes arrive roughly
+  // in order and the hash below follows them closely.
+  const size_t n_workers = std::min(parts.size(), static_cast<size_t>(std::max(opt.connections, 1)));
+  std::atomic<int> running{static_cast<int>(n_workers)};
+  std::atomic<size_t> next{0};
   std::vector<std::thread> workers;
-  for (auto& p : parts)
-    workers.emplace_back([&, part = p.get()] {
-      part->result = fetch_part(client, *part);
-      if (!part->result) cancel = true;  // one part failing ends the others (their bytes stay)
+  for (size_t w = 0; w < n_workers; w++)
+    workers.emplace_back([&] {
+      for (size_t i; !cancel && (i = next++) < parts.size();) {
+        parts[i]->result = fetch_part(client, *parts[i]);
+        if (!parts[i]->result) cancel = true;  // one part failing ends the others (their bytes stay)
+      }
       running--;
     });
   // Hash the contiguous prefix as it grows; record progress every second.

@@ -1,7 +1,10 @@
-// Downloading one blob from a registry into the store: ranged parts fetched in parallel
-// (as Ollama: parts of clamp(size/16, 100 MB, 1 GB), so at most 16), each retried with
+// Downloading one blob from a registry into the store: ranged parts of clamp(size/64,
+// 16 MiB, 256 MiB) fetched by up to 16 connections at once in file order, each retried with
 // backoff after an error or a stall, resumable, and SHA-256 verified before the blob is
-// published.
+// published. (Ollama fetches at most 16 parts of 100 MB–1 GB all at once; then the bytes
+// arrive everywhere at the same time and the hash, which must run in order, can only
+// start on most of them after the last one came. Smaller parts taken in order keep the
+// same 16 connections busy and let the hash follow the download.)
 //
 // Partial data never sits under blobs/: it is written to <store>/partial/sha256-<hex>
 // (flock'ed while a process downloads it) with its parts' progress in sha256-<hex>.json,

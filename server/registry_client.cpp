@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -99,6 +100,7 @@ Options Options::from_env() {
   o.part_min = static_cast<uint64_t>(env_number("HEARTH_REGISTRY_PART_MIN", static_cast<long>(o.part_min)));
   if (o.part_min == 0) o.part_min = 1;
   o.max_rate = static_cast<uint64_t>(env_number("HEARTH_REGISTRY_MAX_RATE", 0));
+  o.connections = static_cast<int>(std::clamp<long>(env_number("HEARTH_REGISTRY_CONNECTIONS", o.connections), 1, 64));
   return o;
 }
 

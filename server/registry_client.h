@@ -25,12 +25,13 @@ struct Options {
   std::chrono::milliseconds backoff{1000};  // before try n+1: backoff * 2^(n-1)
   std::chrono::milliseconds stall{30000};   // no byte for this long: the request fails
   std::chrono::milliseconds connect{10000};
-  uint64_t part_min = uint64_t{100} << 20;  // download parts: clamp(size/16, part_min, 1 GiB)
+  uint64_t part_min = uint64_t{16} << 20;  // download parts: clamp(size/64, part_min, 256 MiB)
   uint64_t chunk = uint64_t{64} << 20;      // upload chunk (one PATCH)
   uint64_t max_rate = 0;                    // download bytes/s over all parts; 0: unlimited
+  int connections = 16;                     // download parts in flight at once (per blob)
   // The defaults, overridden by HEARTH_REGISTRY_RETRIES, HEARTH_REGISTRY_BACKOFF_MS,
-  // HEARTH_REGISTRY_STALL_MS, HEARTH_REGISTRY_PART_MIN (bytes) and
-  // HEARTH_REGISTRY_MAX_RATE (bytes/s) when set (tests
+  // HEARTH_REGISTRY_STALL_MS, HEARTH_REGISTRY_PART_MIN (bytes),
+  // HEARTH_REGISTRY_MAX_RATE (bytes/s) and HEARTH_REGISTRY_CONNECTIONS when set (tests
   // shorten them).
   static Options from_env();
 };

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "registry_fixture.h"
 #include "server/store.h"
 #include "server_fixture.h"
 #include "testdata.h"
@@ -171,6 +172,37 @@ TEST(ClientVerbsOffline, NoServerIsAClearError) {
   EXPECT_NE(test::read_text(err).find("Error: could not connect to a running Hearth/Ollama server at 127.0.0.1:9"),
             std::string::npos)
       << test::read_text(err);
+}
+
+TEST_F(ClientVerbs, PushAndPullThroughARegistry) {
+  test::RegistryProcess reg(work_.path() / "registry");
+  ASSERT_TRUE(reg.start());
+  std::ofstream(work_.path() / "Modelfile") << "FROM " << (test::testdata_dir() / "models/stories260K.gguf").string() << "\n";
+  ASSERT_EQ(hearth("create story -f '" + (work_.path() / "Modelfile").string() + "'").status, 0);
+  const std::string remote = reg.host() + "/test/story";
+  ASSERT_EQ(hearth("cp story " + remote).status, 0);
+
+  Outcome push = hearth("push " + remote + " --insecure");
+  ASSERT_EQ(push.status, 0) << push.err;
+  EXPECT_EQ(push.err.rfind("retrieving manifest\n", 0), 0u) << push.err;
+  EXPECT_NE(push.err.find("pushing 270cba1bd510 100% [#########################] 1.2 MB/1.2 MB\n"), std::string::npos) << push.err;
+  EXPECT_NE(push.err.find("pushing manifest\nsuccess\n"), std::string::npos) << push.err;
+
+  ASSERT_EQ(hearth("rm story " + remote).status, 0);
+  Outcome pull = hearth("pull " + remote + " --insecure");
+  ASSERT_EQ(pull.status, 0) << pull.err;
+  EXPECT_EQ(pull.err.rfind("pulling manifest\n", 0), 0u) << pull.err;
+  EXPECT_NE(pull.err.find("pulling 270cba1bd510 100% [#########################] 1.2 MB/1.2 MB\n"), std::string::npos) << pull.err;
+  EXPECT_NE(pull.err.find("verifying sha256 digest\nwriting manifest\nsuccess\n"), std::string::npos) << pull.err;
+  EXPECT_NE(hearth("list").out.find(remote + ":latest"), std::string::npos);
+
+  Outcome tls = hearth("pull " + remote);  // a plain-HTTP registry without --insecure
+  EXPECT_EQ(tls.status, 1);
+  EXPECT_NE(tls.err.find("Error: pull model manifest: GET https://" + reg.host()), std::string::npos) << tls.err;
+  EXPECT_NE(tls.err.find("the TLS handshake failed (a plain-HTTP registry needs insecure)"), std::string::npos) << tls.err;
+  Outcome usage = hearth("push");
+  EXPECT_EQ(usage.status, 1);
+  EXPECT_NE(usage.err.find("usage: hearth push NAME [--insecure]"), std::string::npos) << usage.err;
 }
 
 }  // namespace

@@ -196,6 +196,39 @@ TEST_F(RegistryTest, CutDownloadResumesAfterRestart) {
   EXPECT_EQ(count_files(tmp_ / "b/partial"), 0u);
 }
 
+// The client going away (Ctrl-C on `hearth pull`) cancels the pull: nothing published, the
+// partial download kept, and the next pull takes it from there.
+TEST_F(RegistryTest, CancelKeepsThePartialForTheNextPull) {
+  RegistryProcess reg(tmp_ / "reg");
+  ASSERT_TRUE(reg.start());
+  const std::string model = random_bytes(size_t{8} << 20, 19);
+  push_new(reg, "cancel", model);
+  const ModelName name = ModelName::parse(reg.host() + "/test/cancel:latest");
+  const std::string digest = "sha256:" + server::sha256_hex(model);
+  Store b(tmp_ / "b");
+  registry::Options slow = fast_options();
+  slow.max_rate = uint64_t{8} << 20;
+  std::atomic<bool> gone{false};
+  Status st = server::pull_model(
+      b, name, true, slow,
+      [&](const std::string& line) {
+        if (line.find("\"digest\":\"" + digest + "\"") != std::string::npos && line.find("\"completed\"") != std::string::npos)
+          gone = true;  // after the first bytes
+      },
+      &gone);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.message(), "cancelled");
+  EXPECT_FALSE(b.find(name));
+  EXPECT_FALSE(b.has_blob(digest));
+  EXPECT_TRUE(fs::exists(tmp_ / "b/partial" / ("sha256-" + digest.substr(7))));
+  // (The cancelled download records its progress as it stops; the next pull waits for that.)
+  PullStats stats;
+  st = server::pull_model(b, name, true, fast_options(), [](const std::string&) {}, nullptr, &stats);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_GT(stats.resumed, 0u);
+  EXPECT_EQ(b.blob_text(digest), model);
+}
+
 TEST_F(RegistryTest, CorruptedBlobInTheRegistryIsRejected) {
   RegistryProcess reg(tmp_ / "reg");
   ASSERT_TRUE(reg.start());

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <limits>
 #include <algorithm>
+#include <mutex>
 #include <set>
 #include <atomic>
 #include <sstream>
@@ -366,14 +367,24 @@ struct ApiServer::Impl {
     if (!name.valid()) return error(res, 400, "invalid model name");
     const bool insecure = b.flag("insecure");
     if (name.scheme == "http" && !insecure) return error(res, 400, "insecure protocol http");
-    auto run = [this, name, insecure, push](const TransferProgress& progress, const std::atomic<bool>* cancel) {
+    // Runs the transfer with `cancel`, which stop() also sets: a shutdown ends transfers.
+    auto run = [this, name, insecure, push](const TransferProgress& progress, std::atomic<bool>* cancel) {
+      {
+        std::lock_guard lock(transfers_mu);
+        if (stopping) return Status(Error{"the server is shutting down"});
+        transfers.insert(cancel);
+      }
       const registry::Options ro = registry::Options::from_env();
-      return push ? push_model(store, name, insecure, ro, progress, cancel)
-                  : pull_model(store, name, insecure, ro, progress, cancel);
+      Status st = push ? push_model(store, name, insecure, ro, progress, cancel)
+                       : pull_model(store, name, insecure, ro, progress, cancel);
+      std::lock_guard lock(transfers_mu);
+      transfers.erase(cancel);
+      return st;
     };
     if (!b.flag("stream", true)) {
       std::string last;
-      Status st = run([&](const std::string& line) { last = line; }, nullptr);
+      std::atomic<bool> cancel{false};
+      Status st = run([&](const std::string& line) { last = line; }, &cancel);
       if (!st) return error(res, 500, st.message());
       return json(res, 200, last);
     }
@@ -395,6 +406,16 @@ struct ApiServer::Impl {
       sink.done();
       return true;
     });
+  }
+
+  // Every running pull and push's cancel flag (transfer()), set by stop_transfers().
+  std::mutex transfers_mu;
+  std::set<std::atomic<bool>*> transfers;
+  bool stopping = false;  // guarded by transfers_mu
+  void stop_transfers() {
+    std::lock_guard lock(transfers_mu);
+    stopping = true;
+    for (std::atomic<bool>* c : transfers) *c = true;
   }
 
   // `details` (and capabilities) of a model from its config blob and its GGUF header.
@@ -801,9 +822,13 @@ ApiServer::~ApiServer() = default;
 
 Result<int> ApiServer::bind() { return impl_->http.bind(impl_->opt.host, impl_->opt.port); }
 
-void ApiServer::run() { impl_->http.run(); }
+void ApiServer::run() {
+  impl_->http.run();
+  Download::wait_idle(5000);  // cancelled downloads record their progress before the process ends
+}
 void ApiServer::stop() {
   impl_->inference.stop();  // streams end at their next step, so the HTTP threads can be joined
+  impl_->stop_transfers();  // pulls and pushes end too (downloads keep their partial data)
   impl_->http.stop();
 }
 

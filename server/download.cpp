@@ -84,6 +84,7 @@ struct Download::Job {
 namespace {
 
 std::mutex g_mu;
+std::condition_variable g_idle;                             // notified when a job leaves g_jobs
 std::map<std::string, std::weak_ptr<Download::Job>> g_jobs;  // guarded by g_mu
 
 }  // namespace
@@ -135,6 +136,15 @@ Status Download::result() const {
 
 DownloadStats Download::stats() const { return {job_->resumed, job_->fetched.load()}; }
 
+bool Download::wait_idle(int ms) {
+  std::unique_lock lock(g_mu);
+  return g_idle.wait_for(lock, std::chrono::milliseconds(ms), [] {
+    for (const auto& [key, job] : g_jobs)
+      if (!job.expired()) return false;
+    return true;
+  });
+}
+
 void Download::leave() {
   if (left_) return;
   left_ = true;
@@ -148,6 +158,7 @@ void Download::Job::run() {
   {
     std::lock_guard lock(g_mu);
     if (auto it = g_jobs.find(key); it != g_jobs.end() && it->second.lock().get() == this) g_jobs.erase(it);
+    g_idle.notify_all();
   }
   std::lock_guard lock(mu);
   result = st;

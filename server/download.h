@@ -50,6 +50,9 @@ class Download {
   DownloadStats stats() const;
   // This waiter gives up; the download stops when no waiter is left.
   void leave();
+  // Waits up to `ms` until no download is running in this process (at shutdown, after
+  // every waiter has left); true when none is.
+  static bool wait_idle(int ms);
 
   struct Job;  // the shared state the transfer thread runs on (download.cpp)
 

@@ -7,6 +7,7 @@
 
 #include "registry_fixture.h"
 #include "server/store.h"
+#include "server/transfer.h"
 #include "server_fixture.h"
 #include "testdata.h"
 
@@ -203,6 +204,37 @@ TEST_F(ClientVerbs, PushAndPullThroughARegistry) {
   Outcome usage = hearth("push");
   EXPECT_EQ(usage.status, 1);
   EXPECT_NE(usage.err.find("usage: hearth push NAME [--insecure]"), std::string::npos) << usage.err;
+}
+
+// A server told to stop (SIGTERM) while a pull streams ends it promptly: the client gets
+// the end of the stream, nothing is published, the partial download stays for later.
+TEST_F(ClientVerbs, ShutdownEndsARunningPull) {
+  test::RegistryProcess reg(work_.path() / "registry");
+  ASSERT_TRUE(reg.start());
+  Store src(work_.path() / "src");
+  const ModelName name = ModelName::parse(reg.host() + "/test/slow:latest");
+  const std::string model = test::random_bytes(size_t{16} << 20, 23);
+  test::put_model(src, name, model);
+  ASSERT_TRUE(push_model(src, name, true, registry::Options{}, [](const std::string&) {}, nullptr));
+
+  ::setenv("HEARTH_REGISTRY_MAX_RATE", std::to_string(4 << 20).c_str(), 1);  // 4 s for the model
+  std::thread client([&] {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    c.Post("/api/pull", {}, R"({"model":")" + name.full() + R"(","insecure":true})", "application/json");
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  srv_->stop();
+  thread_.join();
+  client.join();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ::unsetenv("HEARTH_REGISTRY_MAX_RATE");
+  EXPECT_LT(secs, 3.0) << "the pull held the shutdown";
+  Store store(dir_.path());
+  EXPECT_FALSE(store.find(name));
+  EXPECT_FALSE(store.has_blob("sha256:" + sha256_hex(model)));
+  EXPECT_TRUE(test::fs::exists(dir_.path() / "partial" / ("sha256-" + sha256_hex(model))));
 }
 
 }  // namespace

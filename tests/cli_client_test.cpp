@@ -206,8 +206,9 @@ TEST_F(ClientVerbs, PushAndPullThroughARegistry) {
   EXPECT_NE(usage.err.find("usage: hearth push NAME [--insecure]"), std::string::npos) << usage.err;
 }
 
-// A server told to stop (SIGTERM) while a pull streams ends it promptly: the client gets
-// the end of the stream, nothing is published, the partial download stays for later.
+// A server told to stop (SIGTERM) while a pull runs ends it promptly — also one with
+// "stream": false, which has no stream whose end would tell — nothing is published, the
+// partial download stays for later.
 TEST_F(ClientVerbs, ShutdownEndsARunningPull) {
   test::RegistryProcess reg(work_.path() / "registry");
   ASSERT_TRUE(reg.start());
@@ -221,7 +222,7 @@ TEST_F(ClientVerbs, ShutdownEndsARunningPull) {
   std::thread client([&] {
     httplib::Client c("127.0.0.1", port_);
     c.set_read_timeout(30, 0);
-    c.Post("/api/pull", {}, R"({"model":")" + name.full() + R"(","insecure":true})", "application/json");
+    c.Post("/api/pull", {}, R"({"model":")" + name.full() + R"(","insecure":true,"stream":false})", "application/json");
   });
   const auto t0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::milliseconds(800));

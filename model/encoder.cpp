@@ -86,17 +86,18 @@ Status Encoder::check(std::span<const std::vector<TokenId>> seqs, Pooling poolin
 void Encoder::embed_rows(std::span<const std::vector<TokenId>> seqs) {
   const int64_t E = m_.hparams().n_embd;
   const Weight& te = m_.tok_embd;
-  std::vector<float> row(static_cast<size_t>(E));
+  std::vector<float> row(static_cast<size_t>(E)), type0;
+  // Token types are all 0 ("sentence A"), as llama.cpp has them: one row for every token.
+  if (m_.token_types.info) {
+    type0.resize(static_cast<size_t>(E));
+    HEARTH_CHECK(quant::dequantize(m_.token_types.info->type, m_.token_types.data, type0.data(), E).ok());
+  }
   size_t t = 0;
   for (const std::vector<TokenId>& s : seqs)
     for (size_t pos = 0; pos < s.size(); ++pos, ++t) {
       float* x = &x_[t * E];
       HEARTH_CHECK(quant::dequantize(te.info->type, te.data + static_cast<size_t>(s[pos]) * te.row_bytes, x, E).ok());
-      // Token types are all 0 ("sentence A"), as llama.cpp has them.
-      if (m_.token_types.info) {
-        HEARTH_CHECK(quant::dequantize(m_.token_types.info->type, m_.token_types.data, row.data(), E).ok());
-        kernels::add(x, row.data(), x, E);
-      }
+      if (!type0.empty()) kernels::add(x, type0.data(), x, E);
       if (m_.position_embd.info) {
         const Weight& pe = m_.position_embd;
         HEARTH_CHECK(quant::dequantize(pe.info->type, pe.data + pos * pe.row_bytes, row.data(), E).ok());

@@ -48,3 +48,15 @@ export async function upload(host, path, headers = {}) {
   assert.equal(r.status, 201, await r.text());
   return digest;
 }
+
+// A llama-3.1-like tool template: tool calls are bare JSON (so the call tag is "{"); with
+// `system`, a system line first.
+export function toolTemplate({ system = false } = {}) {
+  const sys = system ? `{{- if .System }}System: {{ .System }}
+{{ end }}` : '';
+  return sys + `{{- if .Tools }}Tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}
+{{ end }}{{- range .Messages }}{{- if eq .Role "user" }}User: {{ .Content }}
+{{ else if eq .Role "tool" }}Result of {{ .ToolName }}: {{ .Content }}
+{{ else if eq .Role "assistant" }}Assistant: {{- if .ToolCalls }}{{ range .ToolCalls }}{"name": "{{ .Function.Name }}", "parameters": {{ .Function.Arguments }}}{{ end }}{{ else }}{{ .Content }}{{ end }}
+{{ end }}{{ end }}Assistant:`;
+}

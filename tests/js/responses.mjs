@@ -12,20 +12,13 @@ import { join } from 'node:path';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { startServer, upload, testdata } from './hearth_server.mjs';
+import { startServer, upload, testdata, toolTemplate } from './hearth_server.mjs';
 
 const bin = process.argv[2];
 if (!bin) throw new Error('usage: node responses.mjs HEARTH_BIN');
 
 let server, ollama, openai;
 
-// A llama-3.1-like tool template (bare-JSON calls), with a system line.
-const kToolTemplate = `{{- if .System }}System: {{ .System }}
-{{ end }}{{- if .Tools }}Tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}
-{{ end }}{{- range .Messages }}{{- if eq .Role "user" }}User: {{ .Content }}
-{{ else if eq .Role "tool" }}Result of {{ .ToolName }}: {{ .Content }}
-{{ else if eq .Role "assistant" }}Assistant: {{- if .ToolCalls }}{{ range .ToolCalls }}{"name": "{{ .Function.Name }}", "parameters": {{ .Function.Arguments }}}{{ end }}{{ else }}{{ .Content }}{{ end }}
-{{ end }}{{ end }}Assistant:`;
 // A qwen3-like template: the new turn opens inside <think> when think is on.
 const kThinkTemplate = `{{- range $i, $_ := .Messages }}{{- if eq .Role "user" }}User: {{ .Content }}
 {{ else if eq .Role "assistant" }}Assistant: {{ if .Thinking }}<think>{{ .Thinking }}</think>{{ end }}{{ .Content }}
@@ -36,7 +29,7 @@ before(async () => {
   ollama = new Ollama({ host: server.host });
   openai = new OpenAI({ baseURL: `${server.host}/v1`, apiKey: 'unused', maxRetries: 0 });
   const digest = await upload(server.host, join(testdata, 'models/stories260K.gguf'));
-  await ollama.create({ model: 'tiny', files: { 'stories260K.gguf': digest }, template: kToolTemplate });
+  await ollama.create({ model: 'tiny', files: { 'stories260K.gguf': digest }, template: toolTemplate({ system: true }) });
   await ollama.create({ model: 'thinker', from: 'tiny', template: kThinkTemplate });
 });
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Ollama } from 'ollama';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { startServer, upload, testdata } from './hearth_server.mjs';
+import { startServer, upload, testdata, toolTemplate } from './hearth_server.mjs';
 
 const bin = process.argv[2];
 if (!bin) throw new Error('usage: node structured_output.mjs HEARTH_BIN');
@@ -96,12 +96,6 @@ test('a schema Hearth cannot guarantee is a 400 naming the keyword', async () =>
     (e) => e.status_code === 400 && /invalid format: "yaml"; expected "json" or a valid JSON Schema object/.test(e.message));
 });
 
-// A llama-3.1-like template with tools: a call is bare JSON, so the tag is "{".
-const kToolTemplate = `{{- if .Tools }}Tools: {{ range .Tools }}{{ .Function.Name }} {{ end }}
-{{ end }}{{- range .Messages }}{{- if eq .Role "user" }}User: {{ .Content }}
-{{ else if eq .Role "tool" }}Result of {{ .ToolName }}: {{ .Content }}
-{{ else if eq .Role "assistant" }}Assistant: {{- if .ToolCalls }}{{ range .ToolCalls }}{"name": "{{ .Function.Name }}", "parameters": {{ .Function.Arguments }}}{{ end }}{{ else }}{{ .Content }}{{ end }}
-{{ end }}{{ end }}Assistant:`;
 
 const weather = {
   type: 'function',
@@ -109,7 +103,7 @@ const weather = {
 };
 
 test('tool calls: parsed into message.tool_calls, streamed and not, and sent back as role tool', async () => {
-  await ollama.create({ model: 'tooly', from: 'tiny', template: kToolTemplate });
+  await ollama.create({ model: 'tooly', from: 'tiny', template: toolTemplate() });
   assert.ok((await ollama.show({ model: 'tooly' })).capabilities.includes('tools'));
   // The tiny model knows no tools: a format makes its answer a call (and proves format and tools compose).
   const format = { type: 'object', properties: { name: { const: 'get_weather' }, parameters: { type: 'object', properties: { city: { enum: ['Paris', 'Oslo'] } }, required: ['city'] } }, required: ['name', 'parameters'] };

@@ -245,22 +245,25 @@ Status Download::Job::fetch_part(registry::Client& client, Part& p) {
     c.headers.emplace_back("Range", "bytes=" + std::to_string(start) + "-" + std::to_string(p.offset + p.size - 1));
     uint64_t skip = 0;  // a registry that ignores Range (200) sends the blob from byte 0
     bool whole = false, over = false;
-    // Received bytes are gathered and written 1 MiB at a time (the HTTP client hands them
-    // over 4 KiB at a time); `done` counts written bytes only.
+    // Small pieces are gathered and written 1 MiB at a time, large ones directly; `done`
+    // counts written bytes only.
     std::string pending;
     pending.reserve(kWriteBuffer);
     bool write_failed = false;
-    auto flush = [&] {
-      if (pending.empty() || write_failed) return !write_failed;
-      if (::pwrite(fd, pending.data(), pending.size(), static_cast<off_t>(p.offset + p.done)) != static_cast<ssize_t>(pending.size())) {
+    auto commit = [&](const char* d, size_t n) {
+      if (write_failed || ::pwrite(fd, d, n, static_cast<off_t>(p.offset + p.done)) != static_cast<ssize_t>(n)) {
         write_failed = true;
         return false;
       }
-      p.done.fetch_add(pending.size(), std::memory_order_release);
-      completed.fetch_add(static_cast<int64_t>(pending.size()), std::memory_order_relaxed);
-      throttle(fetched.fetch_add(pending.size(), std::memory_order_relaxed) + pending.size());
-      pending.clear();
+      p.done.fetch_add(n, std::memory_order_release);
+      completed.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+      throttle(fetched.fetch_add(n, std::memory_order_relaxed) + n);
       return true;
+    };
+    auto flush = [&] {
+      const bool ok = pending.empty() || commit(pending.data(), pending.size());
+      pending.clear();
+      return ok && !write_failed;
     };
     c.receive = [&](const char* d, size_t n) {
       if (whole && skip < start) {
@@ -271,8 +274,12 @@ Status Download::Job::fetch_part(registry::Client& client, Part& p) {
       }
       const uint64_t room = p.size - p.done - pending.size();
       if (n > room) over = true, n = static_cast<size_t>(room);
-      pending.append(d, n);
-      if ((pending.size() >= kWriteBuffer || opt.max_rate > 0 || pending.size() == p.size - p.done) && !flush()) return false;
+      if (pending.empty() && n >= kWriteBuffer / 4) {
+        if (!commit(d, n)) return false;
+      } else {
+        pending.append(d, n);
+        if ((pending.size() >= kWriteBuffer || opt.max_rate > 0 || pending.size() == p.size - p.done) && !flush()) return false;
+      }
       return !over && !cancel;
     };
     c.on_head = [&](const registry::Reply& h) {

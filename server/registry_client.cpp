@@ -13,6 +13,7 @@
 #include <map>
 #include <strings.h>
 
+#include "server/http_get.h"
 #include "server/registry_auth.h"
 
 namespace hearth::server::registry {
@@ -151,7 +152,61 @@ Client::Client(const ModelName& name, bool insecure, Options opt) : opt_(opt) {
 
 std::string Client::path(std::string_view tail) const { return "/v2/" + repository_ + "/" + std::string(tail); }
 
+std::optional<Reply> Client::send_raw(const Call& c, const std::string& origin, const std::string& target, bool with_auth) {
+  // "http://host[:port]" (host may be a bracketed IPv6 literal)
+  std::string host = origin.substr(7);
+  int port = 80;
+  const size_t colon = host.rfind(':');
+  if (colon != std::string::npos && host.find(']', colon) == std::string::npos) {
+    port = std::atoi(host.c_str() + colon + 1);
+    host.resize(colon);
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  HeaderList headers{{"User-Agent", kUserAgent}};
+  for (const auto& h : c.headers) headers.push_back(h);
+  if (with_auth) {
+    std::lock_guard lock(mu_);
+    if (!auth_.empty()) headers.emplace_back("Authorization", auth_);
+  }
+  Reply r;
+  bool too_large = false, refused = false;
+  auto on_head = [&](int status, const HeaderList& h) {
+    r.status = status;
+    r.headers = h;
+    if (c.on_head && status >= 200 && status < 300 && !c.on_head(r)) refused = true;
+    return !refused;
+  };
+  auto body = [&](const char* data, size_t n) {
+    if (r.status >= 200 && r.status < 300) return (refused = !c.receive(data, n)) == false;
+    if (r.body.size() + n > c.max_body) return (too_large = true) == false;
+    r.body.append(data, n);
+    return true;
+  };
+  const GetOptions go{opt_.connect, opt_.stall, opt_.max_rate > 0 ? 64 << 10 : 0};
+  const GetError e = http_get(host, port, target, headers, go, on_head, body);
+  const std::string where = "GET " + origin + target + ": ";
+  switch (e) {
+    case GetError::None: return r;
+    case GetError::Chunked: return std::nullopt;  // cpp-httplib decodes those
+    case GetError::Stopped:
+      r.error = too_large ? "the registry's answer to GET " + target + " is larger than " + std::to_string(c.max_body) + " bytes"
+                          : "cancelled";
+      return r;
+    case GetError::Connect: r.error = where + "cannot connect"; break;
+    case GetError::Malformed: r.error = where + "the answer is not HTTP/1.x"; break;
+    case GetError::Stalled:
+    case GetError::Cut:
+      r.error = where + "the connection was cut, or no data came for " + std::to_string(opt_.stall.count()) + " ms";
+      r.transient = true;
+      break;
+  }
+  r.status = 0;
+  return r;
+}
+
 Reply Client::send_to(const Call& c, const std::string& origin, const std::string& target, bool with_auth) {
+  if (c.method == "GET" && c.receive && origin.rfind("http://", 0) == 0)
+    if (auto r = send_raw(c, origin, target, with_auth)) return *r;
   httplib::Client cli(origin);
   cli.set_connection_timeout(opt_.connect);
   cli.set_read_timeout(opt_.stall);

@@ -89,6 +89,9 @@ class Client {
 
  private:
   std::string transport_error(int httplib_error) const;
+  // A GET with a streamed body from a plain-HTTP origin, with large reads (http_get.h);
+  // nothing when the answer is chunked (then cpp-httplib asks again).
+  std::optional<Reply> send_raw(const Call& call, const std::string& origin, const std::string& target, bool with_auth);
   Reply send_to(const Call& call, const std::string& origin, const std::string& target, bool with_auth);
   // Sets auth_ from a 401's challenge; false (with `why`) when it cannot be answered.
   bool answer(const std::string& challenge_header, std::string* why);

@@ -388,6 +388,15 @@ class HostileRegistry {
       res.set_header("Location", "http://127.0.0.1:" + std::to_string(cdn_port_) + "/cdn/" + digest);
       return;
     }
+    if (c == "chunked") {  // not hostile: a body without a length, in chunks
+      const std::string bytes = good_;
+      res.set_chunked_content_provider("application/octet-stream", [bytes](size_t off, httplib::DataSink& sink) {
+        if (off < bytes.size()) sink.write(bytes.data() + off, std::min<size_t>(65536, bytes.size() - off));
+        else sink.done();
+        return true;
+      });
+      return;
+    }
     if (c == "gone") {
       res.status = 404;
       return res.set_content(R"({"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]})", "application/json");
@@ -601,6 +610,16 @@ TEST_F(RegistryTest, RedirectToACdnDropsTheCredentials) {
   EXPECT_EQ(b.blob_text(m.value().layers[0].digest).size(), 200000u);
   EXPECT_GE(reg.cdn_requests(), 3);
   EXPECT_FALSE(reg.cdn_saw_auth());
+}
+
+TEST_F(RegistryTest, ChunkedBlobsAreRead) {
+  HostileRegistry reg;
+  Store b(tmp_ / "b");
+  const ModelName name = ModelName::parse(reg.host() + "/h/chunked:latest");
+  Lines lines;
+  Status st = server::pull_model(b, name, true, fast_options(), lines.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_EQ(b.blob_text(b.find(name).value().layers[0].digest).size(), 200000u);
 }
 
 TEST(RegistryAuth, ParsesChallengesAndBase64) {

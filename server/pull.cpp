@@ -27,7 +27,9 @@ Result<std::string> fetch_manifest(registry::Client& client, const ModelName& na
   c.headers.emplace_back("Accept", kManifestTypes);
   c.max_body = kMaxManifest;
   registry::Reply r;
-  for (int attempt = 0; attempt <= client.options().retries; attempt++) {
+  // At most two more tries: a registry that never answers should be named within a minute
+  // or two, not after the blob parts' six.
+  for (int attempt = 0; attempt <= std::min(client.options().retries, 2); attempt++) {
     if (attempt > 0) std::this_thread::sleep_for(client.options().backoff * (1 << std::min(attempt - 1, 10)));
     if (cancelled(cancel)) return Error{"cancelled"};
     r = client.send(c);

@@ -362,6 +362,10 @@ class HostileRegistry {
     const std::string good = "sha256:" + server::sha256_hex(good_);
     const int64_t size = static_cast<int64_t>(good_.size());
     std::string body;
+    if (c == "mute") {  // never answers the manifest request in time
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      return res.set_content("{}", "application/json");
+    }
     if (c == "nothere") {
       res.status = 404;
       return res.set_content(R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]})", "application/json");
@@ -437,6 +441,7 @@ TEST_F(RegistryTest, HostileRegistriesFailCleanly) {
       {"wrongdigest", "digest mismatch, file must be downloaded again: want sha256:aaaa"},
       {"cut", "the connection was cut"},
       {"silent", "no data came for 300 ms"},
+      {"mute", "pull model manifest: GET http://127.0.0.1:"},
       {"gone", "404: blob unknown to registry"},
       {"nothere", "pull model manifest: file does not exist"},
   };

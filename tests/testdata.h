@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -20,6 +23,19 @@
 namespace hearth::test {
 
 namespace fs = std::filesystem;
+
+// A loopback port that was free a moment ago (for servers the tests start as processes).
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
 
 inline fs::path env_dir(const char* var, const char* fallback) {
   if (const char* v = std::getenv(var); v && *v) return fs::path(v);

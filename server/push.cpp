@@ -30,8 +30,8 @@ std::string with_query(const std::string& url, const std::string& kv) {
 class BlobPush {
  public:
   BlobPush(registry::Client& client, const Store& store, const ModelName& name, const Layer& layer,
-           const TransferProgress& progress, const std::atomic<bool>* cancel)
-      : client_(client), store_(store), name_(name), layer_(layer), progress_(progress), cancel_(cancel) {}
+           const TransferProgress& progress, const std::atomic<bool>* cancel, PushStats& stats)
+      : client_(client), store_(store), name_(name), layer_(layer), progress_(progress), cancel_(cancel), stats_(stats) {}
 
   // HEAD, mount or upload, with retries of the whole upload after a failure.
   Status run() {
@@ -63,12 +63,20 @@ class BlobPush {
 
   registry::Reply try_once() {
     registry::Reply head = send("HEAD", client_.path("blobs/" + layer_.digest));
-    if (head.status == 200) return head;
+    if (head.status == 200) {
+      stats_.present++;
+      return head;
+    }
     if (head.status != 404) return head;
     registry::Reply start = mount_or_start();
-    if (start.status == 201) return start;  // mounted from another repository
+    if (start.status == 201) {  // mounted from another repository
+      stats_.mounted++;
+      return start;
+    }
     if (start.status != 202) return start.status == 0 || !start.ok() ? start : unexpected(start, "starting an upload");
-    return upload(upload_location(start));
+    registry::Reply done = upload(upload_location(start));
+    if (done.ok()) stats_.uploaded++;
+    return done;
   }
 
   // POST …/blobs/uploads/, with ?mount=&from= when the layer names another repository of
@@ -137,12 +145,15 @@ class BlobPush {
   const Layer& layer_;
   const TransferProgress& progress_;
   const std::atomic<bool>* cancel_;
+  PushStats& stats_;
 };
 
 }  // namespace
 
 Status push_model(Store& store, const ModelName& name, bool insecure, const registry::Options& opt,
-                  const TransferProgress& progress, const std::atomic<bool>* cancel) {
+                  const TransferProgress& progress, const std::atomic<bool>* cancel, PushStats* stats) {
+  PushStats local;
+  PushStats& counts = stats ? *stats : local;
   progress(status_line("retrieving manifest"));
   auto found = store.find(name);
   if (!found) {
@@ -153,7 +164,7 @@ Status push_model(Store& store, const ModelName& name, bool insecure, const regi
   registry::Client client(name, insecure, opt);
   for (const Layer* l : transfer_order(m)) {
     if (!store.has_blob(l->digest)) return Error{"the blob " + l->digest + " of " + name.shortest() + " is missing from the store"};
-    if (Status st = BlobPush(client, store, name, *l, progress, cancel).run(); !st) return st;
+    if (Status st = BlobPush(client, store, name, *l, progress, cancel, counts).run(); !st) return st;
   }
   progress(status_line("pushing manifest"));
   registry::Call c;

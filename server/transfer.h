@@ -31,11 +31,15 @@ struct PullStats {
   uint64_t resumed = 0, fetched = 0;  // summed over the blobs downloaded
 };
 
+struct PushStats {
+  int present = 0, mounted = 0, uploaded = 0;  // blobs the registry had, mounted, received
+};
+
 // `cancel` (may be null) stops the transfer; the result is then Error "cancelled".
 Status pull_model(Store& store, const ModelName& name, bool insecure, const registry::Options& opt,
                   const TransferProgress& progress, const std::atomic<bool>* cancel, PullStats* stats = nullptr);
 Status push_model(Store& store, const ModelName& name, bool insecure, const registry::Options& opt,
-                  const TransferProgress& progress, const std::atomic<bool>* cancel);
+                  const TransferProgress& progress, const std::atomic<bool>* cancel, PushStats* stats = nullptr);
 
 // A pulled manifest's checks: every digest "sha256:<64 hex>" (no path tricks), every size
 // between 0 and 4 TiB; the error is the client's message.

@@ -147,6 +147,33 @@ TEST_F(RegistryTest, PushThenPullIsByteIdentical) {
   EXPECT_EQ(again.fetched, 0u);
 }
 
+// A layer whose `from` names another repository of the same registry is mounted from it,
+// not uploaded again.
+TEST_F(RegistryTest, PushMountsLayersFromTheirRepository) {
+  RegistryProcess reg(tmp_ / "reg");
+  ASSERT_TRUE(reg.start());
+  const std::string model = random_bytes(size_t{2} << 20, 29);
+  const std::string raw_a = push_new(reg, "base", model);
+  Store a(tmp_ / "src-base");
+  const ModelName derived = ModelName::parse(reg.host() + "/test/derived:latest");
+  // The derived model: the same layers, the model layer marked as coming from test/base.
+  std::string raw_b = raw_a;
+  const std::string digest = "sha256:" + server::sha256_hex(model);
+  const size_t at = raw_b.find("\"digest\":\"" + digest + "\"");
+  ASSERT_NE(at, std::string::npos);
+  raw_b.insert(at, "\"from\":\"" + reg.host() + "/test/base\",");
+  ASSERT_TRUE(a.write_manifest(derived, raw_b));
+  server::PushStats stats;
+  Lines lines;
+  Status st = server::push_model(a, derived, true, fast_options(), lines.fn(), nullptr, &stats);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_EQ(stats.mounted, 1);
+  EXPECT_EQ(stats.uploaded, 3);  // template, license, config: no `from`, not in test/derived
+  Store b(tmp_ / "b");
+  ASSERT_TRUE(server::pull_model(b, derived, true, fast_options(), lines.fn(), nullptr));
+  EXPECT_EQ(b.blob_text(digest), model);
+}
+
 TEST_F(RegistryTest, CutDownloadResumesAfterRestart) {
   RegistryProcess reg(tmp_ / "reg");
   ASSERT_TRUE(reg.start());

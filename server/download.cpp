@@ -65,12 +65,15 @@ struct Download::Job {
   Status result;
 
   fs::path data, state;
+  std::string where;  // the partial file as messages name it (inside the store, never absolute)
   int fd = -1;
   std::vector<std::unique_ptr<Part>> parts;
 
   Job(const Store& s) : store(s) {}
   void run();
   Status transfer();
+  Status open_partial();
+  bool hash_available(Sha256& sha, uint64_t& hashed, std::vector<char>& buf) const;
   bool load_state();
   void save_state();
   Status fetch_part(registry::Client& client, Part& p);
@@ -231,6 +234,65 @@ bool Download::Job::sleep_backoff(int attempt) {
   return !cancel;
 }
 
+namespace {
+
+// Writes one part's bytes as they arrive, at the part's offset: small pieces gathered and
+// written 1 MiB at a time, large ones directly; Part::done counts written bytes only.
+class PartWriter {
+ public:
+  PartWriter(Download::Job& job, Part& p, uint64_t start) : job_(job), p_(p), start_(start) { pending_.reserve(kWriteBuffer); }
+  // A 200 instead of a 206: the registry ignored Range and sends the blob from byte 0.
+  bool head(int status) {
+    whole_ = status == 200;
+    return true;
+  }
+  bool receive(const char* d, size_t n) {
+    if (whole_ && skipped_ < start_) {
+      const size_t k = static_cast<size_t>(std::min<uint64_t>(n, start_ - skipped_));
+      skipped_ += k;
+      d += k;
+      n -= k;
+    }
+    const uint64_t room = p_.size - p_.done - pending_.size();
+    if (n > room) over_ = true, n = static_cast<size_t>(room);
+    if (pending_.empty() && n >= kWriteBuffer / 4) {
+      if (!commit(d, n)) return false;
+    } else {
+      pending_.append(d, n);
+      const bool due = pending_.size() >= kWriteBuffer || job_.opt.max_rate > 0 || pending_.size() == p_.size - p_.done;
+      if (due && !flush()) return false;
+    }
+    return !over_ && !job_.cancel;
+  }
+  bool flush() {
+    const bool ok = pending_.empty() || commit(pending_.data(), pending_.size());
+    pending_.clear();
+    return ok && !failed_;
+  }
+  // More bytes came than the part holds (the rest was dropped).
+  bool over() const { return over_; }
+
+ private:
+  bool commit(const char* d, size_t n) {
+    if (failed_ || ::pwrite(job_.fd, d, n, static_cast<off_t>(p_.offset + p_.done)) != static_cast<ssize_t>(n)) {
+      failed_ = true;
+      return false;
+    }
+    p_.done.fetch_add(n, std::memory_order_release);
+    job_.completed.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
+    job_.throttle(job_.fetched.fetch_add(n, std::memory_order_relaxed) + n);
+    return true;
+  }
+  Download::Job& job_;
+  Part& p_;
+  const uint64_t start_;
+  uint64_t skipped_ = 0;
+  bool whole_ = false, over_ = false, failed_ = false;
+  std::string pending_;
+};
+
+}  // namespace
+
 // Fetches the rest of one part, retrying transport errors, stalls and 5xx answers.
 Status Download::Job::fetch_part(registry::Client& client, Part& p) {
   std::string last;
@@ -243,53 +305,13 @@ Status Download::Job::fetch_part(registry::Client& client, Part& p) {
     c.method = "GET";
     c.url = client.path("blobs/" + layer.digest);
     c.headers.emplace_back("Range", "bytes=" + std::to_string(start) + "-" + std::to_string(p.offset + p.size - 1));
-    uint64_t skip = 0;  // a registry that ignores Range (200) sends the blob from byte 0
-    bool whole = false, over = false;
-    // Small pieces are gathered and written 1 MiB at a time, large ones directly; `done`
-    // counts written bytes only.
-    std::string pending;
-    pending.reserve(kWriteBuffer);
-    bool write_failed = false;
-    auto commit = [&](const char* d, size_t n) {
-      if (write_failed || ::pwrite(fd, d, n, static_cast<off_t>(p.offset + p.done)) != static_cast<ssize_t>(n)) {
-        write_failed = true;
-        return false;
-      }
-      p.done.fetch_add(n, std::memory_order_release);
-      completed.fetch_add(static_cast<int64_t>(n), std::memory_order_relaxed);
-      throttle(fetched.fetch_add(n, std::memory_order_relaxed) + n);
-      return true;
-    };
-    auto flush = [&] {
-      const bool ok = pending.empty() || commit(pending.data(), pending.size());
-      pending.clear();
-      return ok && !write_failed;
-    };
-    c.receive = [&](const char* d, size_t n) {
-      if (whole && skip < start) {
-        const size_t k = static_cast<size_t>(std::min<uint64_t>(n, start - skip));
-        skip += k;
-        d += k;
-        n -= k;
-      }
-      const uint64_t room = p.size - p.done - pending.size();
-      if (n > room) over = true, n = static_cast<size_t>(room);
-      if (pending.empty() && n >= kWriteBuffer / 4) {
-        if (!commit(d, n)) return false;
-      } else {
-        pending.append(d, n);
-        if ((pending.size() >= kWriteBuffer || opt.max_rate > 0 || pending.size() == p.size - p.done) && !flush()) return false;
-      }
-      return !over && !cancel;
-    };
-    c.on_head = [&](const registry::Reply& h) {
-      whole = h.status == 200;
-      return true;
-    };
+    PartWriter w(*this, p, start);
+    c.receive = [&](const char* d, size_t n) { return w.receive(d, n); };
+    c.on_head = [&](const registry::Reply& h) { return w.head(h.status); };
     const registry::Reply r = client.send(c);
-    if (!flush()) return Error{std::string("writing the download: ") + std::strerror(errno)};
-    if (over || (p.done == p.size && (r.ok() || r.error == "cancelled"))) {
-      if (over && r.status == 206) return Error{"the registry sent more bytes of " + layer.digest + " than asked"};
+    if (!w.flush()) return Error{std::string("writing the download: ") + std::strerror(errno)};
+    if (w.over() || (p.done == p.size && (r.ok() || r.error == "cancelled"))) {
+      if (w.over() && r.status == 206) return Error{"the registry sent more bytes of " + layer.digest + " than asked"};
       return {};
     }
     if (cancel) return Error{"cancelled"};
@@ -302,14 +324,14 @@ Status Download::Job::fetch_part(registry::Client& client, Part& p) {
   return Error{last + " (after " + std::to_string(opt.retries + 1) + " tries)"};
 }
 
-Status Download::Job::transfer() {
+// Opens (and locks) the partial file, resuming from its state or planning the parts.
+Status Download::Job::open_partial() {
   const std::string file = "sha256-" + hex_of(layer.digest);
   std::error_code ec;
   fs::create_directories(store.root() / "partial", ec);
   data = store.root() / "partial" / file;
   state = store.root() / "partial" / (file + ".json");
-  // Messages name paths inside the store, never its absolute location (they reach clients).
-  const std::string where = "partial/" + file;
+  where = "partial/" + file;
   fd = ::open(data.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Error{"opening " + where + ": " + std::strerror(errno)};
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return Error{layer.digest + " is being downloaded by another process"};
@@ -328,7 +350,25 @@ Status Download::Job::transfer() {
   for (const auto& p : parts) resumed += p->done;
   completed = static_cast<int64_t>(resumed);
   if (auto full = store.lacks_space(static_cast<uint64_t>(layer.size) - resumed)) return Error{*full};
+  return {};
+}
 
+// Hashes the bytes contiguous from `hashed` on that are on disk; false if reading fails.
+bool Download::Job::hash_available(Sha256& sha, uint64_t& hashed, std::vector<char>& buf) const {
+  for (const auto& p : parts) {
+    const uint64_t end = p->offset + p->done.load(std::memory_order_acquire);
+    while (hashed >= p->offset && hashed < end) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - hashed));
+      if (::pread(fd, buf.data(), n, static_cast<off_t>(hashed)) != static_cast<ssize_t>(n)) return false;
+      sha.update(buf.data(), n);
+      hashed += n;
+    }
+  }
+  return true;
+}
+
+Status Download::Job::transfer() {
+  if (Status st = open_partial(); !st) return st;
   registry::Client client(name, insecure, opt);
   // Up to opt.connections workers take the parts in file order, so the bytes arrive roughly
   // in order and the hash below follows them closely.
@@ -349,34 +389,22 @@ Status Download::Job::transfer() {
   uint64_t hashed = 0;
   std::vector<char> buf(size_t{4} << 20);
   auto saved = std::chrono::steady_clock::now();
-  auto hash_available = [&] {
-    for (const auto& p : parts) {
-      const uint64_t end = p->offset + p->done.load(std::memory_order_acquire);
-      while (hashed >= p->offset && hashed < end) {
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end - hashed));
-        if (::pread(fd, buf.data(), n, static_cast<off_t>(hashed)) != static_cast<ssize_t>(n)) return false;
-        sha.update(buf.data(), n);
-        hashed += n;
-      }
-    }
-    return true;
-  };
   bool readable = true;
   while (running > 0) {
-    readable = readable && hash_available();
+    readable = readable && hash_available(sha, hashed, buf);
     if (std::chrono::steady_clock::now() - saved > std::chrono::seconds(1)) {
       save_state();
       saved = std::chrono::steady_clock::now();
     }
-    if (hashed == static_cast<uint64_t>(layer.size) || !readable) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    else std::this_thread::sleep_for(std::chrono::microseconds(500));
+    const bool idle = hashed == static_cast<uint64_t>(layer.size) || !readable;
+    std::this_thread::sleep_for(idle ? std::chrono::microseconds(5000) : std::chrono::microseconds(500));
   }
   for (auto& w : workers) w.join();
   save_state();
   for (const auto& p : parts)
     if (!p->result && p->result.message() != "cancelled") return Error{"pulling " + layer.digest.substr(7, 12) + ": " + p->result.message()};
   if (cancel) return Error{"cancelled"};
-  if (!readable || !hash_available()) return Error{"reading " + where + " failed"};
+  if (!readable || !hash_available(sha, hashed, buf)) return Error{"reading " + where + " failed"};
   return finish(sha);
 }
 

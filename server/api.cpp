@@ -317,6 +317,8 @@ struct ApiServer::Impl {
     if (opt.prune) {
       const size_t n = store.prune(opt.prune_grace_seconds);
       if (n && !opt.quiet) std::fprintf(stderr, "[hearth] pruned %zu unreferenced blob file(s)\n", n);
+      const size_t p = store.prune_partials(Store::kPartialMaxAge);
+      if (p && !opt.quiet) std::fprintf(stderr, "[hearth] pruned %zu download(s) untouched for a week\n", p);
     }
     routes();
   }

@@ -222,7 +222,12 @@ Reply Client::send_to(const Call& c, const std::string& origin, const std::strin
       ::setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     });
   }
-  if (origin.rfind("https://", 0) == 0 && std::filesystem::exists(kCaBundle)) cli.set_ca_cert_path(kCaBundle);
+  if (origin.rfind("https://", 0) == 0) {
+    // A private registry's CA (HEARTH_REGISTRY_CA, a PEM file), else the system's bundle.
+    const char* ca = std::getenv("HEARTH_REGISTRY_CA");
+    if (ca && *ca) cli.set_ca_cert_path(ca);
+    else if (std::filesystem::exists(kCaBundle)) cli.set_ca_cert_path(kCaBundle);
+  }
 
   httplib::Request req;
   req.method = c.method;

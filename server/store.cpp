@@ -1,6 +1,7 @@
 #include "server/store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -336,6 +337,30 @@ Status Store::publish_verified(const fs::path& file, std::string_view digest) co
     ::close(dir);
   }
   return {};
+}
+
+size_t Store::prune_partials(int64_t max_age_seconds) const {
+  std::error_code ec;
+  size_t removed = 0;
+  const auto now = fs::file_time_type::clock::now();
+  std::vector<fs::path> stale;
+  for (const auto& e : fs::directory_iterator(root_ / "partial", ec)) {
+    if (e.path().extension() == ".json" || e.path().extension() == ".tmp") continue;
+    const fs::path state = e.path().string() + ".json";
+    auto newest = e.last_write_time(ec);
+    if (fs::exists(state, ec)) newest = std::max(newest, fs::last_write_time(state, ec));
+    if (std::chrono::duration_cast<std::chrono::seconds>(now - newest).count() >= max_age_seconds) stale.push_back(e.path());
+  }
+  for (const fs::path& data : stale) {
+    const int fd = ::open(data.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {  // nobody is downloading it
+      fs::remove(data.string() + ".json", ec);
+      if (fs::remove(data, ec)) ++removed;
+    }
+    ::close(fd);
+  }
+  return removed;
 }
 
 size_t Store::prune(int64_t grace_seconds) const {

@@ -139,6 +139,10 @@ class Store {
   // of interrupted uploads) are deleted, then empty manifest directories. Returns how many
   // files went.
   size_t prune(int64_t grace_seconds) const;
+  // Removes resumable downloads (partial/) nobody has touched for `max_age_seconds` and no
+  // process is writing (their flock is free). Returns how many downloads went.
+  size_t prune_partials(int64_t max_age_seconds) const;
+  static constexpr int64_t kPartialMaxAge = 7 * 24 * 3600;
   // Removes the manifest, then blobs no other manifest references, then empty dirs.
   Status remove(const Manifest& m);
   // Byte copy of the manifest to `to` (overwrites).

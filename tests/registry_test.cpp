@@ -7,7 +7,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <simdjson.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/file.h>
 
 #include <algorithm>
 #include <atomic>
@@ -74,10 +76,12 @@ class RegistryTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     tmp_ = tmpl;
     ::unsetenv("HEARTH_REGISTRY_AUTH");
+    ::unsetenv("HEARTH_REGISTRY_CA");
     ::setenv("DOCKER_CONFIG", (tmp_ / "docker").c_str(), 1);  // no credentials from the user's config
   }
   void TearDown() override {
     ::unsetenv("HEARTH_REGISTRY_AUTH");
+    ::unsetenv("HEARTH_REGISTRY_CA");
     ::unsetenv("DOCKER_CONFIG");
     std::error_code ec;
     fs::remove_all(tmp_, ec);
@@ -654,6 +658,63 @@ TEST_F(RegistryTest, ChunkedBlobsAreRead) {
   Status st = server::pull_model(b, name, true, fast_options(), lines.fn(), nullptr);
   ASSERT_TRUE(st) << st.message();
   EXPECT_EQ(b.blob_text(b.find(name).value().layers[0].digest).size(), 200000u);
+}
+
+// HTTPS to a private registry whose certificate only its own CA vouches for.
+TEST_F(RegistryTest, HttpsWithThePrivateRegistrysCa) {
+  const fs::path crt = tmp_ / "tls.crt", key = tmp_ / "tls.key";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext "
+                          "subjectAltName=IP:127.0.0.1 -keyout " + key.string() + " -out " + crt.string() + " 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  RegistryProcess reg(tmp_ / "reg", "  tls:\n    certificate: " + crt.string() + "\n    key: " + key.string() + "\n");
+  ASSERT_TRUE(reg.start());
+  Store a(tmp_ / "a");
+  const ModelName name = ModelName::parse(reg.host() + "/test/tls:latest");
+  put_model(a, name, random_bytes(size_t{3} << 20, 31));
+  Lines lines;
+  Status st = server::push_model(a, name, false, fast_options(), lines.fn(), nullptr);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("the registry's TLS certificate did not verify"), std::string::npos) << st.message();
+
+  ::setenv("HEARTH_REGISTRY_CA", crt.c_str(), 1);  // (TearDown unsets it)
+  st = server::push_model(a, name, false, fast_options(), lines.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+  Store b(tmp_ / "b");
+  st = server::pull_model(b, name, false, fast_options(), lines.fn(), nullptr);
+  ASSERT_TRUE(st) << st.message();
+  EXPECT_EQ(b.find(name).value().raw, a.find(name).value().raw);
+  for (const server::Layer* l : server::transfer_order(b.find(name).value()))
+    EXPECT_EQ(b.blob_text(l->digest), a.blob_text(l->digest));
+}
+
+// Start-up pruning removes downloads untouched for a week, unless a process holds them.
+TEST_F(RegistryTest, StalePartialDownloadsArePruned) {
+  Store s(tmp_ / "s");
+  fs::create_directories(tmp_ / "s/partial");
+  const auto old_time = fs::file_time_type::clock::now() - std::chrono::hours(24 * 8);
+  auto make = [&](const std::string& name, bool old) {
+    const fs::path data = tmp_ / "s/partial" / name, state = data.string() + ".json";
+    std::ofstream(data) << "bytes";
+    std::ofstream(state) << "{}";
+    if (old) {
+      fs::last_write_time(data, old_time);
+      fs::last_write_time(state, old_time);
+    }
+    return data;
+  };
+  const fs::path stale = make("sha256-" + std::string(64, '1'), true);
+  const fs::path fresh = make("sha256-" + std::string(64, '2'), false);
+  const fs::path busy = make("sha256-" + std::string(64, '3'), true);
+  const int fd = ::open(busy.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // as a downloading process holds it
+  EXPECT_EQ(s.prune_partials(Store::kPartialMaxAge), 1u);
+  ::close(fd);
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_FALSE(fs::exists(stale.string() + ".json"));
+  EXPECT_TRUE(fs::exists(fresh));
+  EXPECT_TRUE(fs::exists(busy));
+  EXPECT_TRUE(fs::exists(busy.string() + ".json"));
 }
 
 TEST(RegistryAuth, ParsesChallengesAndBase64) {

@@ -8,6 +8,7 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,8 +48,12 @@ class RegistryProcess {
     pid_ = ::fork();
     if (pid_ == 0) {
       const std::string log = (dir_ / "registry.log").string();
+      // The registry dies with the test process, and holds none of its output pipes (ctest
+      // would wait for them).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       FILE* f = std::freopen(log.c_str(), "a", stderr);
-      (void)f;
+      FILE* g = std::freopen("/dev/null", "w", stdout);
+      (void)f, (void)g;
       ::execlp("docker-registry", "docker-registry", "serve", (dir_ / "config.yml").c_str(), nullptr);
       ::_exit(127);
     }

@@ -682,9 +682,10 @@ TEST_F(RegistryTest, HttpsWithThePrivateRegistrysCa) {
   Store b(tmp_ / "b");
   st = server::pull_model(b, name, false, fast_options(), lines.fn(), nullptr);
   ASSERT_TRUE(st) << st.message();
-  EXPECT_EQ(b.find(name).value().raw, a.find(name).value().raw);
-  for (const server::Layer* l : server::transfer_order(b.find(name).value()))
-    EXPECT_EQ(b.blob_text(l->digest), a.blob_text(l->digest));
+  const auto pulled = b.find(name);
+  ASSERT_TRUE(pulled);
+  EXPECT_EQ(pulled.value().raw, a.find(name).value().raw);
+  for (const server::Layer* l : server::transfer_order(pulled.value())) EXPECT_EQ(b.blob_text(l->digest), a.blob_text(l->digest));
 }
 
 // Start-up pruning removes downloads untouched for a week, unless a process holds them.

@@ -77,7 +77,6 @@ struct Download::Job {
   bool load_state();
   void save_state();
   Status fetch_part(registry::Client& client, Part& p);
-  bool sleep_backoff(int attempt);
   // With opt.max_rate: sleeps while `total` bytes are ahead of the rate since the start.
   void throttle(uint64_t total) const;
   std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
@@ -224,15 +223,6 @@ void Download::Job::throttle(uint64_t total) const {
   while (!cancel && std::chrono::steady_clock::now() < due) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 }
 
-bool Download::Job::sleep_backoff(int attempt) {
-  auto wait = opt.backoff * (1 << std::min(attempt, 10));
-  const auto until = std::chrono::steady_clock::now() + wait;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cancel) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(20, wait.count())));
-  }
-  return !cancel;
-}
 
 namespace {
 
@@ -297,7 +287,7 @@ class PartWriter {
 Status Download::Job::fetch_part(registry::Client& client, Part& p) {
   std::string last;
   for (int attempt = 0; attempt <= opt.retries; attempt++) {
-    if (attempt > 0 && !sleep_backoff(attempt - 1)) return Error{"cancelled"};
+    if (attempt > 0 && !registry::sleep_unless_cancelled(opt.backoff_for(attempt), &cancel)) return Error{"cancelled"};
     if (cancel) return Error{"cancelled"};
     const uint64_t start = p.offset + p.done;
     if (p.done == p.size) return {};

@@ -17,8 +17,6 @@ constexpr int64_t kMaxLayer = int64_t{1} << 42;  // 4 TiB: anything larger is a 
 constexpr const char* kManifestTypes =
     "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
 
-bool cancelled(const std::atomic<bool>* c) { return c && c->load(); }
-
 // GET the manifest, retrying transport errors and 5xx answers; the raw bytes.
 Result<std::string> fetch_manifest(registry::Client& client, const ModelName& name, const std::atomic<bool>* cancel) {
   registry::Call c;
@@ -30,8 +28,9 @@ Result<std::string> fetch_manifest(registry::Client& client, const ModelName& na
   // At most two more tries: a registry that never answers should be named within a minute
   // or two, not after the blob parts' six.
   for (int attempt = 0; attempt <= std::min(client.options().retries, 2); attempt++) {
-    if (attempt > 0) std::this_thread::sleep_for(client.options().backoff * (1 << std::min(attempt - 1, 10)));
-    if (cancelled(cancel)) return Error{"cancelled"};
+    if (attempt > 0 && !registry::sleep_unless_cancelled(client.options().backoff_for(attempt), cancel))
+      return Error{"cancelled"};
+    if (registry::cancelled(cancel)) return Error{"cancelled"};
     r = client.send(c);
     // Only what may pass: a refused connection or a failed handshake fails at once.
     const bool retry = r.transient || r.status >= 500 || r.status == 429;
@@ -61,7 +60,9 @@ struct Pending {
   std::unique_ptr<Download> download;  // null: already in the store
 };
 
-// Waits for every download, reporting each layer's progress every 100 ms.
+// Waits for every download, reporting each layer's progress every 100 ms. The first layer
+// that fails ends the wait with its error at once: the caller drops its handles, which
+// leaves (and so stops) the other downloads, their partial data kept for a later pull.
 Status wait_downloads(std::vector<Pending>& pending, const TransferProgress& progress, const std::atomic<bool>* cancel,
                       PullStats* stats) {
   std::vector<bool> reported(pending.size(), false);
@@ -71,13 +72,14 @@ Status wait_downloads(std::vector<Pending>& pending, const TransferProgress& pro
       Pending& p = pending[i];
       if (reported[i]) continue;
       const bool ended = !p.download || p.download->wait_for(0);
+      if (ended && p.download && !p.download->result()) return p.download->result();
       const int64_t done = p.download ? p.download->completed() : p.layer.size;
-      progress(layer_line("pulling", p.layer, ended && (!p.download || p.download->result()) ? p.layer.size : done));
+      progress(layer_line("pulling", p.layer, ended ? p.layer.size : done));
       reported[i] = ended;
       all = all && ended;
     }
     if (all) break;
-    if (cancelled(cancel)) return Error{"cancelled"};
+    if (registry::cancelled(cancel)) return Error{"cancelled"};
     for (Pending& p : pending)
       if (p.download && !p.download->wait_for(0)) {
         p.download->wait_for(100);

@@ -15,8 +15,6 @@ namespace {
 
 constexpr const char* kManifestType = "application/vnd.docker.distribution.manifest.v2+json";
 
-bool cancelled(const std::atomic<bool>* c) { return c && c->load(); }
-
 // Where an upload continues: the Location (or Docker-Upload-Location) of an answer.
 std::string upload_location(const registry::Reply& r) {
   std::string loc = r.header("Location");
@@ -38,15 +36,15 @@ class BlobPush {
     progress_(layer_line("pushing", layer_, 0));
     std::string last;
     for (int attempt = 0; attempt <= client_.options().retries; attempt++) {
-      if (attempt > 0) std::this_thread::sleep_for(client_.options().backoff * (1 << std::min(attempt - 1, 10)));
-      if (cancelled(cancel_)) return Error{"cancelled"};
+      if (attempt > 0 && !registry::sleep_unless_cancelled(client_.options().backoff_for(attempt), cancel_))
+        return Error{"cancelled"};
       registry::Reply r = try_once();
       if (r.ok()) {
         progress_(layer_line("pushing", layer_, layer_.size));
         return {};
       }
       last = r.status == 0 ? r.error : describe(r);
-      if (r.error == "cancelled" || cancelled(cancel_)) return Error{"cancelled"};
+      if (r.error == "cancelled" || registry::cancelled(cancel_)) return Error{"cancelled"};
       const bool retry = r.transient || r.status >= 500 || r.status == 408 || r.status == 429;
       if (!retry) break;
     }
@@ -118,7 +116,7 @@ class BlobPush {
       };
       r = client_.send(c);
       if (r.status != 202) break;
-      if (cancelled(cancel_)) {
+      if (registry::cancelled(cancel_)) {
         r = fail("cancelled");
         break;
       }

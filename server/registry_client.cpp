@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 #include <map>
 #include <strings.h>
 
@@ -103,6 +104,15 @@ Options Options::from_env() {
   o.max_rate = static_cast<uint64_t>(env_number("HEARTH_REGISTRY_MAX_RATE", 0));
   o.connections = static_cast<int>(std::clamp<long>(env_number("HEARTH_REGISTRY_CONNECTIONS", o.connections), 1, 64));
   return o;
+}
+
+bool sleep_unless_cancelled(std::chrono::milliseconds wait, const std::atomic<bool>* cancel) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cancelled(cancel)) return false;
+    std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(20), wait));
+  }
+  return !cancelled(cancel);
 }
 
 std::optional<Url> split_url(std::string_view s) {

@@ -6,6 +6,8 @@
 // Thread safety: send() may be called from several threads at once (ranged parts).
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -22,7 +24,7 @@ namespace hearth::server::registry {
 
 struct Options {
   int retries = 6;                          // further tries of a failed part or request
-  std::chrono::milliseconds backoff{1000};  // before try n+1: backoff * 2^(n-1)
+  std::chrono::milliseconds backoff{1000};  // before retry n (n >= 1): backoff_for(n)
   std::chrono::milliseconds stall{30000};   // no byte for this long: the request fails
   std::chrono::milliseconds connect{10000};
   uint64_t part_min = uint64_t{16} << 20;  // download parts: clamp(size/64, part_min, 256 MiB)
@@ -34,7 +36,14 @@ struct Options {
   // HEARTH_REGISTRY_MAX_RATE (bytes/s) and HEARTH_REGISTRY_CONNECTIONS when set (tests
   // shorten them).
   static Options from_env();
+  // The wait before retry n (n >= 1): backoff * 2^(n-1), doubling at most ten times.
+  std::chrono::milliseconds backoff_for(int retry) const { return backoff * (1 << std::clamp(retry - 1, 0, 10)); }
 };
+
+// Whether the transfer's cancel flag (may be null: never cancelled) is set.
+inline bool cancelled(const std::atomic<bool>* cancel) { return cancel && cancel->load(); }
+// Sleeps `wait`, waking every 20 ms to look at the cancel flag; false when cancelled.
+bool sleep_unless_cancelled(std::chrono::milliseconds wait, const std::atomic<bool>* cancel);
 
 // An absolute http(s) URL split into its origin ("http://host:port") and target ("/p?q").
 struct Url {

@@ -96,6 +96,17 @@ class RegistryTest : public ::testing::Test {
     EXPECT_TRUE(st) << st.message();
     return raw;
   }
+  // A model of `bytes` random bytes pushed to `reg` as test/<model>: its name, bytes and digest.
+  struct Pushed {
+    ModelName name;
+    std::string bytes, digest;
+  };
+  Pushed push_random(RegistryProcess& reg, const std::string& model, size_t bytes, int seed) {
+    Pushed p{ModelName::parse(reg.host() + "/test/" + model + ":latest"), random_bytes(bytes, seed), ""};
+    p.digest = "sha256:" + server::sha256_hex(p.bytes);
+    push_new(reg, model, p.bytes);
+    return p;
+  }
   fs::path tmp_;
 };
 
@@ -181,10 +192,7 @@ TEST_F(RegistryTest, PushMountsLayersFromTheirRepository) {
 TEST_F(RegistryTest, CutDownloadResumesAfterRestart) {
   RegistryProcess reg(tmp_ / "reg");
   ASSERT_TRUE(reg.start());
-  const std::string model = random_bytes(size_t{32} << 20, 7);
-  push_new(reg, "big", model);
-  const ModelName name = ModelName::parse(reg.host() + "/test/big:latest");
-  const std::string digest = "sha256:" + server::sha256_hex(model);
+  const auto [name, model, digest] = push_random(reg, "big", size_t{32} << 20, 7);
 
   // First pull, slowed down, cut at half of the model by killing the registry.
   Store b(tmp_ / "b");
@@ -232,10 +240,7 @@ TEST_F(RegistryTest, CutDownloadResumesAfterRestart) {
 TEST_F(RegistryTest, CancelKeepsThePartialForTheNextPull) {
   RegistryProcess reg(tmp_ / "reg");
   ASSERT_TRUE(reg.start());
-  const std::string model = random_bytes(size_t{8} << 20, 19);
-  push_new(reg, "cancel", model);
-  const ModelName name = ModelName::parse(reg.host() + "/test/cancel:latest");
-  const std::string digest = "sha256:" + server::sha256_hex(model);
+  const auto [name, model, digest] = push_random(reg, "cancel", size_t{8} << 20, 19);
   Store b(tmp_ / "b");
   registry::Options slow = fast_options();
   slow.max_rate = uint64_t{8} << 20;
@@ -263,9 +268,7 @@ TEST_F(RegistryTest, CancelKeepsThePartialForTheNextPull) {
 TEST_F(RegistryTest, CorruptedBlobInTheRegistryIsRejected) {
   RegistryProcess reg(tmp_ / "reg");
   ASSERT_TRUE(reg.start());
-  const std::string model = random_bytes(size_t{3} << 20, 11);
-  push_new(reg, "bad", model);
-  const std::string digest = "sha256:" + server::sha256_hex(model);
+  const auto [name, model, digest] = push_random(reg, "bad", size_t{3} << 20, 11);
   {
     std::fstream f(reg.blob_data(digest), std::ios::in | std::ios::out | std::ios::binary);
     ASSERT_TRUE(f) << reg.blob_data(digest);
@@ -273,7 +276,6 @@ TEST_F(RegistryTest, CorruptedBlobInTheRegistryIsRejected) {
     f.put(static_cast<char>(model[model.size() / 2] ^ 0x5a));
   }
   Store b(tmp_ / "b");
-  const ModelName name = ModelName::parse(reg.host() + "/test/bad:latest");
   Lines lines;
   Status st = server::pull_model(b, name, true, fast_options(), lines.fn(), nullptr);
   ASSERT_FALSE(st);
@@ -284,12 +286,34 @@ TEST_F(RegistryTest, CorruptedBlobInTheRegistryIsRejected) {
   EXPECT_FALSE(fs::exists(tmp_ / "b/partial" / ("sha256-" + digest.substr(7))));
 }
 
+// A layer that fails ends the pull at once with its error, while a larger layer is still
+// coming (the large one's partial data stays for the next pull).
+TEST_F(RegistryTest, AFailedLayerEndsThePullAtOnce) {
+  RegistryProcess reg(tmp_ / "reg");
+  ASSERT_TRUE(reg.start());
+  const auto [name, model, digest] = push_random(reg, "halfgone", size_t{16} << 20, 23);
+  Store a(tmp_ / "src-halfgone");
+  auto m = a.find(name);
+  ASSERT_TRUE(m) << m.message();
+  const std::string config = m.value().config.digest;
+  ASSERT_TRUE(fs::remove(reg.blob_data(config))) << reg.blob_data(config);
+  Store b(tmp_ / "b");
+  registry::Options slow = fast_options();
+  slow.max_rate = uint64_t{4} << 20;  // the model layer alone takes 4 s
+  const auto t0 = std::chrono::steady_clock::now();
+  Status st = server::pull_model(b, name, true, slow, [](const std::string&) {}, nullptr);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find(config.substr(7, 12)), std::string::npos) << st.message();
+  EXPECT_LT(seconds, 3.0) << st.message();
+  EXPECT_FALSE(b.find(name));
+  EXPECT_FALSE(b.has_blob(digest));
+}
+
 TEST_F(RegistryTest, ConcurrentPullsOfOneModelShareTheStore) {
   RegistryProcess reg(tmp_ / "reg");
   ASSERT_TRUE(reg.start());
-  const std::string model = random_bytes(size_t{6} << 20, 13);
-  push_new(reg, "twice", model);
-  const ModelName name = ModelName::parse(reg.host() + "/test/twice:latest");
+  const auto [name, model, digest] = push_random(reg, "twice", size_t{6} << 20, 13);
   Store b(tmp_ / "b");
   registry::Options slow = fast_options();
   slow.max_rate = uint64_t{16} << 20;

@@ -33,6 +33,7 @@
 #include "gguf/gguf.h"
 #include "model/vocab.h"
 #include "quant/imatrix.h"
+#include "quant/imatrix_stats.h"
 #include "server/anthropic.h"
 #include "server/create.h"
 #include "server/gotemplate.h"
@@ -139,8 +140,16 @@ void imatrix(std::string_view bytes) {
   const int fd = ::memfd_create("imatrix", 0);
   if (fd < 0) return;
   if (::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size())) {
-    auto r = hearth::quant::load_imatrix("/proc/self/fd/" + std::to_string(fd));
+    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    auto r = hearth::quant::load_imatrix(path);
     if (!r && r.message().empty()) __builtin_trap();
+    // Merged as `hearth imatrix --in-file` merges it, twice (the second adds to the first).
+    if (auto f = hearth::quant::read_imatrix_file(path); f) {
+      hearth::quant::ImatrixStats stats(128);
+      for (int i = 0; i < 2; ++i)
+        if (hearth::Status s = stats.merge(f.value(), path); !s && s.message().empty()) __builtin_trap();
+      if (stats.chunk_count() < 0) __builtin_trap();
+    }
   }
   ::close(fd);
 }

@@ -578,7 +578,7 @@ void attend_rows(const KvHead& kv, const float* const* q, const int* n, int R, f
   float* qh = scratch + R * ns;      // the R query rows, rounded to half for a half cache
   for (int r = 0; r < R; ++r) {
     std::copy(q[r], q[r] + hd, qh + r * hd);
-    if (kv.half) round_to_half(qh + r * hd, hd, isa);
+    if (kv.half && kv.round) round_to_half(qh + r * hd, hd, isa);
   }
   const bool wide = isa >= Isa::Avx512 && hd % 16 == 0 && hd <= 256;
   if (wide) {
@@ -590,7 +590,7 @@ void attend_rows(const KvHead& kv, const float* const* q, const int* n, int R, f
   for (int r = 0; r < R; ++r) {
     float* p = S + r * ns;
     softmax(p, n[r], 1.0f, softcap, nullptr, isa);
-    if (kv.half) round_to_half(p, n[r], isa);
+    if (kv.half && kv.round) round_to_half(p, n[r], isa);
     std::fill(p + n[r], p + nmax, 0.f);
   }
   if (wide) {

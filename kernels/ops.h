@@ -62,6 +62,9 @@ struct KvHead {
   const void* v = nullptr;
   size_t v_stride = 0;
   bool half = false;
+  // With a half cache: round q and the probabilities to half for their products, as
+  // llama.cpp's F16 matmuls do (true), or keep them float, as its flash attention does.
+  bool round = true;
   int64_t hd = 0;
 };
 // Query rows per attend_rows call: the query heads sharing a KV head, or consecutive

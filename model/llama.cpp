@@ -347,6 +347,7 @@ void Context::attention(int l, const BatchRow* rows, int B) {
       kv.v = static_cast<const uint8_t*>(vc) + kvh * hd * esize;
       kv.v_stride = nkv;
       kv.half = half;
+      kv.round = !flash_attn_;
       kv.hd = hd;
       const float* q[kernels::kAttendRows];
       float* out[kernels::kAttendRows];

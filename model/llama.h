@@ -139,6 +139,13 @@ class Context {
   int n_ctx() const { return n_ctx_; }
   void reset() { truncate(0, 0); }
   const Model& model() const { return m_; }
+  // Every weight product of the forward pass is shown to `o` first: its matrix and input
+  // rows (llama-imatrix's view of a MUL_MAT). Empty: none.
+  void observe_matmuls(MatMul::Observer o) { mm_.observe(std::move(o)); }
+  // With an F16 cache: attention products as llama.cpp's flash attention computes them (q
+  // and the probabilities kept in float) instead of as its F16 matmuls (both rounded to
+  // half; the default, and what the reference logits and perplexities were made with).
+  void set_flash_attn(bool on) { flash_attn_ = on; }
 
  private:
   // Whether the rows may run (see decode()); names the first bad row's problem.
@@ -158,6 +165,7 @@ class Context {
   int n_ctx_, threads_;
   std::vector<int> length_;  // per sequence
   KvType kv_type_;
+  bool flash_attn_ = false;
   // F32 (k_cache_, v_cache_) or F16 (k_half_, v_half_), per lane: K transposed as
   // [n_head_kv * head_dim][pos], V as [pos][n_head_kv * head_dim], so that both products
   // of attention run with positions (scores) or values (weighted sum) along the vectors

@@ -21,6 +21,12 @@ void MatMul::one(const Weight& w, const float* x, float* y, int B) {
 // barrier instead of one per matrix, and small matrices no longer split on their own).
 // Matrices that cannot share the input's quantized form run one after the other.
 void MatMul::operator()(std::span<const Job> jobs, const float* x, int B) {
+  if (observer_)
+    for (const Job& j : jobs) observer_(*j.w, x, B);
+  product(jobs, x, B);
+}
+
+void MatMul::product(std::span<const Job> jobs, const float* x, int B) {
   const Weight& w0 = *jobs[0].w;
   const kernels::KernelTraits* k = kernels::kernel_traits(w0.info->type);
   const int64_t n = w0.cols();
@@ -30,7 +36,7 @@ void MatMul::operator()(std::span<const Job> jobs, const float* x, int B) {
     fused = fused && j.w->cols() == n && kernels::kernel_traits(j.w->info->type)->activation == k->activation &&
             j.w->rows() % kernels::kRepackRows == 0 && (j.w->packed && B > 1 ? j.w->repacked->prepare : nullptr) == prepare;
   if (jobs.size() > 1 && !fused) {
-    for (const Job& j : jobs) (*this)(std::span<const Job>(&j, 1), x, B);
+    for (const Job& j : jobs) product(std::span<const Job>(&j, 1), x, B);
     return;
   }
   const size_t ab = kernels::activation_bytes(k->activation, n);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -24,9 +25,15 @@ class MatMul {
   };
   void operator()(std::span<const Job> jobs, const float* x, int B);
   int threads() const { return threads_; }
+  // Called before each product with every matrix's input rows (x: B rows of w.cols()),
+  // on the caller's thread; an imatrix collects them. Empty: nothing is called.
+  using Observer = std::function<void(const Weight& w, const float* x, int B)>;
+  void observe(Observer o) { observer_ = std::move(o); }
 
  private:
+  void product(std::span<const Job> jobs, const float* x, int B);
   int threads_;
+  Observer observer_;
   std::vector<uint8_t> act_;       // activations quantized for the current product
   std::vector<uint8_t> prepared_;  // and rearranged for a repacked GEMM that wants it
 };

@@ -1,8 +1,24 @@
 #include "model/perplexity.h"
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
 
 namespace hearth::model {
+
+double token_nll(const float* l, int64_t n_vocab, TokenId next) {
+  float mx = l[0];
+  for (int64_t v = 1; v < n_vocab; ++v) mx = std::max(mx, l[v]);
+  double sum = 0;
+  for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(l[v] - mx);
+  return -(l[next] - mx - std::log(sum));
+}
+
+std::pair<double, double> ppl_estimate(double nll, double nll2, int64_t n) {
+  if (n == 0) return {0, 0};
+  const double mean = nll / n, mean2 = nll2 / n, ppl = std::exp(mean), var = mean2 - mean * mean;
+  return {ppl, var > 0 && n > 1 ? std::sqrt(var / (n - 1)) * ppl : 0};
+}
 
 Result<PerplexityResult> perplexity(const Model& m, const std::string& text, int n_ctx, int max_chunks, int threads,
                                     const std::function<void(int, double)>& on_chunk, KvType kv) {
@@ -29,25 +45,16 @@ Result<PerplexityResult> perplexity(const Model& m, const std::string& text, int
     // The first half only fills the cache; the second half's logits are scored.
     if (Status s = ctx.eval(std::span<const TokenId>(chunk).first(first)); !s) return s.error();
     auto score = [&](size_t i, const float* l) {
-      const size_t j = first + i;
-      // log-softmax of the next token, the sum of exponentials in double as llama.cpp does
-      float mx = l[0];
-      for (int64_t v = 1; v < n_vocab; ++v) mx = std::max(mx, l[v]);
-      double sum = 0;
-      for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(l[v] - mx);
-      const double lp = l[tokens[start + j + 1]] - mx - std::log(sum);
-      nll -= lp;
-      nll2 += lp * lp;
+      const double v = token_nll(l, n_vocab, tokens[start + first + i + 1]);
+      nll += v;
+      nll2 += v * v;
       ++r.tokens_scored;
     };
     if (Status s = ctx.eval(std::span<const TokenId>(chunk).subspan(first), score); !s) return s.error();
     r.running_ppl.push_back(std::exp(nll / r.tokens_scored));
     if (on_chunk) on_chunk(c, r.running_ppl.back());
   }
-  const double mean = nll / r.tokens_scored, mean2 = nll2 / r.tokens_scored;
-  r.ppl = std::exp(mean);
-  const double var = mean2 - mean * mean;
-  r.ppl_err = var > 0 && r.tokens_scored > 1 ? std::sqrt(var / (r.tokens_scored - 1)) * r.ppl : 0;
+  std::tie(r.ppl, r.ppl_err) = ppl_estimate(nll, nll2, r.tokens_scored);
   return r;
 }
 

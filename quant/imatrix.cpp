@@ -20,10 +20,10 @@ struct Reader {
   bool i32(int32_t& v) { return get(&v, 4); }
 };
 
-Result<Imatrix> load_legacy(const std::string& path, std::span<const uint8_t> bytes) {
+Result<ImatrixFile> read_legacy(const std::string& path, std::span<const uint8_t> bytes) {
   auto fail = [&](const std::string& what) { return Error{path + ": " + what}; };
   Reader r{bytes};
-  Imatrix m;
+  ImatrixFile m;
   m.legacy = true;
   int32_t n_entries = 0;
   if (!r.i32(n_entries)) return fail("truncated: missing the entry count");
@@ -40,11 +40,9 @@ Result<Imatrix> load_legacy(const std::string& path, std::span<const uint8_t> by
       return fail("entry '" + name + "': bad value count " + std::to_string(nval));
     if (static_cast<uint64_t>(nval) * 4 > r.b.size() - r.pos)
       return fail("entry '" + name + "': truncated: " + std::to_string(nval) + " values do not fit");
-    std::vector<float> v(static_cast<size_t>(nval));
-    r.get(v.data(), v.size() * 4);
-    if (ncall > 0)
-      for (float& x : v) x = x / static_cast<float>(ncall);
-    if (!m.values.emplace(name, std::move(v)).second) return fail("duplicate entry '" + name + "'");
+    ImatrixFile::Entry entry{std::vector<float>(static_cast<size_t>(nval)), {static_cast<float>(ncall)}};
+    r.get(entry.sums.data(), entry.sums.size() * 4);
+    if (!m.entries.emplace(name, std::move(entry)).second) return fail("duplicate entry '" + name + "'");
   }
   // Optional trailer: chunk count and dataset name.
   int32_t chunks = 0;
@@ -57,13 +55,14 @@ Result<Imatrix> load_legacy(const std::string& path, std::span<const uint8_t> by
   return m;
 }
 
-Result<Imatrix> load_gguf(const std::string& path, const gguf::GgufFile& f) {
+Result<ImatrixFile> read_gguf(const std::string& path, const gguf::GgufFile& f) {
   auto fail = [&](const std::string& what) { return Error{path + ": " + what}; };
-  Imatrix m;
+  ImatrixFile m;
   if (const gguf::Value* d = f.metadata.find("imatrix.datasets"); d && d->type() == gguf::ValueType::ARRAY &&
                                                                   d->arr().elem == gguf::ValueType::STRING)
     m.datasets = d->arr().strings;
-  if (auto c = f.metadata.get_uint("imatrix.chunk_count"); c.ok()) m.chunk_count = static_cast<int>(c.value());
+  if (auto c = f.metadata.get_uint("imatrix.chunk_count"); c.ok()) m.chunk_count = static_cast<int64_t>(c.value());
+  if (auto c = f.metadata.get_uint("imatrix.chunk_size"); c.ok()) m.chunk_size = static_cast<int64_t>(c.value());
   const std::string sum_suffix = ".in_sum2", count_suffix = ".counts";
   for (const gguf::TensorInfo& t : f.tensors) {
     if (t.name.size() <= sum_suffix.size() || t.name.compare(t.name.size() - sum_suffix.size(), sum_suffix.size(), sum_suffix) != 0)
@@ -76,31 +75,50 @@ Result<Imatrix> load_gguf(const std::string& path, const gguf::GgufFile& f) {
     const uint64_t ne0 = t.ne[0], n_mat = t.n_elements / (ne0 ? ne0 : 1);
     if (ne0 == 0 || c->n_elements != n_mat)
       return fail("'" + name + "': " + std::to_string(c->n_elements) + " counts for " + std::to_string(n_mat) + " matrices");
-    std::vector<float> sums(t.n_elements), counts(c->n_elements);
-    std::memcpy(sums.data(), f.tensor_data(t).data(), t.n_bytes);
-    std::memcpy(counts.data(), f.tensor_data(*c).data(), c->n_bytes);
-    std::vector<float> v(t.n_elements);
-    for (uint64_t j = 0; j < n_mat; ++j)
-      for (uint64_t i = 0; i < ne0; ++i)
-        v[j * ne0 + i] = counts[j] > 0.0f ? sums[j * ne0 + i] / counts[j] : 1.0f;
-    m.values.emplace(name, std::move(v));
+    ImatrixFile::Entry e{std::vector<float>(t.n_elements), std::vector<float>(c->n_elements)};
+    std::memcpy(e.sums.data(), f.tensor_data(t).data(), t.n_bytes);
+    std::memcpy(e.counts.data(), f.tensor_data(*c).data(), c->n_bytes);
+    m.entries.emplace(name, std::move(e));
   }
-  if (m.values.empty()) return fail("no importance matrix entries (no '<tensor>.in_sum2' tensors)");
+  if (m.entries.empty()) return fail("no importance matrix entries (no '<tensor>.in_sum2' tensors)");
   return m;
 }
 
 }  // namespace
 
-Result<Imatrix> load_imatrix(const std::string& path) {
+Result<ImatrixFile> read_imatrix_file(const std::string& path) {
   auto map = gguf::MappedFile::open(path);
   if (!map) return map.error();
   auto bytes = map.value()->bytes();
   if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) {
     auto f = gguf::GgufFile::parse(bytes, path);
     if (!f) return f.error();
-    return load_gguf(path, f.value());
+    return read_gguf(path, f.value());
   }
-  return load_legacy(path, bytes);
+  return read_legacy(path, bytes);
+}
+
+Result<Imatrix> load_imatrix(const std::string& path) {
+  auto f = read_imatrix_file(path);
+  if (!f) return f.error();
+  Imatrix m;
+  m.legacy = f.value().legacy;
+  m.datasets = std::move(f.value().datasets);
+  m.chunk_count = static_cast<int>(f.value().chunk_count);
+  for (auto& [name, e] : f.value().entries) {
+    std::vector<float>& v = e.sums;
+    if (m.legacy) {
+      const float ncall = e.counts[0];
+      if (ncall > 0)
+        for (float& x : v) x = x / ncall;
+    } else {
+      const size_t n_mat = e.counts.size(), ne0 = v.size() / n_mat;
+      for (size_t j = 0; j < n_mat; ++j)
+        for (size_t i = 0; i < ne0; ++i) v[j * ne0 + i] = e.counts[j] > 0.0f ? v[j * ne0 + i] / e.counts[j] : 1.0f;
+    }
+    m.values.emplace(name, std::move(v));
+  }
+  return m;
 }
 
 }  // namespace hearth::quant

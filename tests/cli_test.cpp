@@ -281,3 +281,50 @@ TEST(Cli, SynthAndBenchModel) {
 
 }  // namespace
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+// hearth imatrix end to end: the perplexity per chunk on stdout, a file the quantizer reads,
+// periodic saves, combining files without a model, and errors with their exit statuses.
+TEST(Cli, ImatrixComputesSavesAndCombines) {
+  test::TempDir tmp;
+  const std::string out = (tmp.path() / "im.gguf").string();
+  CliRun r = run_hearth("imatrix " + data("models/stories260K.gguf") + " -f " + data("text/tinystories_sample.txt") +
+                 " -c 128 --chunks 4 -t 2 --output-frequency 2 --save-frequency 3 -o '" + out + "'");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("[1]4.09", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(",[4]5.7"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Final estimate: PPL = "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("chunk 4/4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("saved 35 entries after 4 chunks to " + out), std::string::npos) << r.err;
+  EXPECT_TRUE(test::fs::exists(out + ".at_3"));
+  auto f = gguf::GgufFile::open(out);
+  ASSERT_TRUE(f.ok()) << f.message();
+  EXPECT_EQ(f.value().metadata.get_uint("imatrix.chunk_count").value(), 4u);
+
+  // Combining: the file with itself as a legacy .dat; 8 chunks.
+  const std::string both = (tmp.path() / "both.dat").string();
+  CliRun c = run_hearth("imatrix --in-file '" + out + "' --in-file '" + out + "' -c 128 --output-format dat -o '" + both + "'");
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_NE(c.err.find("saved 35 entries after 8 chunks"), std::string::npos) << c.err;
+  CliRun q = run_hearth("quantize --imatrix '" + both + "' " + data("models/stories260K.gguf") + " '" +
+                        (tmp.path() / "q.gguf").string() + "' q4_k_m 2");
+  EXPECT_EQ(q.status, 0) << q.err;
+
+  CliRun none = run_hearth("imatrix -o x.gguf");
+  EXPECT_EQ(none.status, 2);
+  EXPECT_NE(none.err.find("give a text (-f)"), std::string::npos) << none.err;
+  CliRun missing = run_hearth("imatrix " + data("models/stories260K.gguf") + " -f /no/such.txt -c 128 -o '" + out + "'");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.err.find("/no/such.txt"), std::string::npos) << missing.err;
+  CliRun fmt = run_hearth("imatrix --in-file '" + out + "' --output-format xml -o '" + out + "'");
+  EXPECT_EQ(fmt.status, 2);
+  EXPECT_NE(fmt.err.find("--output-format must be gguf or dat, not 'xml'"), std::string::npos) << fmt.err;
+  CliRun bad_in = run_hearth("imatrix --in-file " + data("models/stories260K.gguf") + " -o '" + out + "'");
+  EXPECT_EQ(bad_in.status, 1);
+  EXPECT_NE(bad_in.err.find("no importance matrix entries"), std::string::npos) << bad_in.err;
+}
+
+}  // namespace
+}  // namespace hearth

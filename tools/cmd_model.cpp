@@ -18,6 +18,7 @@
 #include "model/generate.h"
 #include "model/unicode.h"
 #include "tools/commands.h"
+#include "tools/model_options.h"
 
 namespace hearth::cli {
 namespace {
@@ -30,35 +31,6 @@ std::string json_ids(const std::vector<model::TokenId>& ids) {
   }
   return s + "]";
 }
-
-// Reads "--flag value" options; returns false (after printing why) on a bad value.
-struct Opts {
-  const Args& a;
-  size_t i = 0;
-  std::string verb;
-  bool bad = false;
-  std::optional<std::string> value() {
-    if (i + 1 >= a.size()) {
-      std::fprintf(stderr, "hearth %s: %s needs a value\n", verb.c_str(), a[i].c_str());
-      bad = true;
-      return std::nullopt;
-    }
-    return a[++i];
-  }
-  template <class T> bool number(T& out) {
-    auto v = value();
-    if (!v) return false;
-    char* end = nullptr;
-    const double d = std::strtod(v->c_str(), &end);
-    if (end == v->c_str() || *end) {
-      std::fprintf(stderr, "hearth %s: %s needs a number, not '%s'\n", verb.c_str(), a[i - 1].c_str(), v->c_str());
-      bad = true;
-      return false;
-    }
-    out = static_cast<T>(d);
-    return true;
-  }
-};
 
 const char* kRunUsage =
     "usage: hearth run MODEL.gguf PROMPT [options]   the file, in this process\n"
@@ -78,34 +50,6 @@ const char* kRunUsage =
     "  --json                 print {\"tokens\": [...], \"text\": \"...\"} instead of streaming\n"
     "  --kv-type f16|f32|q8_0 KV cache element type (default f16, as llama.cpp)\n"
     "Streams the continuation to stdout; prompt and generation speed go to stderr.\n";
-
-// Reads the value of --kv-type (f32 or f16) into kv; false, with a message, otherwise.
-bool kv_type_option(Opts& o, model::KvType& kv) {
-  auto v = o.value();
-  if (!v) return false;
-  if (*v == "f16") kv = model::KvType::F16;
-  else if (*v == "f32") kv = model::KvType::F32;
-  else if (*v == "q8_0") kv = model::KvType::Q8_0;
-  else {
-    std::fprintf(stderr, "hearth %s: --kv-type must be f16, f32 or q8_0, not '%s'\n", o.verb.c_str(), v->c_str());
-    return false;
-  }
-  return true;
-}
-
-// Loads a model for `verb`, refusing a KV cache type it cannot use; prints the error.
-std::unique_ptr<model::Model> load_model(const char* verb, const std::string& path, model::KvType kv) {
-  auto m = model::Model::load(path);
-  if (!m) {
-    std::fprintf(stderr, "hearth %s: %s\n", verb, m.message().c_str());
-    return nullptr;
-  }
-  if (std::string why = model::Context::unsupported(*m.value(), kv); !why.empty()) {
-    std::fprintf(stderr, "hearth %s: %s: %s\n", verb, path.c_str(), why.c_str());
-    return nullptr;
-  }
-  return std::move(m.value());
-}
 
 }  // namespace
 

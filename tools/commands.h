@@ -16,6 +16,7 @@ int cmd_run(const Args& args);
 int cmd_eval(const Args& args);
 int cmd_tokenize(const Args& args);
 int cmd_perplexity(const Args& args);
+int cmd_imatrix(const Args& args);
 int cmd_synth(const Args& args);
 int cmd_bench_model(const Args& args);
 int cmd_serve(const Args& args);

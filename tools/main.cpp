@@ -25,6 +25,7 @@ constexpr const char* kUsage =
     "  eval MODEL.gguf --prompt T [--logits F]  the prompt's token ids and every position's logits\n"
     "  tokenize MODEL.gguf [--json] TEXT     token ids (and pieces)\n"
     "  perplexity MODEL.gguf -f TEXT [-c N]  perplexity as llama-perplexity computes it\n"
+    "  imatrix MODEL.gguf -f TEXT [-o OUT]   an importance matrix as llama-imatrix computes it\n"
     "  bench kernels [opts]                  kernel GB/s and GFLOP/s against the machine's limits\n"
     "  bench model MODEL.gguf [-p N] [-n N]  prompt and generation tokens/s, like llama-bench\n"
     "  synth --vocab V.gguf --shape S OUT    a model of a real shape with seeded random weights\n"
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
   if (verb == "eval") return hearth::cli::cmd_eval(rest);
   if (verb == "tokenize") return hearth::cli::cmd_tokenize(rest);
   if (verb == "perplexity") return hearth::cli::cmd_perplexity(rest);
+  if (verb == "imatrix") return hearth::cli::cmd_imatrix(rest);
   if (verb == "synth") return hearth::cli::cmd_synth(rest);
   std::fprintf(stderr, "hearth: unknown command '%s'\n\n%s", verb.c_str(), kUsage);
   return 2;

@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <regex>
 #include <unordered_map>
 
 #include "gguf/writer.h"
@@ -135,14 +138,15 @@ class Mixer {
  public:
   Mixer(const ModelFacts& m, FileType ft, bool has_imatrix) : m_(m), ft_(ft), has_imatrix_(has_imatrix) {}
 
-  GgmlType choose(const gguf::TensorInfo& t, GgmlType type) {
+  // `name`: the tensor's name in the output (its layer renumbered after pruning).
+  GgmlType choose(const gguf::TensorInfo& t, const std::string& name, GgmlType type) {
     using FT = FileType;
-    const Category cat = category_of(t.name);
+    const Category cat = category_of(name);
     const bool falcon = m_.arch == "falcon";
     auto more_bits = [](int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; };
     auto layer = [&](int counter) {
       int i = counter;
-      if (m_.n_expert > 1) i = layer_of(t.name);
+      if (m_.n_expert > 1) i = layer_of(name);
       return i;
     };
     if (cat == Category::Output || (m_.tied_embeddings && cat == Category::TokenEmbd)) {
@@ -218,21 +222,30 @@ class Mixer {
   int i_attention_wv_ = 0, i_ffn_down_ = 0;
 };
 
-// A row length the chosen type cannot hold falls back as llama.cpp (2025-02) does.
+// A row length the chosen type cannot hold falls back as llama-quantize does today
+// (tensor_type_fallback): a 256-value type to the 32-value type below, then to f16 when the
+// row does not fit that either; a 32-value type straight to f16. (The 2025-02 llama.cpp sent
+// q2_K and q3_K to iq4_nl and refused 32-value types.)
+struct Fallback {
+  GgmlType from, to;
+};
+constexpr Fallback kFallbacks[] = {
+    {GgmlType::Q2_K, GgmlType::Q4_0},   {GgmlType::Q3_K, GgmlType::Q4_0},   {GgmlType::Q4_K, GgmlType::Q5_0},
+    {GgmlType::Q5_K, GgmlType::Q5_1},   {GgmlType::Q6_K, GgmlType::Q8_0},
+};
+
 Result<GgmlType> fallback_for(const gguf::TensorInfo& t, GgmlType type, bool& fell_back) {
   fell_back = false;
-  if (t.ne[0] % gguf::type_info(type).block_size == 0) return type;
+  const uint64_t block = gguf::type_info(type).block_size;
+  if (t.ne[0] % block == 0) return type;
   fell_back = true;
-  GgmlType to;
-  switch (type) {
-    case GgmlType::Q2_K:
-    case GgmlType::Q3_K: to = GgmlType::IQ4_NL; break;
-    case GgmlType::Q4_K: to = GgmlType::Q5_0; break;
-    case GgmlType::Q5_K: to = GgmlType::Q5_1; break;
-    case GgmlType::Q6_K: to = GgmlType::Q8_0; break;
-    default:
+  GgmlType to = type;
+  if (block > 32) {
+    const Fallback* f = std::find_if(std::begin(kFallbacks), std::end(kFallbacks), [&](const Fallback& x) { return x.from == type; });
+    if (f == std::end(kFallbacks))
       return Error{"tensor '" + t.name + "': row length " + std::to_string(t.ne[0]) + " does not fit " + tname(type) +
                    " and it has no fallback type"};
+    to = f->to;
   }
   if (t.ne[0] % gguf::type_info(to).block_size != 0) to = GgmlType::F16;
   return to;
@@ -240,6 +253,45 @@ Result<GgmlType> fallback_for(const gguf::TensorInfo& t, GgmlType type, bool& fe
 
 bool needs_imatrix(const std::string& name, GgmlType to, FileType ft) {
   return to == GgmlType::Q2_K && ft == FileType::Q2_K_S && name != "token_embd.weight" && name != "output.weight";
+}
+
+// llama-quantize's renumbering for --prune-layers, over the layers in ascending order: a
+// pruned layer maps to -1, layers below the first pruned one keep their number, the rest
+// are numbered on from the last kept one.
+std::map<int, int> layer_map(const std::vector<InputModel::Tensor>& tensors, const std::vector<int>& prune) {
+  std::map<int, int> m;
+  if (prune.empty()) return m;
+  for (const InputModel::Tensor& it : tensors)
+    if (const int l = layer_of(it.info->name); l >= 0) m[l] = 0;
+  int next = 0;
+  for (auto& [layer, to] : m) {
+    if (std::binary_search(prune.begin(), prune.end(), layer)) {
+      to = -1;
+    } else if (layer < prune.front()) {
+      to = layer;
+      next = layer + 1;
+    } else {
+      to = next++;
+    }
+  }
+  return m;
+}
+
+// `name` with its layer number replaced by the map's ("" when the layer is pruned).
+std::string renumbered(const std::string& name, const std::map<int, int>& m) {
+  const int l = layer_of(name);
+  if (l < 0 || m.empty()) return name;
+  const int to = m.at(l);
+  if (to < 0) return "";
+  const size_t digits = name.find('.', 4);
+  return "blk." + std::to_string(to) + name.substr(digits);
+}
+
+// The --tensor-type rule's type for `name`, if one matches (the first that does).
+std::optional<GgmlType> manual_type(const std::vector<std::pair<std::regex, GgmlType>>& rules, const std::string& name) {
+  for (const auto& [re, type] : rules)
+    if (std::regex_search(name, re)) return type;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -260,6 +312,25 @@ Result<std::vector<TensorPlan>> plan_quantization(const InputModel& in, const Qu
       return tensor_order(a.info->name, b.info->name);
     });
   }
+  // Pruning: as llama-quantize, the attn_v rule counts the tensors kept, while the
+  // ffn_down rule keeps the model's layer count.
+  const std::map<int, int> layers = layer_map(order, opt.prune_layers);
+  if (!layers.empty()) {
+    facts.value().n_attention_wv = 0;
+    for (const InputModel::Tensor& it : order) {
+      const std::string& n = it.info->name;
+      if (!renumbered(n, layers).empty() && (contains(n, "attn_v.weight") || contains(n, "attn_qkv.weight") || contains(n, "attn_kv_b.weight")))
+        ++facts.value().n_attention_wv;
+    }
+  }
+  std::vector<std::pair<std::regex, GgmlType>> rules;
+  for (const TensorTypeRule& r : opt.tensor_types) {
+    try {
+      rules.emplace_back(std::regex(r.pattern), r.type);
+    } catch (const std::regex_error& e) {
+      return Error{"invalid tensor name pattern '" + r.pattern + "': " + e.what()};
+    }
+  }
 
   if (opt.imatrix)
     for (const auto& [name, v] : opt.imatrix->values)
@@ -270,11 +341,18 @@ Result<std::vector<TensorPlan>> plan_quantization(const InputModel& in, const Qu
   std::vector<TensorPlan> plan;
   for (const InputModel::Tensor& it : order) {
     const gguf::TensorInfo* t = it.info;
-    TensorPlan p{t->name, t, it.file, it.shard, t->type, t->type};
+    const std::string name = renumbered(t->name, layers);
+    if (name.empty()) continue;  // a pruned layer
+    TensorPlan p{name, t, it.file, it.shard, t->type, t->type};
     if (allows_quantization(*t, opt)) {
       GgmlType to = ft.base;
       if (base_quantized) {
-        if (!opt.pure) to = mixer.choose(*t, to);
+        if (auto m = manual_type(rules, name)) {
+          to = *m;
+          p.manual = true;
+        } else if (!opt.pure) {
+          to = mixer.choose(*t, name, to);
+        }
         if (opt.token_embedding_type && t->name == "token_embd.weight") to = *opt.token_embedding_type;
         if (opt.output_tensor_type && t->name == "output.weight") to = *opt.output_tensor_type;
         auto fb = fallback_for(*t, to, p.fallback);
@@ -294,11 +372,12 @@ Result<std::vector<TensorPlan>> plan_quantization(const InputModel& in, const Qu
       if (!quant_traits(p.to))
         return Error{"tensor '" + p.name + "': quantizing to " + tname(p.to) + " is not supported yet" +
                      (p.fallback ? " (it is llama.cpp's fallback for rows of " + std::to_string(t->ne[0]) + ")" : "")};
-      const std::vector<float>* w = opt.imatrix ? opt.imatrix->find(p.name) : nullptr;
+      // The imatrix knows the tensor by its name in the input.
+      const std::vector<float>* w = opt.imatrix ? opt.imatrix->find(t->name) : nullptr;
       if (w) {
         const uint64_t want = t->ne[0] * t->ne[2] * t->ne[3];
         if (w->size() != want)
-          return Error{"importance matrix entry '" + p.name + "' has " + std::to_string(w->size()) + " values, expected " +
+          return Error{"importance matrix entry '" + t->name + "' has " + std::to_string(w->size()) + " values, expected " +
                        std::to_string(want)};
         p.use_imatrix = true;
       }
@@ -311,21 +390,26 @@ Result<std::vector<TensorPlan>> plan_quantization(const InputModel& in, const Qu
   return plan;
 }
 
-gguf::Metadata output_metadata(const gguf::Metadata& in, const QuantizeOptions& opt) {
+gguf::Metadata output_metadata(const gguf::Metadata& in, const QuantizeOptions& opt, int n_layer) {
   gguf::Metadata md = in;
   md.set("general.quantization_version", gguf::Value::of<uint32_t>(2));
   md.set("general.file_type", gguf::Value::of<uint32_t>(static_cast<uint32_t>(opt.ftype)));
   md.erase("split.no");
   md.erase("split.count");
   md.erase("split.tensors.count");
+  for (const KvOverride& o : opt.kv_overrides) md.set(o.key, o.value);
   if (opt.imatrix) {
     if (!opt.imatrix_path.empty()) md.set("quantize.imatrix.file", gguf::Value::string(opt.imatrix_path));
     if (!opt.imatrix->datasets.empty())
       md.set("quantize.imatrix.dataset", gguf::Value::string(opt.imatrix->datasets[0]));
-    md.set("quantize.imatrix.entries_count", gguf::Value::of<int32_t>(static_cast<int32_t>(opt.imatrix->values.size())));
+    // uint32, as llama-quantize writes them today (its 2025-02 build wrote int32).
+    md.set("quantize.imatrix.entries_count", gguf::Value::of<uint32_t>(static_cast<uint32_t>(opt.imatrix->values.size())));
     if (opt.imatrix->chunk_count > 0)
-      md.set("quantize.imatrix.chunks_count", gguf::Value::of<int32_t>(opt.imatrix->chunk_count));
+      md.set("quantize.imatrix.chunks_count", gguf::Value::of<uint32_t>(static_cast<uint32_t>(opt.imatrix->chunk_count)));
   }
+  if (!opt.prune_layers.empty() && n_layer >= 0)
+    if (auto arch = in.get_string("general.architecture"); arch.ok())
+      md.set(arch.value() + ".block_count", gguf::Value::of<uint32_t>(static_cast<uint32_t>(n_layer)));
   return md;
 }
 
@@ -427,6 +511,13 @@ Status quantize_tensor(const TensorPlan& tp, const QuantizeOptions& opt, int thr
 
 }  // namespace
 
+// Layers in the output: one more than the highest layer number of the plan's names.
+static int kept_layers(const std::vector<TensorPlan>& plan) {
+  int n = 0;
+  for (const TensorPlan& p : plan) n = std::max(n, layer_of(p.name) + 1);
+  return n;
+}
+
 Result<QuantizeSummary> quantize_model(const std::string& in_path, const std::string& out_path,
                                        const QuantizeOptions& opt, const std::function<void(const Progress&)>& on_tensor) {
   namespace fs = std::filesystem;
@@ -448,7 +539,7 @@ Result<QuantizeSummary> quantize_model(const std::string& in_path, const std::st
   // One writer per output file; shard 0 carries the metadata, every shard the split keys.
   std::vector<gguf::GgufWriter> writers;
   for (int i = 0; i < n_out; ++i) {
-    gguf::Metadata md = i == 0 ? output_metadata(model.metadata(), opt) : gguf::Metadata{};
+    gguf::Metadata md = i == 0 ? output_metadata(model.metadata(), opt, kept_layers(sum.tensors)) : gguf::Metadata{};
     if (split_out) {
       md.set("split.no", gguf::Value::of<uint16_t>(static_cast<uint16_t>(i)));
       md.set("split.count", gguf::Value::of<uint16_t>(static_cast<uint16_t>(n_out)));

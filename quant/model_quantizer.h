@@ -16,6 +16,7 @@
 #include "gguf/gguf.h"
 #include "quant/ftype.h"
 #include "quant/imatrix.h"
+#include "quant/quantize_options.h"
 
 namespace hearth::quant {
 
@@ -52,6 +53,9 @@ struct QuantizeOptions {
   bool keep_split = false;                         // a split input gives a split output, shard for shard
   std::optional<gguf::GgmlType> output_tensor_type;
   std::optional<gguf::GgmlType> token_embedding_type;
+  std::vector<TensorTypeRule> tensor_types;        // --tensor-type, first match wins
+  std::vector<int> prune_layers;                   // --prune-layers: sorted, unique
+  std::vector<KvOverride> kv_overrides;            // --override-kv, in order
   const Imatrix* imatrix = nullptr;
   std::string imatrix_path;                        // recorded as quantize.imatrix.file, as typed
   const std::atomic<bool>* cancel = nullptr;       // set to stop between chunks (Ctrl-C)
@@ -61,13 +65,14 @@ struct QuantizeOptions {
 
 // One tensor of the output, in output order.
 struct TensorPlan {
-  std::string name;
+  std::string name;                        // in the output (layers renumbered after pruning)
   const gguf::TensorInfo* info = nullptr;  // in the input
   const gguf::GgufFile* file = nullptr;
   int shard = 0;
   gguf::GgmlType from;
   gguf::GgmlType to;
   bool fallback = false;     // the mix's type did not fit the row length
+  bool manual = false;       // a --tensor-type rule chose the type
   bool use_imatrix = false;
 };
 
@@ -86,16 +91,17 @@ struct QuantizeSummary {
   int threads = 1;
 };
 
-// Which type each tensor gets, in output order. Errors: an unsupported input or output
-// type, a quantized input without allow_requantize, a missing imatrix where the mix
-// needs one.
+// Which type each tensor gets, in output order (pruned layers left out, the later ones
+// renumbered, as llama-quantize). Errors: an unsupported input or output type, a quantized
+// input without allow_requantize, a missing imatrix where the mix needs one.
 // Output order: llama.cpp's (tensors outside layers, then layer by layer, by name), or
 // with keep_split shard by shard in file order.
 Result<std::vector<TensorPlan>> plan_quantization(const InputModel& in, const QuantizeOptions& opt);
 
 // The output metadata: the input's keys, then general.quantization_version and
-// general.file_type (moved to the end), then the quantize.imatrix.* keys.
-gguf::Metadata output_metadata(const gguf::Metadata& in, const QuantizeOptions& opt);
+// general.file_type (moved to the end), the --override-kv keys, the quantize.imatrix.* keys,
+// and <arch>.block_count when layers were pruned (`n_layer`: the layers kept).
+gguf::Metadata output_metadata(const gguf::Metadata& in, const QuantizeOptions& opt, int n_layer = -1);
 
 // Quantizes `in_path` into `out_path` (written atomically; nothing is left on error).
 // With keep_split and a split input, out_path is a prefix (".gguf" dropped) and the

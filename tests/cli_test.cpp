@@ -328,3 +328,34 @@ TEST(Cli, ImatrixComputesSavesAndCombines) {
 
 }  // namespace
 }  // namespace hearth
+
+namespace hearth {
+namespace {
+
+TEST(Cli, QuantizeDryRunAndOptionErrors) {
+  const std::string src = "'" + (test::reference_dir() / "quant/synth-q-256/synth-q-256.f32.gguf").string() + "'";
+  test::TempDir tmp;
+  const std::string out = "'" + (tmp.path() / "never.gguf").string() + "'";
+  CliRun dry = run_hearth("quantize --dry-run --tensor-type attn_v=q8_0 " + src + " " + out + " Q4_K_M");
+  ASSERT_EQ(dry.status, 0) << dry.err;
+  EXPECT_NE(dry.out.find("blk.1.attn_v.weight                  f32   -> q8_0"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("(--tensor-type)"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("blk.1.ffn_down.weight                f32   -> q6_K"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("dry run: 21 tensors, 7.00 MiB -> "), std::string::npos) << dry.out;
+  EXPECT_FALSE(test::fs::exists(tmp.path() / "never.gguf"));
+  CliRun both = run_hearth("quantize --include-weights a --exclude-weights b " + src + " " + out + " Q4_K_M");
+  EXPECT_EQ(both.status, 2);
+  EXPECT_NE(both.err.find("cannot be used together"), std::string::npos) << both.err;
+  CliRun rule = run_hearth("quantize --tensor-type attn_v " + src + " " + out + " Q4_K_M");
+  EXPECT_EQ(rule.status, 2);
+  EXPECT_NE(rule.err.find("--tensor-type: malformed tensor type 'attn_v'"), std::string::npos) << rule.err;
+  CliRun kv = run_hearth("quantize --override-kv x=int:y " + src + " " + out + " Q4_K_M");
+  EXPECT_EQ(kv.status, 2);
+  EXPECT_NE(kv.err.find("invalid int value 'y'"), std::string::npos) << kv.err;
+  CliRun file = run_hearth("quantize --tensor-type-file /no/such.txt " + src + " " + out + " Q4_K_M");
+  EXPECT_EQ(file.status, 1);
+  EXPECT_NE(file.err.find("cannot open '/no/such.txt'"), std::string::npos) << file.err;
+}
+
+}  // namespace
+}  // namespace hearth

@@ -2,6 +2,8 @@
 // (metadata, tensor order, per-tensor types and data) for every reference output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "gguf/gguf.h"
 #include "gguf/writer.h"
 #include "quant/model_quantizer.h"
@@ -11,6 +13,20 @@ namespace hearth::quant {
 namespace {
 
 using test::fs::path;
+
+// A reference file's bytes as today's llama-quantize writes them: ../quant/ was made by the
+// 2025-02 llama.cpp, which wrote quantize.imatrix.entries_count and .chunks_count as int32;
+// current llama-quantize (quant-iq/README.md) and Hearth write uint32, the only difference.
+std::vector<uint8_t> reference_bytes(const path& p) {
+  std::vector<uint8_t> b = test::read_bytes(p);
+  for (const std::string key : {"quantize.imatrix.entries_count", "quantize.imatrix.chunks_count"}) {
+    auto at = std::search(b.begin(), b.end(), key.begin(), key.end());
+    if (at == b.end() || b.end() - at < static_cast<std::ptrdiff_t>(key.size() + 4)) continue;
+    uint8_t* type = &*(at + static_cast<std::ptrdiff_t>(key.size()));
+    if (type[0] == 5 && type[1] == 0 && type[2] == 0 && type[3] == 0) type[0] = 4;  // INT32 -> UINT32
+  }
+  return b;
+}
 
 // Quantizes `src` as `type` into a temp file and compares it with `want` byte for byte.
 void expect_same_file(const path& src, const path& want, const std::string& type, const Imatrix* im = nullptr,
@@ -26,7 +42,7 @@ void expect_same_file(const path& src, const path& want, const std::string& type
   path out = tmp.path() / "out.gguf";
   auto r = quantize_model(src.string(), out.string(), opt);
   ASSERT_TRUE(r.ok()) << want.filename() << ": " << r.message();
-  auto a = test::read_bytes(out), b = test::read_bytes(want);
+  auto a = test::read_bytes(out), b = reference_bytes(want);
   if (a != b) {
     size_t i = 0;
     while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
@@ -55,6 +71,19 @@ TEST(QuantizeModel, SyntheticModelEveryTypeWithAndWithoutImatrix) {
   EXPECT_EQ(n, 21);
 }
 
+// The newest llama-quantize (quant-iq/, de3ff81) makes the same files with the imatrix.
+TEST(QuantizeModel, MatchesTodaysLlamaQuantizeWithAnImatrix) {
+  const path dir = test::reference_dir() / "quant/synth-q-256", iq = test::reference_dir() / "quant-iq/synth-q-256";
+  auto im = load_imatrix((dir / "synth-q-256.imatrix.dat").string());
+  ASSERT_TRUE(im.ok()) << im.message();
+  for (const char* type : {"Q4_K_M", "Q2_K_S"}) {
+    const path want = iq / (std::string("synth-q-256.") + type + ".imatrix.gguf");
+    ASSERT_EQ(test::read_bytes(want), reference_bytes(dir / (std::string("synth-q-256.") + type + ".imatrix.gguf")))
+        << "the two llama.cpp builds differ in more than the key types";
+    expect_same_file(dir / "synth-q-256.f32.gguf", want, type, &im.value(), "synth-q-256.imatrix.dat");
+  }
+}
+
 TEST(QuantizeModel, LogitsModels) {
   path dir = test::reference_dir() / "logits/models";
   for (const char* t : {"F16", "Q8_0", "Q4_0", "Q4_K_M"})
@@ -77,13 +106,14 @@ TEST(QuantizeModel, TinyStoriesFromF16WithFallbacks) {
   int fallbacks = 0;
   for (const TensorPlan& p : plan.value()) fallbacks += p.fallback;
   EXPECT_EQ(fallbacks, 14);  // 12 q4_K -> q5_0 and 2 q6_K -> q8_0; token_embd is q8_0 by the output rule
-  // Q2_K on rows of 128: q2_K and q3_K fall back to iq4_nl (llama.cpp 2025-02).
+  // Q2_K on rows of 128: q2_K and q3_K fall back to q4_0, as today's llama-quantize does
+  // (the 2025-02 one chose iq4_nl).
   opt.ftype = FileType::Q2_K;
   auto q2 = plan_quantization(in.value(), opt);
   ASSERT_TRUE(q2.ok()) << q2.message();
-  int iq4 = 0;
-  for (const TensorPlan& p : q2.value()) iq4 += p.to == gguf::GgmlType::IQ4_NL;
-  EXPECT_EQ(iq4, 14);
+  int q4 = 0;
+  for (const TensorPlan& p : q2.value()) q4 += p.to == gguf::GgmlType::Q4_0 && p.fallback;
+  EXPECT_EQ(q4, 14);
 }
 
 TEST(QuantizeModel, ErrorsAreNamedAndLeaveNoOutput) {

@@ -3,7 +3,9 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <optional>
 
 #include "quant/ftype.h"
@@ -33,6 +35,13 @@ void usage(FILE* out) {
       "  --leave-output-tensor          keep output.weight as it is\n"
       "  --allow-requantize             accept an already quantized input\n"
       "  --keep-split                   split input -> split output, shard for shard (OUT is the prefix)\n"
+      "  --tensor-type REGEX=TYPE       tensors whose name matches REGEX get TYPE (repeatable; first match wins)\n"
+      "  --tensor-type-file FILE        REGEX=TYPE rules, separated by whitespace\n"
+      "  --prune-layers L0,L1,...       drop these layers (the later ones are renumbered)\n"
+      "  --override-kv KEY=TYPE:VALUE   set a metadata key (TYPE: int, float, bool, str; repeatable)\n"
+      "  --include-weights NAME         use the imatrix only for tensors whose name contains NAME (repeatable)\n"
+      "  --exclude-weights NAME         do not use the imatrix for tensors whose name contains NAME (repeatable)\n"
+      "  --dry-run                      print each tensor's type and the sizes; write nothing\n"
       "\n"
       "types (name or number; base type and its bits per weight):\n",
       out);
@@ -46,10 +55,54 @@ void usage(FILE* out) {
 
 std::optional<gguf::GgmlType> parse_ggml_type(const std::string& s) { return gguf::type_from_name(s); }
 
+// --tensor-type-file: whitespace-separated REGEX=TYPE rules; the exit status.
+int read_tensor_type_file(const std::string& path, quant::QuantizeOptions& opt) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "hearth quantize: --tensor-type-file: cannot open '%s': %s\n", path.c_str(), std::strerror(errno));
+    return 1;
+  }
+  std::string rule;
+  while (in >> rule) {
+    auto r = quant::parse_tensor_type_rule(rule);
+    if (!r) {
+      std::fprintf(stderr, "hearth quantize: %s: %s\n", path.c_str(), r.message().c_str());
+      return 2;
+    }
+    opt.tensor_types.push_back(r.value());
+  }
+  return 0;
+}
+
 std::string mib(uint64_t b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f MiB", b / 1048576.0);
   return buf;
+}
+
+// --dry-run: each tensor's type and size, and the totals; nothing is written.
+int print_plan(const std::string& in_path, const quant::QuantizeOptions& opt) {
+  auto in = quant::InputModel::open(in_path);
+  auto plan = in ? quant::plan_quantization(in.value(), opt) : Result<std::vector<quant::TensorPlan>>(in.error());
+  if (!plan) {
+    std::fprintf(stderr, "hearth quantize: %s\n", plan.message().c_str());
+    return 1;
+  }
+  uint64_t in_bytes = 0, out_bytes = 0, elements = 0;
+  for (const quant::TensorPlan& p : plan.value()) {
+    const uint64_t to = p.to == p.from ? p.info->n_bytes : gguf::type_bytes(p.to, p.info->n_elements, p.name).value();
+    in_bytes += p.info->n_bytes;
+    out_bytes += to;
+    elements += p.info->n_elements;
+    std::string shape;
+    for (uint64_t d : p.info->shape()) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+    std::printf("%-36s %-5s -> %-6s [%s]  %s -> %s%s%s\n", p.name.c_str(), std::string(gguf::type_info(p.from).name).c_str(),
+                std::string(gguf::type_info(p.to).name).c_str(), shape.c_str(), mib(p.info->n_bytes).c_str(), mib(to).c_str(),
+                p.manual ? "  (--tensor-type)" : "", p.fallback ? "  (fallback)" : "");
+  }
+  std::printf("dry run: %zu tensors, %s -> %s, %.2f bits per weight; nothing written\n", plan.value().size(),
+              mib(in_bytes).c_str(), mib(out_bytes).c_str(), elements ? 8.0 * out_bytes / elements : 0.0);
+  return 0;
 }
 
 }  // namespace
@@ -60,8 +113,9 @@ int cmd_quantize(const Args& args) {
     return 0;
   }
   quant::QuantizeOptions opt;
-  std::vector<std::string> pos;
+  std::vector<std::string> pos, include, exclude;
   std::string imatrix_file;
+  bool dry_run = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto next = [&](const char* what) -> std::optional<std::string> {
@@ -100,6 +154,37 @@ int cmd_quantize(const Args& args) {
         return 2;
       }
       (a == "--output-tensor-type" ? opt.output_tensor_type : opt.token_embedding_type) = *t;
+    } else if (a == "--tensor-type" || a == "--override-kv" || a == "--prune-layers") {
+      auto v = next(a.c_str());
+      if (!v) return 2;
+      Status st;
+      if (a == "--tensor-type") {
+        auto r = quant::parse_tensor_type_rule(*v);
+        if (r) opt.tensor_types.push_back(r.value());
+        st = r ? Status{} : Status(r.error());
+      } else if (a == "--override-kv") {
+        auto r = quant::parse_kv_override(*v);
+        if (r) opt.kv_overrides.push_back(r.value());
+        st = r ? Status{} : Status(r.error());
+      } else {
+        auto r = quant::parse_layer_list(*v);
+        if (r) opt.prune_layers = r.value();
+        st = r ? Status{} : Status(r.error());
+      }
+      if (!st) {
+        std::fprintf(stderr, "hearth quantize: %s: %s\n", a.c_str(), st.message().c_str());
+        return 2;
+      }
+    } else if (a == "--tensor-type-file") {
+      auto v = next(a.c_str());
+      if (!v) return 2;
+      if (int rc = read_tensor_type_file(*v, opt); rc != 0) return rc;
+    } else if (a == "--include-weights" || a == "--exclude-weights") {
+      auto v = next(a.c_str());
+      if (!v) return 2;
+      (a == "--include-weights" ? include : exclude).push_back(*v);
+    } else if (a == "--dry-run") {
+      dry_run = true;
     } else if (a == "--help" || a == "-h") {
       usage(stdout);
       return 0;
@@ -135,6 +220,10 @@ int cmd_quantize(const Args& args) {
       return 2;
     }
   }
+  if (!include.empty() && !exclude.empty()) {
+    std::fputs("hearth quantize: --include-weights and --exclude-weights cannot be used together\n", stderr);
+    return 2;
+  }
   quant::Imatrix imatrix;
   if (!imatrix_file.empty()) {
     auto m = quant::load_imatrix(imatrix_file);
@@ -143,9 +232,12 @@ int cmd_quantize(const Args& args) {
       return 1;
     }
     imatrix = std::move(m.value());
-    opt.imatrix = &imatrix;
+    quant::filter_imatrix(imatrix, include, exclude);
+    // Every entry filtered out: quantized as without one (no quantize.imatrix.* keys).
+    if (!imatrix.values.empty()) opt.imatrix = &imatrix;
     opt.imatrix_path = imatrix_file;
   }
+  if (dry_run) return print_plan(pos[0], opt);
   opt.cancel = &g_interrupted;
   struct sigaction sa {};
   sa.sa_handler = on_sigint;

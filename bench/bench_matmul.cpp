@@ -66,6 +66,28 @@ void BM_Dots(benchmark::State& st, GgmlType t) {
   st.counters["GFLOP/s"] = benchmark::Counter(2.0 * kRows * kCols * B, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The engine's multi-token kernel (kernels::gemm_fn): what a prompt micro-batch runs.
+void BM_Gemm(benchmark::State& st, GgmlType t) {
+  const int B = static_cast<int>(st.range(0));
+  Fixture f(t, B);
+  const kernels::KernelTraits* k = kernels::kernel_traits(t);
+  const kernels::GemmFn gemm = kernels::gemm_fn(t, active_isa());
+  if (!gemm) {
+    st.SkipWithError("no multi-token kernel for this type on this ISA");
+    return;
+  }
+  const size_t ab = kernels::activation_bytes(k->activation, kCols);
+  std::vector<uint8_t> act(ab * B);
+  for (auto _ : st) {
+    for (int j = 0; j < B; ++j) kernels::quantize_activations(k->activation, &f.x[j * kCols], kCols, &act[j * ab]);
+    kernels::parallel_rows(kRows, threads(), [&](int64_t b, int64_t e) {
+      gemm(f.w.data(), f.row_bytes, kCols, act.data(), ab, B, b, e, f.y.data(), kRows);
+    });
+    benchmark::DoNotOptimize(f.y.data());
+  }
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * kRows * kCols * B, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_Blas(benchmark::State& st, GgmlType t) {
   const int B = static_cast<int>(st.range(0));
   Fixture f(t, B);
@@ -79,8 +101,10 @@ void BM_Blas(benchmark::State& st, GgmlType t) {
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_Dots, f16, GgmlType::F16)->RangeMultiplier(2)->Range(1, 512)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Gemm, f16, GgmlType::F16)->RangeMultiplier(2)->Range(2, 512)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Blas, f16, GgmlType::F16)->RangeMultiplier(2)->Range(1, 512)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Dots, f32, GgmlType::F32)->RangeMultiplier(2)->Range(1, 512)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Gemm, f32, GgmlType::F32)->RangeMultiplier(2)->Range(2, 512)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Blas, f32, GgmlType::F32)->RangeMultiplier(2)->Range(1, 512)->UseRealTime();
 
 BENCHMARK_MAIN();

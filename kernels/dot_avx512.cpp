@@ -176,29 +176,89 @@ HEARTH_TARGET void float_tile(int64_t n, const void* w, const float* a, int64_t 
   }
 }
 
+// R weight rows against T tokens: each 16-weight load serves T tokens and each 16-activation
+// load R rows (2 x 3: 20 loads for 24 FMAs, against 20 for 16 in float_tile<K, 4>). Every
+// (row, token) pair keeps dot_float's four accumulators, its order and its reduction, so
+// the results equal it bit for bit. R * T * 4 accumulators must fit the 32 registers.
+template <FloatKind K, int R, int T>
+HEARTH_TARGET void float_block(int64_t n, const uint8_t* w, size_t row_bytes, const float* a, int64_t a_stride,
+                               float* const* out, int64_t r) {
+  __m512 acc[R][T][4];
+#pragma GCC unroll 8
+  for (int q = 0; q < R; ++q)
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[q][t][0] = acc[q][t][1] = acc[q][t][2] = acc[q][t][3] = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      __m512 wv[R];
+#pragma GCC unroll 8
+      for (int q = 0; q < R; ++q) wv[q] = load16<K>(w + q * row_bytes, i + 16 * k);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        const __m512 av = _mm512_loadu_ps(a + t * a_stride + i + 16 * k);
+#pragma GCC unroll 8
+        for (int q = 0; q < R; ++q) acc[q][t][k] = _mm512_fmadd_ps(wv[q], av, acc[q][t][k]);
+      }
+    }
+  }
+  for (; i + 16 <= n; i += 16) {
+#pragma GCC unroll 8
+    for (int q = 0; q < R; ++q) {
+      const __m512 wq = load16<K>(w + q * row_bytes, i);
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) acc[q][t][0] = _mm512_fmadd_ps(wq, _mm512_loadu_ps(a + t * a_stride + i), acc[q][t][0]);
+    }
+  }
+  for (int q = 0; q < R; ++q)
+    for (int t = 0; t < T; ++t) {
+      const __m512 s16 = _mm512_add_ps(_mm512_add_ps(acc[q][t][0], acc[q][t][1]), _mm512_add_ps(acc[q][t][2], acc[q][t][3]));
+      alignas(64) float lanes[16];
+      _mm512_store_ps(lanes, s16);
+      float s = hsum(_mm256_add_ps(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8)));
+      for (int64_t k = i; k < n; ++k) s += float_at<K>(w + q * row_bytes, k) * a[t * a_stride + k];
+      out[t][r + q] = s;
+    }
+}
+
 template <FloatKind K>
 HEARTH_TARGET void gemm_float(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0,
                               int64_t r1, float* y, int64_t y_stride) {
   constexpr int T = 4;
-  // The activations as f32: f32 rows are used where they are; half rows are converted per
-  // thread (scratch kept between calls).
-  const float* a = static_cast<const float*>(act);
-  int64_t a_stride = static_cast<int64_t>(act_bytes / sizeof(float));
-  if constexpr (K != FloatKind::F32) {
-    thread_local std::vector<float> af;
-    af.resize(static_cast<size_t>(B) * n);
-    for (int j = 0; j < B; ++j)
-      for (int64_t i = 0; i < n; ++i) af[j * n + i] = float_at<K>(static_cast<const uint8_t*>(act) + j * act_bytes, i);
-    a = af.data();
-    a_stride = n;
+  constexpr int BR = 2, BT = 3;  // float_block's tile
+  // The activations as f32 rows 64-byte aligned (a 512-bit load that straddles two cache
+  // lines halved this kernel's speed here): copied or converted (exactly) per thread into
+  // scratch kept between calls, each row padded to a multiple of 16 floats.
+  thread_local std::vector<float> af;
+  const int64_t a_stride = (n + 15) / 16 * 16;
+  af.resize(static_cast<size_t>(B) * a_stride + 16);
+  float* a = af.data() + (16 - reinterpret_cast<uintptr_t>(af.data()) / sizeof(float) % 16) % 16;
+  for (int j = 0; j < B; ++j) {
+    const uint8_t* row = static_cast<const uint8_t*>(act) + j * act_bytes;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_store_ps(&a[j * a_stride + i], load16<K>(row, i));
+    for (; i < n; ++i) a[j * a_stride + i] = float_at<K>(row, i);
   }
   std::vector<float*> out(static_cast<size_t>(B));
   for (int j = 0; j < B; ++j) out[j] = y + j * y_stride;
-  for (int64_t r = r0; r < r1; ++r) {
-    const void* w = static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes;
-    int j = 0;
-    for (; j + T <= B; j += T) float_tile<K, T>(n, w, a + j * a_stride, a_stride, &out[j], r);
-    for (; j < B; ++j) float_tile<K, 1>(n, w, a + j * a_stride, a_stride, &out[j], r);
+  const auto* wb = static_cast<const uint8_t*>(W);
+  // Tokens outer, rows inner: a group of BT activation rows stays in L1 while the slice's
+  // weight rows pass (weights are half the bytes of activations for f16 and bf16).
+  const int64_t r_pairs = r0 + (r1 - r0) / BR * BR;
+  int j = 0;
+  for (; j + BT <= B; j += BT)
+    for (int64_t r = r0; r < r_pairs; r += BR)
+      float_block<K, BR, BT>(n, wb + static_cast<size_t>(r) * row_bytes, row_bytes, a + j * a_stride, a_stride, &out[j], r);
+  for (; j < B; ++j)
+    for (int64_t r = r0; r < r_pairs; r += BR)
+      float_block<K, BR, 1>(n, wb + static_cast<size_t>(r) * row_bytes, row_bytes, a + j * a_stride, a_stride, &out[j], r);
+  int64_t r = r_pairs;
+  for (; r < r1; ++r) {  // the odd last row
+    const void* w = wb + static_cast<size_t>(r) * row_bytes;
+    int t = 0;
+    for (; t + T <= B; t += T) float_tile<K, T>(n, w, a + t * a_stride, a_stride, &out[t], r);
+    for (; t < B; ++t) float_tile<K, 1>(n, w, a + t * a_stride, a_stride, &out[t], r);
   }
 }
 

@@ -329,6 +329,45 @@ TEST_F(Kernels, MultiTokenKernelsEqualDotBitForBit) {
   EXPECT_EQ(tested, static_cast<int>(kernels.size()) * (1 + 3 + 4 + 7 + 8 + 9 + 17) * 8);
 }
 
+// The float kernels' tails: an odd number of rows (the 2 x 3 block's last row alone), token
+// counts around the block's three, and a row length that leaves a 16-value step and a few
+// single values after the 64-value loop.
+TEST_F(Kernels, FloatMultiTokenTailsEqualDotBitForBit) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g(0.f, 1.f);
+  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
+    const GemmFn gemm = gemm_fn(type, Isa::Avx512);
+    ASSERT_NE(gemm, nullptr);
+    const DotFn dot = dot_fn(type, Isa::Avx512);
+    const int64_t rows = 9, n = 64 * 3 + 16 + 5;
+    std::vector<float> w(rows * n);
+    for (auto& v : w) v = g(rng) * 0.02f;
+    const size_t rb = gguf::type_bytes(type, n, "w").value(), ab = activation_bytes(kernel_traits(type)->activation, n);
+    std::vector<uint8_t> wq(rb * rows);
+    ASSERT_TRUE(quantize_rows(type, w.data(), wq.data(), rows, n, nullptr).ok());
+    for (int B : {1, 2, 3, 5, 6, 7}) {
+      std::vector<uint8_t> aq(ab * B);
+      std::vector<float> x(n);
+      for (int j = 0; j < B; ++j) {
+        for (auto& v : x) v = g(rng);
+        quantize_activations(kernel_traits(type)->activation, x.data(), n, aq.data() + j * ab);
+      }
+      std::vector<float> y(B * rows, std::nanf(""));
+      gemm(wq.data(), rb, n, aq.data(), ab, B, 1, 8, y.data(), rows);
+      for (int j = 0; j < B; ++j)
+        for (int64_t r = 0; r < rows; ++r) {
+          if (r < 1 || r >= 8) {
+            EXPECT_TRUE(std::isnan(y[j * rows + r]));
+            continue;
+          }
+          const float want = dot(n, wq.data() + r * rb, aq.data() + j * ab);
+          EXPECT_EQ(std::memcmp(&y[j * rows + r], &want, 4), 0)
+              << gguf::type_info(type).name << " B " << B << " token " << j << " row " << r;
+        }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hearth::kernels
 

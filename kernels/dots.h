@@ -52,6 +52,10 @@ BlockSums block_isum_q2_K(const quant::BlockQ2_K& x, const quant::BlockQ8_K& y);
 int32_t block_isum_q3_K(const quant::BlockQ3_K& x, const quant::BlockQ8_K& y);
 BlockSums block_isum_q5_K(const quant::BlockQ5_K& x, const quant::BlockQ8_K& y);
 int q3_k_scale(const uint8_t* packed, int j);
+float dot_tq1_0(int64_t n, const void* w, const void* a);
+float dot_tq2_0(int64_t n, const void* w, const void* a);
+int32_t block_isum_tq1_0(const quant::BlockTQ1_0& x, const quant::BlockQ8_K& y);
+int32_t block_isum_tq2_0(const quant::BlockTQ2_0& x, const quant::BlockQ8_K& y);
 }  // namespace scalar
 
 // The kernels of dot_more_impl.h, compiled for AVX2 and for AVX-512 VNNI: dots, the

@@ -106,3 +106,23 @@ static_assert(sizeof(BlockIQ4_NL) == 18);
 inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 }  // namespace hearth::quant
+
+namespace hearth::quant {
+
+// Ternary types (BitNet b1.58, TriLMs): 256 values in {-1, 0, 1} times one scale.
+// TQ1_0: five trits per byte in qs (each byte a base-3 number scaled to 0..255, 240 values),
+// four more per byte in qh (16 values); 1.6875 bits per value.
+struct BlockTQ1_0 {
+  uint8_t qs[(QK_K - 4 * QK_K / 64) / 5];
+  uint8_t qh[QK_K / 64];
+  half d;
+};
+static_assert(sizeof(BlockTQ1_0) == 54);
+// TQ2_0: two bits per value (q - 1 in {-1, 0, 1}); 2.0625 bits per value.
+struct BlockTQ2_0 {
+  uint8_t qs[QK_K / 4];
+  half d;
+};
+static_assert(sizeof(BlockTQ2_0) == 66);
+
+}  // namespace hearth::quant

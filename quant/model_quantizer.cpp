@@ -154,7 +154,8 @@ class Mixer {
       if (falcon || nx % gguf::type_info(type).block_size != 0) type = GgmlType::Q8_0;
       else if (type != GgmlType::Q8_0) type = GgmlType::Q6_K;
     } else if (cat == Category::TokenEmbd) {
-      // Only the IQ and ternary mixes change token_embd, and Hearth makes neither yet.
+      // The ternary mixes keep the embedding table at q4_K (the IQ mixes too, when they land).
+      if (ft_ == FT::TQ1_0 || ft_ == FT::TQ2_0) type = GgmlType::Q4_K;
     } else if (cat == Category::AttnV || cat == Category::AttnQkv) {
       if (cat == Category::AttnV) {
         if (ft_ == FT::Q2_K) type = m_.n_gqa >= 4 ? GgmlType::Q4_K : GgmlType::Q3_K;
@@ -230,8 +231,9 @@ struct Fallback {
   GgmlType from, to;
 };
 constexpr Fallback kFallbacks[] = {
-    {GgmlType::Q2_K, GgmlType::Q4_0},   {GgmlType::Q3_K, GgmlType::Q4_0},   {GgmlType::Q4_K, GgmlType::Q5_0},
-    {GgmlType::Q5_K, GgmlType::Q5_1},   {GgmlType::Q6_K, GgmlType::Q8_0},
+    {GgmlType::Q2_K, GgmlType::Q4_0},  {GgmlType::Q3_K, GgmlType::Q4_0},  {GgmlType::TQ1_0, GgmlType::Q4_0},
+    {GgmlType::TQ2_0, GgmlType::Q4_0}, {GgmlType::Q4_K, GgmlType::Q5_0},  {GgmlType::Q5_K, GgmlType::Q5_1},
+    {GgmlType::Q6_K, GgmlType::Q8_0},
 };
 
 Result<GgmlType> fallback_for(const gguf::TensorInfo& t, GgmlType type, bool& fell_back) {

@@ -155,7 +155,7 @@ TEST_F(Kernels, DotProductsMatchScalarWithinRoundingBound) {
   std::normal_distribution<float> g(0.f, 1.f);
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1,
                      GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
-                     GgmlType::Q6_K}) {
+                     GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0}) {
     const KernelTraits* k = kernel_traits(t);
     ASSERT_NE(k, nullptr);
     for (int64_t n : {256, 512, 4096, 11008}) {

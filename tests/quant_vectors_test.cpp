@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <random>
 
 #include "gguf/gguf.h"
 #include "quant/fp16.h"
@@ -140,6 +141,27 @@ TEST(Bf16, RoundsToNearestEvenAndQuietsNaN) {
 
 namespace hearth::quant {
 namespace {
+
+// Ternary types: values already in {-d, 0, d} (d a half) come back exactly, whatever the
+// mix of signs and zeros in each block, including all-zero blocks; a block's scale is its
+// largest magnitude.
+TEST(QuantRoundTrip, TernaryValuesComeBackExactly) {
+  std::mt19937 rng(5);
+  const int64_t n = 256 * 6;
+  std::vector<float> x(n);
+  for (int64_t b = 0; b < n / 256; ++b) {
+    const float d = fp16_to_fp32(fp32_to_fp16(0.01f * static_cast<float>(b + 1) * 1.37f));
+    for (int64_t i = 0; i < 256; ++i) x[b * 256 + i] = b == 3 ? 0.0f : d * static_cast<float>(static_cast<int>(rng() % 3) - 1);
+    if (b != 3) x[b * 256 + 7] = -d;  // at least one value of full magnitude
+  }
+  for (GgmlType t : {GgmlType::TQ1_0, GgmlType::TQ2_0}) {
+    std::vector<uint8_t> q(gguf::type_bytes(t, n, "x").value());
+    ASSERT_TRUE(quantize_rows(t, x.data(), q.data(), 1, n, nullptr).ok());
+    std::vector<float> y(n);
+    ASSERT_TRUE(dequantize(t, q.data(), y.data(), n).ok());
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(y[i], x[i]) << tname(t) << " value " << i;
+  }
+}
 
 // Real weights (every matrix of TinyStories-656K, 128 wide, and of the synthetic
 // 256-wide model with its outlier and edge rows): round-trip error relative to the

@@ -84,6 +84,19 @@ TEST(QuantizeModel, MatchesTodaysLlamaQuantizeWithAnImatrix) {
   }
 }
 
+// The ternary types: today's llama-quantize's files (quant-iq/), with and without the imatrix
+// (which these types do not use; the metadata records it all the same).
+TEST(QuantizeModel, TernaryTypesAreLlamaQuantizesBytes) {
+  const path dir = test::reference_dir() / "quant/synth-q-256", iq = test::reference_dir() / "quant-iq/synth-q-256";
+  auto im = load_imatrix((dir / "synth-q-256.imatrix.dat").string());
+  ASSERT_TRUE(im.ok()) << im.message();
+  for (const char* type : {"TQ1_0", "TQ2_0"}) {
+    expect_same_file(dir / "synth-q-256.f32.gguf", iq / (std::string("synth-q-256.") + type + ".gguf"), type);
+    expect_same_file(dir / "synth-q-256.f32.gguf", iq / (std::string("synth-q-256.") + type + ".imatrix.gguf"), type,
+                     &im.value(), "synth-q-256.imatrix.dat");
+  }
+}
+
 TEST(QuantizeModel, LogitsModels) {
   path dir = test::reference_dir() / "logits/models";
   for (const char* t : {"F16", "Q8_0", "Q4_0", "Q4_K_M"})

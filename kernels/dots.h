@@ -96,6 +96,10 @@ int32_t block_isum_q8_0(const quant::BlockQ8_0& x, const quant::BlockQ8_0& y);
 int32_t block_isum_q4_0(const quant::BlockQ4_0& x, const quant::BlockQ8_0& y);
 BlockSums block_isum_q4_K(const quant::BlockQ4_K& x, const quant::BlockQ8_K& y);
 int32_t block_isum_q6_K(const quant::BlockQ6_K& x, const quant::BlockQ8_K& y);
+float dot_tq1_0(int64_t n, const void* w, const void* a);
+float dot_tq2_0(int64_t n, const void* w, const void* a);
+int32_t block_isum_tq1_0(const quant::BlockTQ1_0& x, const quant::BlockQ8_K& y);
+int32_t block_isum_tq2_0(const quant::BlockTQ2_0& x, const quant::BlockQ8_K& y);
 HEARTH_MORE_DOTS
 }  // namespace avx2
 

@@ -431,6 +431,25 @@ TEST_F(Kernels, MoreBlockSumsMatchScalarOnRandomBits) {
   }
 }
 
+// The ternary block sums: every byte value in every position of qs and qh (TQ1_0 packs
+// base-3 digits into bytes, so each of the 256 values decodes to some five trits), against
+// random and extreme activations, AVX2 equal to the scalar specification.
+TEST_F(Kernels, TernaryBlockSumsEveryByteValue) {
+  std::mt19937 rng(31);
+  for (int it = 0; it < 512; ++it) {
+    BlockTQ1_0 t1{};
+    BlockTQ2_0 t2{};
+    for (size_t i = 0; i < sizeof t1.qs; ++i) t1.qs[i] = static_cast<uint8_t>(it + 7 * i);
+    for (size_t i = 0; i < sizeof t1.qh; ++i) t1.qh[i] = static_cast<uint8_t>(it * 3 + 11 * i);
+    for (size_t i = 0; i < sizeof t2.qs; ++i) t2.qs[i] = static_cast<uint8_t>(it + 5 * i);
+    BlockQ8_K y = random_q8k(rng);
+    if (it % 8 == 0)
+      for (int8_t& q : y.qs) q = it % 16 == 0 ? 127 : -127;
+    ASSERT_EQ(scalar::block_isum_tq1_0(t1, y), avx2::block_isum_tq1_0(t1, y)) << it;
+    ASSERT_EQ(scalar::block_isum_tq2_0(t2, y), avx2::block_isum_tq2_0(t2, y)) << it;
+  }
+}
+
 }  // namespace
 }  // namespace hearth::kernels
 

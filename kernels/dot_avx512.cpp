@@ -245,16 +245,21 @@ HEARTH_TARGET void gemm_float(const void* W, size_t row_bytes, int64_t n, const 
   std::vector<float*> out(static_cast<size_t>(B));
   for (int j = 0; j < B; ++j) out[j] = y + j * y_stride;
   const auto* wb = static_cast<const uint8_t*>(W);
-  // Tokens outer, rows inner: a group of BT activation rows stays in L1 while the slice's
-  // weight rows pass (weights are half the bytes of activations for f16 and bf16).
+  // Rows in chunks of about 512 KB, which stay in L2 while every group of BT tokens passes
+  // over them (tokens outer within a chunk: a group's activation rows stay close while the
+  // chunk's weight rows stream by).
   const int64_t r_pairs = r0 + (r1 - r0) / BR * BR;
-  int j = 0;
-  for (; j + BT <= B; j += BT)
-    for (int64_t r = r0; r < r_pairs; r += BR)
-      float_block<K, BR, BT>(n, wb + static_cast<size_t>(r) * row_bytes, row_bytes, a + j * a_stride, a_stride, &out[j], r);
-  for (; j < B; ++j)
-    for (int64_t r = r0; r < r_pairs; r += BR)
-      float_block<K, BR, 1>(n, wb + static_cast<size_t>(r) * row_bytes, row_bytes, a + j * a_stride, a_stride, &out[j], r);
+  const int64_t chunk = std::max<int64_t>(BR, static_cast<int64_t>((size_t{512} << 10) / row_bytes) / BR * BR);
+  for (int64_t c0 = r0; c0 < r_pairs; c0 += chunk) {
+    const int64_t c1 = std::min(r_pairs, c0 + chunk);
+    int j = 0;
+    for (; j + BT <= B; j += BT)
+      for (int64_t r = c0; r < c1; r += BR)
+        float_block<K, BR, BT>(n, wb + static_cast<size_t>(r) * row_bytes, row_bytes, a + j * a_stride, a_stride, &out[j], r);
+    for (; j < B; ++j)
+      for (int64_t r = c0; r < c1; r += BR)
+        float_block<K, BR, 1>(n, wb + static_cast<size_t>(r) * row_bytes, row_bytes, a + j * a_stride, a_stride, &out[j], r);
+  }
   int64_t r = r_pairs;
   for (; r < r1; ++r) {  // the odd last row
     const void* w = wb + static_cast<size_t>(r) * row_bytes;

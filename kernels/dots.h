@@ -56,6 +56,8 @@ float dot_tq1_0(int64_t n, const void* w, const void* a);
 float dot_tq2_0(int64_t n, const void* w, const void* a);
 int32_t block_isum_tq1_0(const quant::BlockTQ1_0& x, const quant::BlockQ8_K& y);
 int32_t block_isum_tq2_0(const quant::BlockTQ2_0& x, const quant::BlockQ8_K& y);
+float dot_iq4_xs(int64_t n, const void* w, const void* a);
+int32_t block_isum_iq4_xs(const quant::BlockIQ4_XS& x, const quant::BlockQ8_K& y);
 }  // namespace scalar
 
 // The kernels of dot_more_impl.h, compiled for AVX2 and for AVX-512 VNNI: dots, the
@@ -100,6 +102,8 @@ float dot_tq1_0(int64_t n, const void* w, const void* a);
 float dot_tq2_0(int64_t n, const void* w, const void* a);
 int32_t block_isum_tq1_0(const quant::BlockTQ1_0& x, const quant::BlockQ8_K& y);
 int32_t block_isum_tq2_0(const quant::BlockTQ2_0& x, const quant::BlockQ8_K& y);
+float dot_iq4_xs(int64_t n, const void* w, const void* a);
+int32_t block_isum_iq4_xs(const quant::BlockIQ4_XS& x, const quant::BlockQ8_K& y);
 HEARTH_MORE_DOTS
 }  // namespace avx2
 

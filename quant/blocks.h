@@ -105,6 +105,18 @@ struct BlockIQ4_NL {
 static_assert(sizeof(BlockIQ4_NL) == 18);
 inline constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
+// IQ4_XS: IQ4_NL's grid over 256 values: eight blocks of 32, each with a 6-bit scale (low
+// four bits in scales_l, high two in scales_h) times one half-precision scale d.
+struct BlockIQ4_XS {
+  half d;
+  uint16_t scales_h;
+  uint8_t scales_l[QK_K / 64];
+  uint8_t qs[QK_K / 2];
+};
+static_assert(sizeof(BlockIQ4_XS) == 136);
+// Block ib's 6-bit scale minus 32 (the multiplier of d).
+int iq4_xs_scale(const BlockIQ4_XS& b, int ib);
+
 }  // namespace hearth::quant
 
 namespace hearth::quant {

@@ -26,6 +26,7 @@ constexpr FileTypeInfo kFileTypes[] = {
     {"Q5_K_M", FileType::Q5_K_M, GgmlType::Q5_K, false, "q5_K; q6_K in half of attn_v and ffn_down"},
     {"Q6_K", FileType::Q6_K, GgmlType::Q6_K, false, "q6_K everywhere"},
     {"IQ4_NL", FileType::IQ4_NL, GgmlType::IQ4_NL, false, "iq4_nl (non-linear 4-bit); q5_K attn_v with GQA >= 4"},
+    {"IQ4_XS", FileType::IQ4_XS, GgmlType::IQ4_XS, false, "iq4_xs (4.25 bpw, iq4_nl's grid); q5_K attn_v with GQA >= 4"},
     {"TQ1_0", FileType::TQ1_0, GgmlType::TQ1_0, false, "ternary, 1.69 bpw; q4_K token_embd, q6_K output"},
     {"TQ2_0", FileType::TQ2_0, GgmlType::TQ2_0, false, "ternary, 2.06 bpw; q4_K token_embd, q6_K output"},
     {"F16", FileType::F16, GgmlType::F16, false, "f16 matrices, f32 norms"},

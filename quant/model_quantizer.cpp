@@ -162,7 +162,7 @@ class Mixer {
         else if (ft_ == FT::Q2_K_S && m_.n_gqa >= 4) type = GgmlType::Q4_K;
         else if (ft_ == FT::Q3_K_M) type = i_attention_wv_ < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
         else if (ft_ == FT::Q3_K_L) type = GgmlType::Q5_K;
-        else if (ft_ == FT::IQ4_NL && m_.n_gqa >= 4) type = GgmlType::Q5_K;
+        else if ((ft_ == FT::IQ4_NL || ft_ == FT::IQ4_XS) && m_.n_gqa >= 4) type = GgmlType::Q5_K;
         else if ((ft_ == FT::Q4_K_M || ft_ == FT::Q5_K_M) && more_bits(i_attention_wv_, m_.n_attention_wv))
           type = GgmlType::Q6_K;
         else if (ft_ == FT::Q4_K_S && i_attention_wv_ < 4) type = GgmlType::Q5_K;
@@ -188,7 +188,7 @@ class Mixer {
       } else if (ft_ == FT::Q4_K_M) {
         if (falcon) type = i < n / 16 ? GgmlType::Q6_K : more_bits(i, n) ? GgmlType::Q5_K : GgmlType::Q4_K;
         else if (more_bits(i, n)) type = GgmlType::Q6_K;
-      } else if (i < n / 8 && ft_ == FT::IQ4_NL && !has_imatrix_) {
+      } else if (i < n / 8 && (ft_ == FT::IQ4_NL || ft_ == FT::IQ4_XS) && !has_imatrix_) {
         type = GgmlType::Q5_K;
       } else if (ft_ == FT::Q5_K_M && more_bits(i, n)) {
         type = GgmlType::Q6_K;
@@ -202,7 +202,7 @@ class Mixer {
       if (!falcon) {
         if (m_.n_expert == 8) {
           if (ft_ == FT::Q2_K || ft_ == FT::Q3_K_S || ft_ == FT::Q3_K_M || ft_ == FT::Q4_K_S || ft_ == FT::Q4_K_M ||
-              ft_ == FT::IQ4_NL)
+              ft_ == FT::IQ4_NL || ft_ == FT::IQ4_XS)
             type = GgmlType::Q5_K;
         } else {
           if (ft_ == FT::Q2_K) type = GgmlType::Q3_K;
@@ -233,7 +233,7 @@ struct Fallback {
 constexpr Fallback kFallbacks[] = {
     {GgmlType::Q2_K, GgmlType::Q4_0},  {GgmlType::Q3_K, GgmlType::Q4_0},  {GgmlType::TQ1_0, GgmlType::Q4_0},
     {GgmlType::TQ2_0, GgmlType::Q4_0}, {GgmlType::Q4_K, GgmlType::Q5_0},  {GgmlType::Q5_K, GgmlType::Q5_1},
-    {GgmlType::Q6_K, GgmlType::Q8_0},
+    {GgmlType::Q6_K, GgmlType::Q8_0},  {GgmlType::IQ4_XS, GgmlType::IQ4_NL},
 };
 
 Result<GgmlType> fallback_for(const gguf::TensorInfo& t, GgmlType type, bool& fell_back) {

@@ -30,6 +30,7 @@ constexpr QuantTraits kRows[] = {
     {GgmlType::Q6_K, quantize_q6_K, dequantize_q6_K, true},
     {GgmlType::Q8_K, quantize_q8_K, dequantize_q8_K, false},
     {GgmlType::IQ4_NL, quantize_iq4_nl, dequantize_iq4_nl, true},
+    {GgmlType::IQ4_XS, quantize_iq4_xs, dequantize_iq4_xs, true},
     {GgmlType::TQ1_0, quantize_tq1_0, dequantize_tq1_0, false},
     {GgmlType::TQ2_0, quantize_tq2_0, dequantize_tq2_0, false},
 };
@@ -96,7 +97,7 @@ Status validate_quantized(GgmlType t, const void* data, size_t bytes) {
       {GgmlType::Q8_0, 1, {0, 0}},   {GgmlType::Q8_1, 2, {0, 2}},  {GgmlType::Q2_K, 2, {80, 82}},
       {GgmlType::Q3_K, 1, {108, 0}}, {GgmlType::Q4_K, 2, {0, 2}},  {GgmlType::Q5_K, 2, {0, 2}},
       {GgmlType::Q6_K, 1, {208, 0}},   {GgmlType::IQ4_NL, 1, {0, 0}}, {GgmlType::TQ1_0, 1, {52, 0}},
-      {GgmlType::TQ2_0, 1, {64, 0}},
+      {GgmlType::TQ2_0, 1, {64, 0}}, {GgmlType::IQ4_XS, 1, {0, 0}},
   };
   for (const Halves& h : kScales) {
     if (h.t != t) continue;

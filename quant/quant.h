@@ -60,6 +60,7 @@ void quantize_q5_K(const float* x, void* y, int64_t n, const float* w);
 void quantize_q6_K(const float* x, void* y, int64_t n, const float* w);
 void quantize_q8_K(const float* x, void* y, int64_t n, const float*);
 void quantize_iq4_nl(const float* x, void* y, int64_t n, const float* w);
+void quantize_iq4_xs(const float* x, void* y, int64_t n, const float* w);
 void quantize_tq1_0(const float* x, void* y, int64_t n, const float* w);  // w unused, as llama.cpp
 void quantize_tq2_0(const float* x, void* y, int64_t n, const float* w);
 
@@ -79,6 +80,7 @@ void dequantize_q5_K(const void* x, float* y, int64_t n);
 void dequantize_q6_K(const void* x, float* y, int64_t n);
 void dequantize_q8_K(const void* x, float* y, int64_t n);
 void dequantize_iq4_nl(const void* x, float* y, int64_t n);
+void dequantize_iq4_xs(const void* x, float* y, int64_t n);
 void dequantize_tq1_0(const void* x, float* y, int64_t n);
 void dequantize_tq2_0(const void* x, float* y, int64_t n);
 

@@ -155,7 +155,7 @@ TEST_F(Kernels, DotProductsMatchScalarWithinRoundingBound) {
   std::normal_distribution<float> g(0.f, 1.f);
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1,
                      GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
-                     GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0}) {
+                     GgmlType::Q6_K, GgmlType::TQ1_0, GgmlType::TQ2_0, GgmlType::IQ4_XS}) {
     const KernelTraits* k = kernel_traits(t);
     ASSERT_NE(k, nullptr);
     for (int64_t n : {256, 512, 4096, 11008}) {
@@ -447,6 +447,23 @@ TEST_F(Kernels, TernaryBlockSumsEveryByteValue) {
       for (int8_t& q : y.qs) q = it % 16 == 0 ? 127 : -127;
     ASSERT_EQ(scalar::block_isum_tq1_0(t1, y), avx2::block_isum_tq1_0(t1, y)) << it;
     ASSERT_EQ(scalar::block_isum_tq2_0(t2, y), avx2::block_isum_tq2_0(t2, y)) << it;
+  }
+}
+
+// IQ4_XS block sums: every nibble in every position, every 6-bit scale of every block,
+// against random and extreme activations.
+TEST_F(Kernels, Iq4XsBlockSumsEveryNibbleAndScale) {
+  std::mt19937 rng(37);
+  for (int it = 0; it < 256; ++it) {
+    BlockIQ4_XS x{};
+    x.d = fp32_to_fp16(0.5f);
+    for (size_t i = 0; i < sizeof x.qs; ++i) x.qs[i] = static_cast<uint8_t>(it + 3 * i);
+    for (size_t i = 0; i < sizeof x.scales_l; ++i) x.scales_l[i] = static_cast<uint8_t>(it * 7 + 29 * i);
+    x.scales_h = static_cast<uint16_t>(it * 0x1357 + 0x2468);
+    BlockQ8_K y = random_q8k(rng);
+    if (it % 8 == 0)
+      for (int8_t& q : y.qs) q = it % 16 == 0 ? 127 : -127;
+    ASSERT_EQ(scalar::block_isum_iq4_xs(x, y), avx2::block_isum_iq4_xs(x, y)) << it;
   }
 }
 

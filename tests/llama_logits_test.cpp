@@ -183,7 +183,7 @@ TEST(LlamaLogits, TernaryModelsMatchTheirWeightsAsF32) {
     ASSERT_TRUE(ctx.eval(toks.value(), [&](size_t, const float* l) { out.insert(out.end(), l, l + m.value()->hparams().n_vocab); }).ok());
   };
   test::TempDir tmp;
-  for (const auto [type, ftype] : {std::pair{"TQ1_0", quant::FileType::TQ1_0}, std::pair{"TQ2_0", quant::FileType::TQ2_0}}) {
+  for (const auto& [type, ftype] : {std::pair{"TQ1_0", quant::FileType::TQ1_0}, std::pair{"TQ2_0", quant::FileType::TQ2_0}}) {
     SCOPED_TRACE(type);
     const path src = tmp.path() / (std::string(type) + ".gguf");
     quant::QuantizeOptions opt;

@@ -84,13 +84,13 @@ TEST(QuantizeModel, MatchesTodaysLlamaQuantizeWithAnImatrix) {
   }
 }
 
-// The ternary types: today's llama-quantize's files (quant-iq/), with and without the imatrix
-// (which these types do not use; the metadata records it all the same).
-TEST(QuantizeModel, TernaryTypesAreLlamaQuantizesBytes) {
+// The ternary types and IQ4_XS: today's llama-quantize's files (quant-iq/), with and without
+// the imatrix (which the ternary types do not use; the metadata records it all the same).
+TEST(QuantizeModel, TernaryAndIq4XsAreLlamaQuantizesBytes) {
   const path dir = test::reference_dir() / "quant/synth-q-256", iq = test::reference_dir() / "quant-iq/synth-q-256";
   auto im = load_imatrix((dir / "synth-q-256.imatrix.dat").string());
   ASSERT_TRUE(im.ok()) << im.message();
-  for (const char* type : {"TQ1_0", "TQ2_0"}) {
+  for (const char* type : {"TQ1_0", "TQ2_0", "IQ4_XS"}) {
     expect_same_file(dir / "synth-q-256.f32.gguf", iq / (std::string("synth-q-256.") + type + ".gguf"), type);
     expect_same_file(dir / "synth-q-256.f32.gguf", iq / (std::string("synth-q-256.") + type + ".imatrix.gguf"), type,
                      &im.value(), "synth-q-256.imatrix.dat");

@@ -1,7 +1,7 @@
-// IQ4_XS against Q8_K: the scalar specification and its AVX2 form side by side (a small
-// type: one integer sum per super-block, sum over blocks of scale * (values . y), then one
-// float product). The AVX2 function carries its own target attribute, so this file is
-// compiled without ISA flags like the others.
+// IQ4_XS against Q8_K: the scalar specification and its AVX2 and AVX-512 forms side by side
+// (a small type: one integer sum per super-block, sum over blocks of scale * (values . y),
+// then one float product). The SIMD functions carry their own target attributes, so this
+// file is compiled without ISA flags like the others.
 #include <immintrin.h>
 
 #include "kernels/dots.h"
@@ -41,7 +41,7 @@ namespace avx2 {
 
 // Each block's 32 grid values through one byte shuffle of the 16-entry table, their dot
 // product with y in eight int32 lanes, scaled by the block's 6-bit scale.
-HEARTH_TARGET int32_t block_isum_iq4_xs(const BlockIQ4_XS& x, const BlockQ8_K& y) {
+HEARTH_TARGET inline __attribute__((always_inline)) int32_t isum(const BlockIQ4_XS& x, const BlockQ8_K& y) {
   const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues));
   const __m128i m4 = _mm_set1_epi8(0x0f);
   __m256i acc = _mm256_setzero_si256();
@@ -59,13 +59,55 @@ HEARTH_TARGET int32_t block_isum_iq4_xs(const BlockIQ4_XS& x, const BlockQ8_K& y
   return simd256::hsum_i32(acc);
 }
 
+HEARTH_TARGET int32_t block_isum_iq4_xs(const BlockIQ4_XS& x, const BlockQ8_K& y) { return isum(x, y); }
+
 HEARTH_TARGET float dot_iq4_xs(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockIQ4_XS*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   float s = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) s += static_cast<float>(block_isum_iq4_xs(x[i], y[i])) * (fp16_to_fp32(x[i].d) * y[i].d);
+  for (int64_t i = 0; i < n / QK_K; ++i) s += static_cast<float>(isum(x[i], y[i])) * (fp16_to_fp32(x[i].d) * y[i].d);
   return s;
 }
 
 }  // namespace avx2
+namespace avx512 {
+
+#define HEARTH_TARGET512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl")))
+
+// Two blocks per step: their 64 grid values (lanes: block ib's first and last 16, then
+// ib + 1's) through a per-lane byte shuffle of the table, |v| . sign(y, v) in 16-bit pairs,
+// each pair times its block's scale into int32.
+HEARTH_TARGET512 inline __attribute__((always_inline)) int32_t isum(const BlockIQ4_XS& x, const BlockQ8_K& y) {
+  const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  __m512i acc = _mm512_setzero_si512();
+  for (int ib = 0; ib < QK_K / 32; ib += 2) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 16 * ib));
+    const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    // [lo ib, lo ib+1, hi ib, hi ib+1] -> [lo ib, hi ib, lo ib+1, hi ib+1]
+    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    const __m512i v = _mm512_shuffle_epi8(table, _mm512_shuffle_i64x2(idx, idx, _MM_SHUFFLE(3, 1, 2, 0)));
+    const __m512i yv = _mm512_loadu_si512(y.qs + 32 * ib);
+    const __mmask64 neg = _mm512_movepi8_mask(v);
+    const __m512i av = _mm512_abs_epi8(v);
+    const __m512i sy = _mm512_mask_sub_epi8(yv, neg, _mm512_setzero_si512(), yv);  // y with v's sign
+    const __m512i p16 = _mm512_maddubs_epi16(av, sy);
+    const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<int16_t>(iq4_xs_scale(x, ib)))),
+                                          _mm256_set1_epi16(static_cast<int16_t>(iq4_xs_scale(x, ib + 1))), 1);
+    acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p16, sc));
+  }
+  return _mm512_reduce_add_epi32(acc);
+}
+
+HEARTH_TARGET512 int32_t block_isum_iq4_xs(const BlockIQ4_XS& x, const BlockQ8_K& y) { return isum(x, y); }
+
+HEARTH_TARGET512 float dot_iq4_xs(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockIQ4_XS*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float s = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) s += static_cast<float>(isum(x[i], y[i])) * (fp16_to_fp32(x[i].d) * y[i].d);
+  return s;
+}
+
+}  // namespace avx512
 }  // namespace hearth::kernels

@@ -33,7 +33,7 @@ HEARTH_TARGET inline __m128i trits16(__m128i b, __m256i pow3) {
 
 }  // namespace
 
-HEARTH_TARGET int32_t block_isum_tq1_0(const BlockTQ1_0& x, const BlockQ8_K& y) {
+HEARTH_TARGET inline __attribute__((always_inline)) int32_t isum_tq1_0(const BlockTQ1_0& x, const BlockQ8_K& y) {
   static constexpr int16_t kPow3[5] = {1, 3, 9, 27, 81};
   alignas(32) int8_t t[QK_K];
   const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs));
@@ -55,7 +55,7 @@ HEARTH_TARGET int32_t block_isum_tq1_0(const BlockTQ1_0& x, const BlockQ8_K& y) 
   return hsum_i32(acc);
 }
 
-HEARTH_TARGET int32_t block_isum_tq2_0(const BlockTQ2_0& x, const BlockQ8_K& y) {
+HEARTH_TARGET inline __attribute__((always_inline)) int32_t isum_tq2_0(const BlockTQ2_0& x, const BlockQ8_K& y) {
   const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
   __m256i acc = _mm256_setzero_si256();
   for (int g = 0; g < 2; ++g) {
@@ -69,11 +69,14 @@ HEARTH_TARGET int32_t block_isum_tq2_0(const BlockTQ2_0& x, const BlockQ8_K& y) 
   return hsum_i32(acc);
 }
 
+HEARTH_TARGET int32_t block_isum_tq1_0(const BlockTQ1_0& x, const BlockQ8_K& y) { return isum_tq1_0(x, y); }
+HEARTH_TARGET int32_t block_isum_tq2_0(const BlockTQ2_0& x, const BlockQ8_K& y) { return isum_tq2_0(x, y); }
+
 HEARTH_TARGET float dot_tq1_0(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockTQ1_0*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   float s = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) s += static_cast<float>(block_isum_tq1_0(x[i], y[i])) * (fp16_to_fp32(x[i].d) * y[i].d);
+  for (int64_t i = 0; i < n / QK_K; ++i) s += static_cast<float>(isum_tq1_0(x[i], y[i])) * (fp16_to_fp32(x[i].d) * y[i].d);
   return s;
 }
 
@@ -81,7 +84,7 @@ HEARTH_TARGET float dot_tq2_0(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockTQ2_0*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   float s = 0;
-  for (int64_t i = 0; i < n / QK_K; ++i) s += static_cast<float>(block_isum_tq2_0(x[i], y[i])) * (y[i].d * fp16_to_fp32(x[i].d));
+  for (int64_t i = 0; i < n / QK_K; ++i) s += static_cast<float>(isum_tq2_0(x[i], y[i])) * (y[i].d * fp16_to_fp32(x[i].d));
   return s;
 }
 

@@ -120,6 +120,8 @@ int32_t block_isum_q4_0(const quant::BlockQ4_0& x, const quant::BlockQ8_0& y);
 BlockSums block_isum_q4_K(const quant::BlockQ4_K& x, const quant::BlockQ8_K& y);
 int32_t block_isum_q6_K(const quant::BlockQ6_K& x, const quant::BlockQ8_K& y);
 HEARTH_MORE_DOTS
+float dot_iq4_xs(int64_t n, const void* w, const void* a);
+int32_t block_isum_iq4_xs(const quant::BlockIQ4_XS& x, const quant::BlockQ8_K& y);
 }  // namespace avx512
 
 }  // namespace hearth::kernels

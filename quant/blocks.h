@@ -115,7 +115,9 @@ struct BlockIQ4_XS {
 };
 static_assert(sizeof(BlockIQ4_XS) == 136);
 // Block ib's 6-bit scale minus 32 (the multiplier of d).
-int iq4_xs_scale(const BlockIQ4_XS& b, int ib);
+inline int iq4_xs_scale(const BlockIQ4_XS& b, int ib) {
+  return (((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((b.scales_h >> (2 * ib)) & 3) << 4)) - 32;
+}
 
 }  // namespace hearth::quant
 

@@ -154,11 +154,6 @@ void quantize_iq4_xs(const float* x, void* vy, int64_t n, const float* qw) {
   }
 }
 
-// The 6-bit scale of block ib of an IQ4_XS super-block, minus 32.
-int iq4_xs_scale(const BlockIQ4_XS& b, int ib) {
-  return (((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((b.scales_h >> (2 * ib)) & 3) << 4)) - 32;
-}
-
 void dequantize_iq4_xs(const void* vx, float* y, int64_t n) {
   const auto* x = static_cast<const BlockIQ4_XS*>(vx);
   for (int64_t i = 0; i < n / QK_K; ++i) {

@@ -464,6 +464,7 @@ TEST_F(Kernels, Iq4XsBlockSumsEveryNibbleAndScale) {
     if (it % 8 == 0)
       for (int8_t& q : y.qs) q = it % 16 == 0 ? 127 : -127;
     ASSERT_EQ(scalar::block_isum_iq4_xs(x, y), avx2::block_isum_iq4_xs(x, y)) << it;
+    if (active_isa() >= Isa::Avx512) ASSERT_EQ(scalar::block_isum_iq4_xs(x, y), avx512::block_isum_iq4_xs(x, y)) << it;
   }
 }
 

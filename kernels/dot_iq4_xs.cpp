@@ -4,6 +4,8 @@
 // file is compiled without ISA flags like the others.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/dots.h"
 #include "kernels/simd256.h"
 
@@ -100,6 +102,69 @@ HEARTH_TARGET512 inline __attribute__((always_inline)) int32_t isum(const BlockI
 }
 
 HEARTH_TARGET512 int32_t block_isum_iq4_xs(const BlockIQ4_XS& x, const BlockQ8_K& y) { return isum(x, y); }
+
+namespace {
+
+// One super-block's grid values decoded once for several tokens: per pair of blocks the
+// magnitudes, the negative lanes, and the two scales as 16-bit lanes.
+struct DecodedIq4Xs {
+  __m512i av[4], sc[4];
+  __mmask64 neg[4];
+};
+
+HEARTH_TARGET512 inline __attribute__((always_inline)) void decode(const BlockIQ4_XS& x, __m512i table, DecodedIq4Xs& d) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int k = 0; k < 4; ++k) {
+    const int ib = 2 * k;
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs + 16 * ib));
+    const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    const __m512i v = _mm512_shuffle_epi8(table, _mm512_shuffle_i64x2(idx, idx, _MM_SHUFFLE(3, 1, 2, 0)));
+    d.neg[k] = _mm512_movepi8_mask(v);
+    d.av[k] = _mm512_abs_epi8(v);
+    d.sc[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<int16_t>(iq4_xs_scale(x, ib)))),
+                                 _mm256_set1_epi16(static_cast<int16_t>(iq4_xs_scale(x, ib + 1))), 1);
+  }
+}
+
+// The super-block's integer sum against one token's Q8_K block: isum()'s, exactly.
+HEARTH_TARGET512 inline __attribute__((always_inline)) int32_t isum_decoded(const DecodedIq4Xs& d, const BlockQ8_K& y) {
+  __m512i acc = _mm512_setzero_si512();
+  for (int k = 0; k < 4; ++k) {
+    const __m512i yv = _mm512_loadu_si512(y.qs + 64 * k);
+    const __m512i sy = _mm512_mask_sub_epi8(yv, d.neg[k], _mm512_setzero_si512(), yv);
+    acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(d.av[k], sy), d.sc[k]));
+  }
+  return _mm512_reduce_add_epi32(acc);
+}
+
+}  // namespace
+
+// Several tokens against each row: every super-block decoded once for up to four tokens;
+// per token the integer sums and the float accumulation in dot_iq4_xs's order, so the
+// results equal it bit for bit.
+HEARTH_TARGET512 void gemm_iq4_xs(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B,
+                                   int64_t r0, int64_t r1, float* y, int64_t y_stride) {
+  constexpr int T = 4;
+  const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  const int64_t nb = n / QK_K;
+  for (int64_t r = r0; r < r1; ++r) {
+    const auto* x = reinterpret_cast<const BlockIQ4_XS*>(static_cast<const uint8_t*>(W) + static_cast<size_t>(r) * row_bytes);
+    for (int j0 = 0; j0 < B; j0 += T) {
+      const int nt = std::min(T, B - j0);
+      const BlockQ8_K* a[T];
+      float s[T] = {0, 0, 0, 0};
+      for (int t = 0; t < nt; ++t) a[t] = reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(act) + (j0 + t) * act_bytes);
+      for (int64_t i = 0; i < nb; ++i) {
+        DecodedIq4Xs d;
+        decode(x[i], table, d);
+        const float dx = fp16_to_fp32(x[i].d);
+        for (int t = 0; t < nt; ++t) s[t] += static_cast<float>(isum_decoded(d, a[t][i])) * (dx * a[t][i].d);
+      }
+      for (int t = 0; t < nt; ++t) y[(j0 + t) * y_stride + r] = s[t];
+    }
+  }
+}
 
 HEARTH_TARGET512 float dot_iq4_xs(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockIQ4_XS*>(w);

@@ -122,6 +122,8 @@ int32_t block_isum_q6_K(const quant::BlockQ6_K& x, const quant::BlockQ8_K& y);
 HEARTH_MORE_DOTS
 float dot_iq4_xs(int64_t n, const void* w, const void* a);
 int32_t block_isum_iq4_xs(const quant::BlockIQ4_XS& x, const quant::BlockQ8_K& y);
+void gemm_iq4_xs(const void* W, size_t row_bytes, int64_t n, const void* act, size_t act_bytes, int B, int64_t r0, int64_t r1,
+                 float* y, int64_t y_stride);
 }  // namespace avx512
 
 }  // namespace hearth::kernels

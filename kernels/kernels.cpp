@@ -29,7 +29,7 @@ constexpr KernelTraits kRows[] = {
     {GgmlType::Q2_K, GgmlType::Q8_K, {scalar::dot_q2_K, avx2::dot_q2_K, avx512::dot_q2_K}, {}, {nullptr, avx2::gemm_q2_K, avx512::gemm_q2_K}},
     {GgmlType::Q3_K, GgmlType::Q8_K, {scalar::dot_q3_K, avx2::dot_q3_K, avx512::dot_q3_K}, {}, {nullptr, avx2::gemm_q3_K, avx512::gemm_q3_K}},
     {GgmlType::Q5_K, GgmlType::Q8_K, {scalar::dot_q5_K, avx2::dot_q5_K, avx512::dot_q5_K}, {}, {nullptr, avx2::gemm_q5_K, avx512::gemm_q5_K}},
-    {GgmlType::IQ4_XS, GgmlType::Q8_K, {scalar::dot_iq4_xs, avx2::dot_iq4_xs, avx512::dot_iq4_xs}},
+    {GgmlType::IQ4_XS, GgmlType::Q8_K, {scalar::dot_iq4_xs, avx2::dot_iq4_xs, avx512::dot_iq4_xs}, {}, {nullptr, nullptr, avx512::gemm_iq4_xs}},
     {GgmlType::TQ1_0, GgmlType::Q8_K, {scalar::dot_tq1_0, avx2::dot_tq1_0, nullptr}},
     {GgmlType::TQ2_0, GgmlType::Q8_K, {scalar::dot_tq2_0, avx2::dot_tq2_0, nullptr}},
 };

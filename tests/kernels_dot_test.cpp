@@ -292,7 +292,7 @@ TEST_F(Kernels, MultiTokenKernelsEqualDotBitForBit) {
       {GgmlType::Q5_1, Isa::Avx512}, {GgmlType::Q2_K, Isa::Avx512}, {GgmlType::Q3_K, Isa::Avx512}, {GgmlType::Q5_K, Isa::Avx512},
       {GgmlType::Q4_1, Isa::Avx2},   {GgmlType::Q5_0, Isa::Avx2},   {GgmlType::Q5_1, Isa::Avx2},   {GgmlType::Q2_K, Isa::Avx2},
       {GgmlType::Q3_K, Isa::Avx2},   {GgmlType::Q5_K, Isa::Avx2},   {GgmlType::F32, Isa::Avx512},  {GgmlType::F16, Isa::Avx512},
-      {GgmlType::BF16, Isa::Avx512}};
+      {GgmlType::BF16, Isa::Avx512}, {GgmlType::IQ4_XS, Isa::Avx512}};
   for (const auto& [type, isa] : kernels) {
     const KernelTraits* k = kernel_traits(type);
     const GemmFn gemm = gemm_fn(k->weight, isa);

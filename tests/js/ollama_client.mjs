@@ -120,13 +120,13 @@ test('errors reach the client with Ollama\'s status codes and messages', async (
   e = await err(ollama.create({ model: 'x', from: 'synth:q8', quantize: 'q4_0', stream: true }));
   assert.equal(e.status_code, 400);
   assert.equal(e.error, 'quantization is only supported for F16, BF16 and F32 models');
-  // An error found while building arrives in the stream, after the progress so far.
+  // Rows of 172 fit no 32-value block: as today's llama-quantize, those tensors fall back to
+  // f16 and the build succeeds, its progress streamed.
   const seen = [];
-  e = await err((async () => {
-    for await (const p of await ollama.create({ model: 'x', from: 'teller:v2', quantize: 'q4_0', stream: true })) seen.push(p.status);
-  })());
-  assert.deepEqual(seen, ['quantizing F32 model to Q4_0']);
-  assert.match(e.error ?? e.message, /row length 172 does not fit q4_0/);
+  for await (const p of await ollama.create({ model: 'x', from: 'teller:v2', quantize: 'q4_0', stream: true })) seen.push(p.status);
+  assert.equal(seen[0], 'quantizing F32 model to Q4_0');
+  assert.equal(seen.at(-1), 'success');
+  await ollama.delete({ model: 'x' });
   assert.ok(!(await ollama.list()).models.some((m) => m.name === 'x:latest'));
   e = await err(ollama.delete({ model: 'nosuch' }));
   assert.equal(e.status_code, 404);

@@ -22,36 +22,43 @@ HEARTH_TARGET inline __m256i dot_trits(__m256i x, __m256i y) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)), _mm256_set1_epi16(1));
 }
 
-// Sixteen packed TQ1_0 bytes b, each with its own power of three p: the trit of each,
-// ((b * p mod 256) * 3) >> 8 - 1, as signed bytes.
-HEARTH_TARGET inline __m128i trits16(__m128i b, __m256i pow3) {
-  const __m256i w = _mm256_cvtepu8_epi16(b);
-  const __m256i q = _mm256_and_si256(_mm256_mullo_epi16(w, pow3), _mm256_set1_epi16(0xFF));
-  const __m256i t = _mm256_sub_epi16(_mm256_srli_epi16(_mm256_mullo_epi16(q, _mm256_set1_epi16(3)), 8), _mm256_set1_epi16(1));
-  return _mm_packs_epi16(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+// Thirty-two packed TQ1_0 bytes b and a power of three p per 16-bit lane (for both of its
+// bytes): the trit of each byte as a signed byte, (((b * p) mod 256) * 3 >> 8) - 1. The
+// products are formed per byte without carries between bytes (low and high bytes
+// multiplied apart), and x * 3 >> 8 is counted as (x >= 86) + (x >= 171).
+HEARTH_TARGET inline __m256i trits32(__m256i b, __m256i p) {
+  const __m256i lo_mask = _mm256_set1_epi16(0x00ff);
+  const __m256i lo = _mm256_and_si256(_mm256_mullo_epi16(_mm256_and_si256(b, lo_mask), p), lo_mask);
+  const __m256i hi = _mm256_mullo_epi16(_mm256_andnot_si256(lo_mask, b), p);  // (b_hi * 256 * p) mod 2^16
+  const __m256i q = _mm256_or_si256(lo, _mm256_andnot_si256(lo_mask, hi));
+  const __m256i ge86 = _mm256_cmpeq_epi8(_mm256_max_epu8(q, _mm256_set1_epi8(86)), q);
+  const __m256i ge171 = _mm256_cmpeq_epi8(_mm256_max_epu8(q, _mm256_set1_epi8(static_cast<char>(171))), q);
+  return _mm256_sub_epi8(_mm256_sub_epi8(_mm256_set1_epi8(-1), ge86), ge171);  // -1 - (-1 if >= 86) - (-1 if >= 171)
 }
 
 }  // namespace
 
+// Value order (see the scalar one): qs[0..31] trit t -> values 32t + m; qs[32..47] trit t ->
+// 160 + 16t + m; qh trit t of byte j -> 240 + 4t + j. The last two ranges are taken two
+// 16-byte halves at a time: (t, t + 1) of qs[32..47] for t = 0, 2, then trit 4 of qs[32..47]
+// beside the sixteen qh values.
 HEARTH_TARGET inline __attribute__((always_inline)) int32_t isum_tq1_0(const BlockTQ1_0& x, const BlockQ8_K& y) {
   static constexpr int16_t kPow3[5] = {1, 3, 9, 27, 81};
-  alignas(32) int8_t t[QK_K];
-  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs));
-  const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs + 16));
+  const __m256i head = load(x.qs);
   const __m128i tail = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.qs + 32));
-  for (int n = 0; n < 5; ++n) {
-    const __m256i p = _mm256_set1_epi16(kPow3[n]);
-    _mm_store_si128(reinterpret_cast<__m128i*>(t + 32 * n), trits16(lo, p));
-    _mm_store_si128(reinterpret_cast<__m128i*>(t + 32 * n + 16), trits16(hi, p));
-    _mm_store_si128(reinterpret_cast<__m128i*>(t + 160 + 16 * n), trits16(tail, p));
-  }
-  // The last 16 values: trit n of qh byte j at 240 + 4n + j.
+  const __m256i tails = _mm256_set_m128i(tail, tail);
   uint32_t qh;
   std::memcpy(&qh, x.qh, 4);
-  const __m256i p4 = _mm256_setr_epi16(1, 1, 1, 1, 3, 3, 3, 3, 9, 9, 9, 9, 27, 27, 27, 27);
-  _mm_store_si128(reinterpret_cast<__m128i*>(t + 240), trits16(_mm_set1_epi32(static_cast<int>(qh)), p4));
   __m256i acc = _mm256_setzero_si256();
-  for (int c = 0; c < QK_K / 32; ++c) acc = _mm256_add_epi32(acc, dot_trits(_mm256_load_si256(reinterpret_cast<const __m256i*>(t + 32 * c)), load(y.qs + 32 * c)));
+  for (int t = 0; t < 5; ++t)
+    acc = _mm256_add_epi32(acc, dot_trits(trits32(head, _mm256_set1_epi16(kPow3[t])), load(y.qs + 32 * t)));
+  for (int t = 0; t < 4; t += 2) {
+    const __m256i p = _mm256_set_m128i(_mm_set1_epi16(kPow3[t + 1]), _mm_set1_epi16(kPow3[t]));
+    acc = _mm256_add_epi32(acc, dot_trits(trits32(tails, p), load(y.qs + 160 + 16 * t)));
+  }
+  const __m256i last = _mm256_set_m128i(_mm_set1_epi32(static_cast<int>(qh)), tail);
+  const __m256i p = _mm256_setr_epi16(81, 81, 81, 81, 81, 81, 81, 81, 1, 1, 3, 3, 9, 9, 27, 27);
+  acc = _mm256_add_epi32(acc, dot_trits(trits32(last, p), load(y.qs + 224)));
   return hsum_i32(acc);
 }
 

@@ -168,20 +168,25 @@ namespace {
 // Every quantization type end to end: the 21 llama-quantize outputs of synth-q-256 run
 // through the engine; logits stay close to the F32 model's, the bound loosening with
 // fewer bits (relative to the spread of the F32 logits).
+// Every position's logits of a short story prompt, one token at a time.
+void logits_of(const path& p, std::vector<float>& out) {
+  auto m = Model::load(p.string());
+  ASSERT_TRUE(m.ok()) << m.message();
+  auto toks = m.value()->vocab().tokenize("Once upon a time there was a little girl", true, true);
+  ASSERT_TRUE(toks.ok());
+  Context ctx(*m.value(), 32, 2);
+  out.clear();
+  for (TokenId t : toks.value()) {
+    ASSERT_TRUE(ctx.eval(t).ok());
+    out.insert(out.end(), ctx.logits().begin(), ctx.logits().end());
+  }
+}
+
 // A ternary model runs through the TQ1_0 / TQ2_0 kernels: its logits equal, up to the
 // activations' Q8_K rounding, those of the same weights written out as f32. (synth-llama-256:
 // on synth-q-256, whose random weights amplify every rounding, Q8_K activations alone move
 // the logits by a third, for Q4_K_M as much as for the ternary types.)
 TEST(LlamaLogits, TernaryModelsMatchTheirWeightsAsF32) {
-  auto logits_of = [](const path& p, std::vector<float>& out) {
-    auto m = Model::load(p.string());
-    ASSERT_TRUE(m.ok()) << m.message();
-    auto toks = m.value()->vocab().tokenize("Once upon a time there was a little girl", true, true);
-    ASSERT_TRUE(toks.ok());
-    Context ctx(*m.value(), 32, 2);
-    out.clear();
-    ASSERT_TRUE(ctx.eval(toks.value(), [&](size_t, const float* l) { out.insert(out.end(), l, l + m.value()->hparams().n_vocab); }).ok());
-  };
   test::TempDir tmp;
   for (const auto& [type, ftype] : {std::pair{"TQ1_0", quant::FileType::TQ1_0}, std::pair{"TQ2_0", quant::FileType::TQ2_0}}) {
     SCOPED_TRACE(type);
@@ -226,18 +231,6 @@ TEST(LlamaLogits, TernaryModelsMatchTheirWeightsAsF32) {
 
 TEST(LlamaLogits, EveryQuantizedTypeRunsCloseToF32) {
   const path dir = test::reference_dir() / "quant/synth-q-256";
-  auto logits_of = [](const path& p, std::vector<float>& out) {
-    auto m = Model::load(p.string());
-    ASSERT_TRUE(m.ok()) << m.message();
-    auto toks = m.value()->vocab().tokenize("Once upon a time there was a little girl", true, true);
-    ASSERT_TRUE(toks.ok());
-    Context ctx(*m.value(), 32, 2);
-    out.clear();
-    for (TokenId t : toks.value()) {
-      ASSERT_TRUE(ctx.eval(t).ok());
-      out.insert(out.end(), ctx.logits().begin(), ctx.logits().end());
-    }
-  };
   std::vector<float> ref;
   logits_of(dir / "synth-q-256.f32.gguf", ref);
   ASSERT_FALSE(ref.empty());
